@@ -1,0 +1,80 @@
+"""Sagip: the crisis repatriation and migrant registry (Flask application)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, request
+
+from registry import config as config_module
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the application: config, extensions, blueprints, error handlers, Celery."""
+    app = Flask(__name__)
+    app.config.update(config_module.load(overrides=overrides))
+    logging.getLogger("registry").setLevel(app.config["REGISTRY_LOG_LEVEL"])
+
+    from registry.extensions import db, migrate
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+
+    from registry.worker import init_celery
+    init_celery(app)
+
+    _register_models()
+    _register_blueprints(app)
+
+    from registry.errors import register_error_handlers
+    register_error_handlers(app)
+    _register_request_hooks(app)
+
+    from registry.cli import register_commands
+    register_commands(app)
+    return app
+
+
+def _register_models() -> None:
+    # Imported for their side effect: the tables join db.metadata.
+    from registry import idempotency  # noqa: F401
+    from registry.auth import models as auth_models  # noqa: F401
+    from registry.imports import models as import_models  # noqa: F401
+    from registry.jobs import models as job_models  # noqa: F401
+    from registry.nationals import models as national_models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from registry import health, openapi
+    from registry.api import api
+    from registry.imports.views import bp as imports_bp
+    from registry.jobs.views import bp as jobs_bp
+    from registry.nationals.views import bp as nationals_bp
+
+    for blueprint in (nationals_bp, imports_bp, jobs_bp, openapi.bp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(api)
+    app.register_blueprint(health.bp)
+
+
+UPLOAD_ENDPOINTS = {"api.imports.create_import"}
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _limit_body():
+        # JSON routes keep a small limit; file uploads get MAX_CONTENT_LENGTH.
+        if request.endpoint not in UPLOAD_ENDPOINTS:
+            request.max_content_length = app.config["REGISTRY_MAX_BODY_BYTES"]
+
+    @app.after_request
+    def _headers(response):
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.path.startswith("/api/"):
+            # Responses may carry personal data: never cached anywhere.
+            headers["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,68 @@
+"""Creating users, issuing tokens and recognising them."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import pycountry
+from flask import current_app
+from sqlalchemy import select
+
+from registry.auth.models import ROLES, ApiToken, User
+from registry.errors import Unprocessable
+from registry.extensions import db
+
+TOKEN_PREFIX = "sgp_"
+
+
+def token_hash(token: str) -> bytes:
+    return hmac.new(current_app.config["REGISTRY_TOKEN_KEY"], token.encode(), hashlib.sha256).digest()
+
+
+def create_user(name: str, role: str, jurisdiction: list[str] | None = None) -> User:
+    """Create a user; embassy officers need a jurisdiction of host countries.
+
+    :raises Unprocessable: unknown role, bad or missing jurisdiction.
+    """
+    errors = {}
+    if not name or not name.strip():
+        errors["name"] = ["Must not be empty."]
+    if role not in ROLES:
+        errors["role"] = [f"Must be one of: {', '.join(ROLES)}."]
+    codes = sorted({code.strip().upper() for code in (jurisdiction or []) if code.strip()})
+    unknown = [code for code in codes if pycountry.countries.get(alpha_2=code) is None]
+    if unknown:
+        errors["jurisdiction"] = [f"Not ISO 3166-1 alpha-2 codes: {', '.join(unknown)}."]
+    elif role == "embassy" and not codes:
+        errors["jurisdiction"] = ["An embassy officer needs at least one host country."]
+    elif role != "embassy" and codes:
+        errors["jurisdiction"] = ["Only embassy officers have a jurisdiction."]
+    if errors:
+        raise Unprocessable("The user is not valid.", errors=errors)
+    user = User(name=name.strip(), role=role, jurisdiction=codes)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def issue_token(user: User, ttl_days: int | None = None) -> str:
+    """Return a new random token (256 bits) for ``user``; only its hash is kept."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    days = ttl_days if ttl_days is not None else current_app.config["REGISTRY_TOKEN_TTL_DAYS"]
+    db.session.add(ApiToken(user_id=user.id, token_hash=token_hash(token),
+                            expires_at=datetime.now(timezone.utc) + timedelta(days=days)))
+    db.session.flush()
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    """The active user owning an unexpired, unrevoked ``token``, else None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    return db.session.scalar(
+        select(User).join(ApiToken)
+        .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None),
+               ApiToken.expires_at > datetime.now(timezone.utc), User.active.is_(True))
+    )

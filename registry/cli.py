@@ -1,0 +1,128 @@
+"""The ``registry`` command (a Flask CLI group): works from any directory."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from registry.extensions import db
+
+
+def _create_app():
+    from registry import create_app
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False,
+             load_dotenv=False, set_debug_flag=False)
+def main():
+    """Sagip registry: crisis repatriation and migrant registry."""
+
+
+def register_commands(app) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(demo)
+    app.cli.add_command(serve)
+    app.cli.add_command(worker)
+    app.cli.add_command(import_file)
+
+
+@click.group()
+def users():
+    """Users and their API tokens."""
+
+
+@users.command("create")
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["desk", "embassy", "coordinator", "admin", "auditor"]))
+@click.option("--jurisdiction", default="", help="Host countries of an embassy officer, e.g. AE,QA")
+@with_appcontext
+def create_user(name: str, role: str, jurisdiction: str):
+    """Create a user and print a new token for it alone on the last line."""
+    from registry.auth.services import create_user as create, issue_token
+    from registry.errors import Unprocessable
+    try:
+        user = create(name, role, [c for c in jurisdiction.split(",") if c.strip()])
+    except Unprocessable as exc:
+        raise click.ClickException("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())) from None
+    token = issue_token(user)
+    db.session.commit()
+    click.echo(f"created user {user.id} ({role})", err=True)
+    click.echo(token)
+
+
+@click.command("serve")
+@click.option("--port", default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def serve(port: int, host: str):
+    """Run the API under gunicorn."""
+    os.environ["REGISTRY_BIND"] = f"{host}:{port}"
+    config = Path(__file__).with_name("gunicorn_conf.py")
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-c", str(config), "registry.wsgi:app"])
+
+
+@click.command("worker")
+@click.option("--concurrency", default=2, show_default=True)
+@click.option("--beat/--no-beat", default=True, show_default=True,
+              help="Also run the scheduler that re-sends work whose dispatch failed (one per deployment).")
+def worker(concurrency: int, beat: bool):
+    """Run a Celery worker."""
+    args = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel", "INFO",
+            "--concurrency", str(concurrency)]
+    if beat:
+        schedule = Path(current_app.config["REGISTRY_DATA_DIR"]) / "celerybeat-schedule"
+        args += ["--beat", "--schedule", str(schedule)]
+    os.execvp(args[0], args)
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_file(file: Path):
+    """Import a CSV or XLSX of registrations (the same path as POST /imports), in this process."""
+    from registry.imports.services import create_import, run_import
+    from registry.jobs.models import Job
+    from tasks.base import run_job
+
+    job = create_import(file.name, file.read_bytes(), _cli_user())
+    db.session.info.pop("sagip_outbox_pending", None)  # run here, not on a worker
+    db.session.commit()
+    with click.progressbar(length=100, label=f"importing {file.name}") as bar:
+        run_job(str(job.id), run_import)
+        bar.update(100)
+    job = db.session.get(Job, job.id)
+    db.session.refresh(job)
+    if job.status != "succeeded":
+        raise click.ClickException(f"import failed: {job.error['message']}")
+    result = job.result
+    click.echo(f"created {result['created']}, duplicates {result['duplicates']}, rejected {result['rejected']}")
+    for error in result["errors"][:50]:
+        click.echo(f"  row {error['row']}: {error['field']}: {error['message']}", err=True)
+
+
+def _cli_user():
+    """The built-in 'cli' admin user that owns work started from the command line."""
+    from sqlalchemy import select
+
+    from registry.auth.models import User
+    user = db.session.scalar(select(User).where(User.name == "cli", User.role == "admin"))
+    if user is None:
+        user = User(name="cli", role="admin", jurisdiction=[])
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
+@click.command("demo")
+@click.option("--nationals", default=5000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@with_appcontext
+def demo(nationals: int, seed: int):
+    """Load a realistic demo: nationals in several host countries and cities, and demo users."""
+    from registry.demo import load_demo
+    load_demo(nationals, seed, _cli_user())

@@ -1,0 +1,131 @@
+"""One error family, one problem+json shape (RFC 9457).
+
+Every refusal the service makes is an ``ApiError`` (or is turned into one
+here): ``type``, ``title``, ``status``, ``detail``, a stable ``code`` that
+clients and tests match on, and for validation ``errors: {field: [messages]}``.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+
+from flask import Flask, Response, json
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal-error"
+    title = "Internal server error"
+
+    def __init__(self, detail: str | None = None, *, errors: dict | None = None, **extra):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+    def to_dict(self) -> dict:
+        body = {
+            "type": f"urn:sagip:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class BadRequest(ApiError):
+    status, code, title = 400, "bad-request", "Bad request"
+
+
+class MalformedJSON(BadRequest):
+    code, title = "malformed-json", "Malformed JSON"
+
+
+class Unauthorized(ApiError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail=None, **kw):
+        super().__init__(detail, **kw)
+        self.headers["WWW-Authenticate"] = 'Bearer realm="sagip"'
+
+
+class Forbidden(ApiError):
+    status, code, title = 403, "forbidden", "Not allowed for this role"
+
+
+class NotFound(ApiError):
+    status, code, title = 404, "not-found", "Not found"
+
+
+class Conflict(ApiError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class DuplicatePassport(Conflict):
+    code, title = "duplicate-passport", "A national with this passport is already registered"
+
+
+class PayloadTooLarge(ApiError):
+    status, code, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class Unprocessable(ApiError):
+    status, code, title = 422, "validation-error", "The request did not validate"
+
+
+class IdempotencyMismatch(Unprocessable):
+    code, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
+
+
+def problem(error: ApiError) -> Response:
+    response = Response(json.dumps(error.to_dict()), status=error.status, mimetype=PROBLEM_JSON)
+    response.headers.update(error.headers)
+    return response
+
+
+def _from_http_exception(exc: HTTPException) -> ApiError:
+    mapped = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge,
+              415: UnsupportedMediaType}.get(exc.code)
+    if mapped is not None:
+        return mapped(exc.description if exc.code != 404 else None)
+    error = ApiError(exc.description)
+    error.status, error.code, error.title = exc.code or 500, f"http-{exc.code}", exc.name
+    return error
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return problem(exc)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(exc: ValidationError):
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return problem(Unprocessable("One or more fields are invalid.", errors=messages))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return problem(_from_http_exception(exc))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # Type and frames only: exception messages (e.g. a database error's
+        # DETAIL line) may quote personal data.
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unhandled %s\n%s", type(exc).__name__, frames)
+        return problem(ApiError("An unexpected error occurred; it has been logged."))

@@ -1,0 +1,12 @@
+"""Gunicorn settings used by ``registry serve`` and docker-compose."""
+import multiprocessing
+import os
+
+bind = os.environ.get("REGISTRY_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("REGISTRY_WEB_WORKERS", multiprocessing.cpu_count() * 2))
+worker_class = "gthread"
+threads = int(os.environ.get("REGISTRY_WEB_THREADS", 4))
+timeout = 60
+accesslog = "-"
+# %(U)s is the path without its query string: personal data never reaches the logs.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'

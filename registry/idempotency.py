@@ -1,0 +1,54 @@
+"""``Idempotency-Key`` on creating calls: the same key and body give the same answer once."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Uuid, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.errors import IdempotencyMismatch, Unprocessable
+from registry.extensions import db
+
+
+class IdempotencyKey(db.Model):
+    """The stored answer of a creating call."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+def check_key(key: str) -> str:
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        raise Unprocessable("Idempotency-Key must be 1 to 200 printable characters.",
+                            errors={"Idempotency-Key": ["1 to 200 printable characters."]})
+    return key
+
+
+def stored_answer(user_id: uuid.UUID, key: str, fingerprint: str) -> tuple[int, dict] | None:
+    """The earlier answer for this key, or None. :raises IdempotencyMismatch: another request used the key."""
+    row = db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
+                                                         IdempotencyKey.key == key))
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        raise IdempotencyMismatch("This Idempotency-Key was used with a different request.")
+    return row.status_code, row.response
+
+
+def remember(user_id: uuid.UUID, key: str, fingerprint: str, status_code: int, response: dict) -> None:
+    db.session.add(IdempotencyKey(user_id=user_id, key=key, request_hash=fingerprint,
+                                  status_code=status_code, response=response))
+    db.session.flush()

@@ -1,0 +1,164 @@
+"""Bulk import of registrations (SPEC §4.2): queue a file, then validate and store its rows.
+
+Storing is one transaction: the valid rows are COPYed into a temporary
+staging table, checked against existing passports, moved with
+``INSERT … SELECT`` and the job marked succeeded in the same commit. A worker
+killed half-way leaves nothing behind, and the re-run starts clean.
+"""
+from __future__ import annotations
+
+import io
+import uuid
+
+from sqlalchemy import delete, text
+
+from registry.errors import Unprocessable
+from registry.extensions import db
+from registry.imports.models import ImportFile
+from registry.imports.reader import open_rows
+from registry.imports.rows import COLUMNS, STAGING_COLUMNS, RowValidator
+from registry.jobs import services as jobs
+from registry.jobs.models import Job
+from registry.nationals.services import GPS_DEFAULT_PRECISION_M
+
+IMPORT_TASK = "imports.run_import"
+PROGRESS_EVERY_ROWS = 5000
+MAX_ERRORS_LISTED = 10_000
+
+
+def template_csv() -> str:
+    example = {
+        "family_name": "Dela Cruz", "given_names": "Maria Luisa", "sex": "F", "date_of_birth": "1990-04-12",
+        "nationality": "PH", "passport_number": "P1234567A", "phones": "+971501234567",
+        "vulnerabilities": "pregnant", "household_ref": "H1", "host_country": "AE", "city": "Dubai",
+        "employer": "Emirates Hospitality LLC", "occupation_isco": "5131", "contract_start": "2025-01-15",
+        "contract_end": "2027-01-14", "legal_status": "documented", "lat": "25.1124", "lon": "55.198",
+    }
+    return ",".join(COLUMNS) + "\r\n" + ",".join(example.get(c, "") for c in COLUMNS) + "\r\n"
+
+
+def create_import(filename: str, data: bytes, user) -> Job:
+    """Store the upload and queue its job (sent after the caller commits)."""
+    if not data:
+        raise Unprocessable("The file is empty.", errors={"file": ["The file is empty."]})
+    job = jobs.enqueue("import", IMPORT_TASK, params={"filename": filename[:255]}, created_by=user.id)
+    db.session.add(ImportFile(job_id=job.id, filename=filename[:255], data=data))
+    db.session.flush()
+    return job
+
+
+_STAGING_DDL = """
+CREATE TEMP TABLE import_staging (
+    row_no integer, id uuid, household_ref text, family_name text, given_names text, native_name text,
+    sex text, date_of_birth date, nationality text, passport_number text, national_id_number text,
+    phones text[], email text, languages text[], vulnerabilities text[], search_name text,
+    next_of_kin_name text, next_of_kin_relation text, next_of_kin_phone text, host_country text, city text,
+    address text, employer text, occupation_isco text, sector text, contract_start date, contract_end date,
+    legal_status text, recruitment_agency text, lat double precision, lon double precision,
+    household_id uuid
+) ON COMMIT DROP
+"""
+
+# Existing registrations with the same passport: reported, left unchanged.
+_DUPLICATES_SQL = """
+DELETE FROM import_staging s USING nationals n
+WHERE n.nationality = s.nationality AND n.passport_number = s.passport_number
+RETURNING s.row_no, n.id
+"""
+
+_HOUSEHOLDS_SQL = ("""
+UPDATE import_staging s SET household_id = h.household_id
+FROM (SELECT household_ref, gen_random_uuid() AS household_id FROM import_staging
+      WHERE household_ref IS NOT NULL GROUP BY household_ref) h
+WHERE s.household_ref = h.household_ref
+""", """
+UPDATE import_staging SET household_id = gen_random_uuid() WHERE household_id IS NULL
+""")
+
+_INSERT_SQL = ("""
+INSERT INTO nationals (id, family_name, given_names, native_name, sex, date_of_birth, nationality,
+    passport_number, national_id_number, phones, email, languages, vulnerabilities, household_id, status,
+    source, search_name, jurisdiction_country, location, location_source, location_precision_m,
+    location_reported_at, created_by)
+SELECT s.id, s.family_name, s.given_names, s.native_name, s.sex, s.date_of_birth, s.nationality,
+    s.passport_number, s.national_id_number, s.phones, s.email, s.languages, s.vulnerabilities, s.household_id,
+    'abroad', 'bulk_import', s.search_name, s.host_country,
+    CASE WHEN s.lat IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) ELSE c.label_point END,
+    CASE WHEN s.lat IS NOT NULL THEN 'gps' WHEN c.alpha2 IS NOT NULL THEN 'country_centroid' END,
+    CASE WHEN s.lat IS NOT NULL THEN :gps_precision ELSE c.precision_m END,
+    CASE WHEN s.lat IS NOT NULL OR c.alpha2 IS NOT NULL THEN now() END,
+    :user_id
+FROM import_staging s LEFT JOIN countries c ON c.alpha2 = s.host_country
+""", """
+INSERT INTO deployments (id, national_id, is_current, host_country, city, address, employer, occupation_isco,
+    sector, contract_start, contract_end, legal_status, recruitment_agency)
+SELECT gen_random_uuid(), s.id, true, s.host_country, s.city, s.address, s.employer, s.occupation_isco,
+    s.sector, s.contract_start, s.contract_end, s.legal_status, s.recruitment_agency
+FROM import_staging s
+""", """
+INSERT INTO location_reports (national_id, geom, source, precision_m, reported_at)
+SELECT id, location, location_source, location_precision_m, location_reported_at
+FROM nationals WHERE id IN (SELECT id FROM import_staging) AND location IS NOT NULL
+""", """
+INSERT INTO next_of_kin (national_id, name, relation, phone)
+SELECT id, next_of_kin_name, next_of_kin_relation, next_of_kin_phone FROM import_staging
+WHERE coalesce(next_of_kin_name, next_of_kin_relation, next_of_kin_phone) IS NOT NULL
+""")
+
+
+def run_import(job: Job) -> dict:
+    """Validate every row, store the good ones, report the rest; commits with the job's result."""
+    upload = db.session.get(ImportFile, job.id)
+    if upload is None:
+        raise Unprocessable("The uploaded file is no longer available.")
+    header, rows, estimate = open_rows(upload.data)
+    validator = RowValidator(header)
+
+    valid: list[tuple] = []
+    errors: list[dict] = []
+    rejected = 0
+    seen_passports: dict[tuple[str, str], int] = {}
+    duplicate_rows: list[dict] = []
+    for index, cells in enumerate(rows):
+        row_no = index + 2  # the header is row 1, as a spreadsheet numbers it
+        if not any(cells):
+            continue
+        values, row_errors = validator.validate(row_no, cells)
+        if row_errors:
+            rejected += 1
+            if len(errors) < MAX_ERRORS_LISTED:
+                errors.extend({"row": row_no, "field": f, "message": m} for f, m in row_errors)
+        else:
+            passport = (values[8], values[9])
+            if passport[1] and passport in seen_passports:
+                duplicate_rows.append({"row": row_no, "field": "passport_number",
+                                       "message": f"Same passport as row {seen_passports[passport]}."})
+            else:
+                if passport[1]:
+                    seen_passports[passport] = row_no
+                valid.append(values)
+        if index % PROGRESS_EVERY_ROWS == 0 and index:
+            jobs.set_progress(job.id, 0.8 * index / estimate)
+
+    connection = db.session.connection()
+    connection.exec_driver_sql(_STAGING_DDL)
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+        for values in valid:
+            copy.write_row(values)
+    for row_no, existing_id in connection.execute(text(_DUPLICATES_SQL)).all():
+        duplicate_rows.append({"row": row_no, "field": "passport_number", "existing_id": str(existing_id),
+                               "message": "Already registered; the existing record was left unchanged."})
+    for statement in _HOUSEHOLDS_SQL:
+        connection.execute(text(statement))
+    created = connection.execute(text("SELECT count(*) FROM import_staging")).scalar()
+    params = {"user_id": job.created_by, "gps_precision": GPS_DEFAULT_PRECISION_M}
+    for statement in _INSERT_SQL:
+        connection.execute(text(statement), params)
+    db.session.execute(delete(ImportFile).where(ImportFile.job_id == job.id))
+    duplicate_rows.sort(key=lambda d: d["row"])
+    result = {"created": created, "duplicates": len(duplicate_rows), "rejected": rejected,
+              "errors": errors, "duplicate_rows": duplicate_rows, "errors_truncated": len(errors) >= MAX_ERRORS_LISTED}
+    jobs.finish(job.id, result)
+    db.session.commit()
+    return result

@@ -1,0 +1,110 @@
+"""Jobs: create them with their outbox message, send after commit, track progress."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from registry.errors import NotFound
+from registry.extensions import db
+from registry.jobs.models import Job, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+_PENDING_KEY = "sagip_outbox_pending"
+
+
+def enqueue(kind: str, task: str, *, params: dict | None = None, created_by: uuid.UUID | None = None) -> Job:
+    """Create a queued job and its outbox message in the current transaction.
+
+    The task is sent only after that transaction commits (see ``_after_commit``);
+    if sending fails, the worker's outbox relay sends it later.
+    """
+    job = Job(id=uuid.uuid4(), kind=kind, status="queued", params=params or {}, created_by=created_by)
+    db.session.add(job)
+    db.session.flush()
+    message = OutboxMessage(job_id=job.id, task=task)
+    db.session.add(message)
+    db.session.flush()
+    db.session.info.setdefault(_PENDING_KEY, []).append((message.id, task, job.id))
+    return job
+
+
+def send(message_id: int, task: str, job_id: uuid.UUID) -> bool:
+    """Publish one outbox message and mark it dispatched; False if the broker is unreachable."""
+    celery = current_app.extensions["celery"]
+    try:
+        celery.send_task(task, args=[str(job_id)], task_id=str(job_id),
+                         retry=True, retry_policy={"max_retries": 1, "interval_start": 0.2})
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("outbox message %s not sent (%s); the relay will retry", message_id, type(exc).__name__)
+        with db.engine.begin() as conn:
+            conn.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                         .values(attempts=OutboxMessage.attempts + 1))
+        return False
+    with db.engine.begin() as conn:
+        conn.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                     .values(dispatched_at=datetime.now(timezone.utc), attempts=OutboxMessage.attempts + 1))
+    return True
+
+
+def relay_outbox(min_age_seconds: float = 2.0, limit: int = 500) -> int:
+    """Send the outbox messages still undispatched after ``min_age_seconds``.
+
+    Two relays may send the same message twice; that is harmless because the
+    message id is the job id and tasks skip a job that already finished.
+    """
+    sent = 0
+    with db.engine.begin() as conn:
+        rows = conn.execute(
+            select(OutboxMessage.id, OutboxMessage.task, OutboxMessage.job_id)
+            .where(OutboxMessage.dispatched_at.is_(None),
+                   OutboxMessage.created_at < db.func.now() - timedelta(seconds=min_age_seconds))
+            .order_by(OutboxMessage.id).limit(limit)
+        ).all()
+    for message_id, task, job_id in rows:
+        sent += send(message_id, task, job_id)
+    return sent
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, None)
+    for message_id, task, job_id in pending or ():
+        send(message_id, task, job_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def get_job(job_id: uuid.UUID, user) -> Job:
+    """The job, if ``user`` created it or is an admin. :raises NotFound:"""
+    job = db.session.get(Job, job_id)
+    if job is None or (user.role != "admin" and job.created_by != user.id):
+        raise NotFound("No such job.")
+    return job
+
+
+def set_progress(job_id: uuid.UUID, progress: float) -> None:
+    """Record progress (0..1) in its own short transaction, visible at once."""
+    with db.engine.begin() as conn:
+        conn.execute(update(Job).where(Job.id == job_id).values(progress=round(min(max(progress, 0.0), 1.0), 4)))
+
+
+def finish(job_id: uuid.UUID, result: dict) -> None:
+    """Mark the job succeeded in the current transaction, with the rows it wrote."""
+    db.session.execute(update(Job).where(Job.id == job_id).values(
+        status="succeeded", progress=1.0, result=result, finished_at=datetime.now(timezone.utc)))
+
+
+def fail(job_id: uuid.UUID, error: dict) -> None:
+    """Mark the job failed (after the caller rolled back its work) and commit."""
+    db.session.execute(update(Job).where(Job.id == job_id).values(
+        status="failed", error=error, finished_at=datetime.now(timezone.utc)))
+    db.session.commit()

@@ -1,0 +1,27 @@
+"""``/api/v1/jobs/{id}``: the status, progress and result of background work."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, g
+
+from registry.api import documented, dump
+from registry.auth.access import requires
+from registry.jobs import schemas, services
+
+bp = Blueprint("jobs", __name__, url_prefix="/jobs")
+
+
+def accepted(job) -> Response:
+    """The 202 answer of a call that started ``job``."""
+    location = f"/api/v1/jobs/{job.id}"
+    return dump(schemas.JobAccepted(), {"job_id": job.id, "status": job.status}, status=202,
+                headers={"Location": location})
+
+
+@bp.get("/<uuid:job_id>")
+@requires("authenticated")
+@documented(summary="A job's status, progress and result", response=schemas.JobOut, errors=(404,))
+def get_job(job_id: uuid.UUID):
+    """Visible to the job's creator and to admins."""
+    return dump(schemas.JobOut(), services.get_job(job_id, g.user))

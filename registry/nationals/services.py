@@ -1,0 +1,294 @@
+"""Registering, finding, changing and erasing nationals.
+
+Services flush, never commit. Every query that returns nationals starts from
+``visible_nationals(user)``: the one place where a caller's reach is decided.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
+
+from registry import validation
+from registry.errors import DuplicatePassport, Forbidden, NotFound, Unprocessable
+from registry.extensions import db
+from registry.geo import point_wkt
+from registry.nationals.models import Country, Deployment, LocationReport, National, NextOfKin
+from registry.pagination import decode_cursor, decode_offset, encode_cursor
+
+GPS_DEFAULT_PRECISION_M = 50.0
+PERSONAL_FIELDS = ("family_name", "given_names", "native_name", "sex", "date_of_birth", "passport_number",
+                   "national_id_number", "email", "consent")
+
+
+def visible_nationals(user) -> Select:
+    """Nationals ``user`` may see: not erased, and in an embassy officer's jurisdiction."""
+    query = select(National).where(National.erased_at.is_(None))
+    if user.role == "embassy":
+        query = query.where(National.jurisdiction_country.in_(user.jurisdiction))
+    return query
+
+
+def _may_write_in(user, country: str) -> None:
+    if user.role == "embassy" and country not in user.jurisdiction:
+        raise Forbidden("Embassy officers register and update nationals only in their jurisdiction.")
+
+
+def get_national(national_id: uuid.UUID, user) -> National:
+    """:raises NotFound: unknown, erased, or outside the caller's reach (never revealed)."""
+    national = db.session.scalar(visible_nationals(user).where(National.id == national_id))
+    if national is None:
+        raise NotFound("No such national.")
+    return national
+
+
+def country_fallback(country: str) -> tuple[str, float] | None:
+    """The reference point inside ``country`` and its precision, when geodata has one."""
+    row = db.session.execute(
+        select(func.ST_AsText(Country.label_point), Country.precision_m).where(Country.alpha2 == country)
+    ).first()
+    return (row[0], float(row[1])) if row else None
+
+
+def _household(data: dict, user) -> uuid.UUID:
+    household_id = data.get("household_id")
+    if household_id is None:
+        return uuid.uuid4()
+    exists = db.session.scalar(
+        visible_nationals(user).with_only_columns(National.id).where(National.household_id == household_id).limit(1))
+    if exists is None:
+        raise Unprocessable("Unknown household.",
+                            errors={"household_id": ["No registered national belongs to this household."]})
+    return household_id
+
+
+def _check_passport(nationality: str, passport: str | None, user, *, exclude: uuid.UUID | None = None) -> None:
+    if not passport:
+        return
+    query = select(National.id).where(National.nationality == nationality, National.passport_number == passport)
+    if exclude is not None:
+        query = query.where(National.id != exclude)
+    existing = db.session.scalar(query)
+    if existing is None:
+        return
+    visible = db.session.scalar(visible_nationals(user).with_only_columns(National.id)
+                                .where(National.id == existing))
+    extra = {"existing_id": str(existing)} if visible else {}
+    raise DuplicatePassport("This passport number is already registered for this nationality.",
+                            errors={"passport_number": ["Already registered."]}, **extra)
+
+
+def possible_duplicates(national: National, user) -> list[dict]:
+    """Same names and birth date, or a shared phone: reported, not refused."""
+    same_person = and_(National.date_of_birth == national.date_of_birth, National.search_name == national.search_name)
+    shares_phone = National.phones.overlap(national.phones) if national.phones else False
+    rows = db.session.execute(
+        visible_nationals(user).with_only_columns(National.id, National.date_of_birth, National.search_name,
+                                                  National.phones)
+        .where(National.id != national.id, or_(same_person, shares_phone)).limit(20)
+    ).all()
+    found = []
+    for other_id, birth, name, phones in rows:
+        reasons = []
+        if birth == national.date_of_birth and name == national.search_name:
+            reasons.append("same_names_and_birth_date")
+        if set(phones or ()) & set(national.phones or ()):
+            reasons.append("same_phone")
+        found.append({"id": other_id, "reasons": reasons})
+    return found
+
+
+def create_national(data: dict, user, *, source: str | None = None) -> tuple[National, list[dict]]:
+    """Register a national with its deployment and a first location.
+
+    Without a given point, the host country's reference point is used (city
+    geocoding comes with the geodata). :raises DuplicatePassport, Forbidden, Unprocessable:
+    """
+    deployment_data = data.pop("deployment")
+    location_data = data.pop("location", None)
+    kin_data = data.pop("next_of_kin", None)
+    host = deployment_data["host_country"]
+    _may_write_in(user, host)
+    _check_passport(data["nationality"], data.get("passport_number"), user)
+
+    national = National(id=uuid.uuid4(), **{k: v for k, v in data.items() if k != "household_id"})
+    national.household_id = _household(data, user)
+    national.source = source or data.get("source") or ("embassy" if user.role == "embassy" else "departure_desk")
+    national.phones = list(dict.fromkeys(data.get("phones") or []))
+    national.vulnerabilities = sorted(set(data.get("vulnerabilities") or []))
+    national.search_name = validation.search_key(national.family_name, national.given_names, national.native_name)
+    national.jurisdiction_country = host
+    national.created_by = user.id
+    if kin_data:
+        national.next_of_kin = NextOfKin(**kin_data)
+    db.session.add(national)
+    db.session.flush()  # the deployment's relationship is view-only: insert the national first
+    db.session.add(Deployment(national_id=national.id, is_current=True, **deployment_data))
+    db.session.flush()
+
+    if location_data:
+        _add_location(national, location_data, default_source="gps")
+    else:
+        fallback = country_fallback(host)
+        if fallback:
+            _add_location(national, {"wkt": fallback[0], "precision_m": fallback[1]},
+                          default_source="country_centroid")
+    db.session.flush()
+    db.session.refresh(national)
+    return national, possible_duplicates(national, user)
+
+
+def _add_location(national: National, data: dict, *, default_source: str) -> LocationReport:
+    wkt = data.get("wkt") or point_wkt(data["lon"], data["lat"])
+    source = data.get("source") or default_source
+    precision = data.get("precision_m")
+    if precision is None:
+        precision = GPS_DEFAULT_PRECISION_M if source == "gps" else 1000.0
+    reported_at = data.get("reported_at") or datetime.now(timezone.utc)
+    report = LocationReport(national_id=national.id, geom=f"SRID=4326;{wkt}", source=source,
+                            precision_m=precision, reported_at=reported_at)
+    db.session.add(report)
+    # The newest report is the current location; an older one only joins the history.
+    db.session.execute(
+        update(National).where(National.id == national.id,
+                               or_(National.location_reported_at.is_(None),
+                                   National.location_reported_at <= reported_at))
+        .values(location=f"SRID=4326;{wkt}", location_source=source, location_precision_m=precision,
+                location_reported_at=reported_at)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    return report
+
+
+def add_location(national_id: uuid.UUID, data: dict, user) -> LocationReport:
+    national = get_national(national_id, user)
+    _may_write_in(user, national.jurisdiction_country)
+    report = _add_location(national, data, default_source="gps")
+    db.session.refresh(national)
+    return report
+
+
+def update_national(national_id: uuid.UUID, data: dict, user) -> National:
+    """Apply a partial update; ``deployment`` fields change the current deployment."""
+    national = get_national(national_id, user)
+    _may_write_in(user, national.jurisdiction_country)
+    deployment_data = data.pop("deployment", None)
+    kin_data = data.pop("next_of_kin", "absent")
+    if "household_id" in data:
+        data["household_id"] = (_household(data, user) if data["household_id"] is not None
+                                else uuid.uuid4())
+    if "passport_number" in data or "nationality" in data:
+        _check_passport(data.get("nationality", national.nationality),
+                        data.get("passport_number", national.passport_number), user, exclude=national.id)
+    for key, value in data.items():
+        setattr(national, key, value)
+    if "phones" in data:
+        national.phones = list(dict.fromkeys(data["phones"] or []))
+    if "vulnerabilities" in data:
+        national.vulnerabilities = sorted(set(data["vulnerabilities"] or []))
+    national.search_name = validation.search_key(national.family_name, national.given_names, national.native_name)
+    if kin_data != "absent":
+        national.next_of_kin = NextOfKin(**kin_data) if kin_data else None
+    if deployment_data:
+        deployment = national.deployment
+        merged = {c: getattr(deployment, c) for c in ("contract_start", "contract_end")} | deployment_data
+        try:
+            validation.check_contract(merged["contract_start"], merged["contract_end"])
+        except ValueError as exc:
+            raise Unprocessable("One or more fields are invalid.",
+                                errors={"deployment": {"contract_end": [str(exc)]}}) from None
+        if "host_country" in deployment_data:
+            _may_write_in(user, deployment_data["host_country"])
+            if national.location_source in (None, "country_centroid"):
+                national.jurisdiction_country = deployment_data["host_country"]
+        db.session.execute(update(Deployment).where(Deployment.id == deployment.id).values(**deployment_data))
+    national.updated_at = func.now()
+    db.session.flush()
+    db.session.refresh(national)
+    return national
+
+
+def erase_national(national_id: uuid.UUID, user) -> None:
+    """Erase personal data, keeping a stub (id, nationality, dates) for the audit trail."""
+    national = get_national(national_id, user)
+    _may_write_in(user, national.jurisdiction_country)
+    for field in PERSONAL_FIELDS:
+        setattr(national, field, None)
+    national.phones, national.languages, national.vulnerabilities = [], [], []
+    national.search_name = ""
+    national.location = None
+    national.location_source = national.location_precision_m = national.location_reported_at = None
+    national.next_of_kin = None
+    national.erased_at = func.now()
+    db.session.execute(delete(LocationReport).where(LocationReport.national_id == national.id))
+    db.session.execute(update(Deployment).where(Deployment.national_id == national.id)
+                       .values(city=None, address=None, employer=None, recruitment_agency=None))
+    db.session.flush()
+
+
+def _page(query: Select, order: tuple, limit: int, cursor: str | None, cursor_of) -> dict:
+    total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+    if cursor:
+        query = query.where(cursor_of(decode_cursor(cursor, 2)))
+    items = list(db.session.scalars(query.order_by(*order).limit(limit + 1)))
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "total": total,
+            "next_cursor": encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None}
+
+
+def list_nationals(user, *, host_country=None, city=None, status=None, vulnerability=None,
+                   limit: int = 100, cursor: str | None = None) -> dict:
+    query = visible_nationals(user)
+    if host_country or city:
+        query = query.join(Deployment, and_(Deployment.national_id == National.id, Deployment.is_current))
+        if host_country:
+            query = query.where(Deployment.host_country == host_country)
+        if city:
+            query = query.where(func.lower(Deployment.city) == city.lower())
+    if status:
+        query = query.where(National.status == status)
+    if vulnerability:
+        query = query.where(National.vulnerabilities.any(vulnerability))
+
+    def after(values):
+        return tuple_(National.created_at, National.id) > tuple_(datetime.fromisoformat(values[0]),
+                                                                 uuid.UUID(values[1]))
+
+    return _page(query, (National.created_at, National.id), limit, cursor, after)
+
+
+SEARCH_THRESHOLD = 0.3
+
+
+def search_nationals(user, *, q=None, passport_number=None, host_country=None, limit=100, cursor=None) -> dict:
+    """Find nationals by name (accent-, case-, order- and script-tolerant) or exact passport."""
+    query = visible_nationals(user)
+    if host_country:
+        query = query.join(Deployment, and_(Deployment.national_id == National.id, Deployment.is_current)) \
+            .where(Deployment.host_country == host_country)
+    if passport_number:
+        query = query.where(National.passport_number == passport_number)
+    order = (National.created_at, National.id)
+    if q:
+        key = validation.search_key(q)
+        score = func.word_similarity(key, National.search_name)
+        # ``%>`` uses the trigram index; every word of the query must be close to some word of the name.
+        query = query.where(National.search_name.op("%>")(key))
+        order = (score.desc(), National.id)
+    total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+    offset = decode_offset(cursor)
+    items = list(db.session.scalars(query.order_by(*order).offset(offset).limit(limit + 1)))
+    more = len(items) > limit
+    return {"items": items[:limit], "total": total, "next_cursor": encode_cursor(offset + limit) if more else None}
+
+
+def location_of(national: National) -> dict | None:
+    if national.location is None:
+        return None
+    point = to_shape(national.location)
+    return {"lat": point.y, "lon": point.x, "source": national.location_source,
+            "precision_m": national.location_precision_m, "reported_at": national.location_reported_at}

@@ -1,0 +1,41 @@
+"""The Celery application, bound to a Flask app: tasks run inside its app context."""
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+# Longest task we expect (a 1M-row import or exposure run) is minutes; Redis
+# re-delivers an unacknowledged task only after this many seconds.
+VISIBILITY_TIMEOUT_S = 3600
+
+
+def init_celery(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=app.config["REDIS_URL"],
+        result_backend=app.config["REDIS_URL"],
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        task_acks_late=True,  # a task is acknowledged when done, so a killed worker's task is re-run
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,  # results live in the jobs table
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        beat_schedule={
+            "relay-outbox": {"task": "jobs.relay_outbox",
+                             "schedule": app.config["REGISTRY_OUTBOX_RELAY_SECONDS"]},
+        },
+        include=["tasks.jobs", "tasks.imports"],
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
