@@ -252,7 +252,7 @@ def list_nationals(user, *, host_country=None, city=None, status=None, vulnerabi
     if status:
         query = query.where(National.status == status)
     if vulnerability:
-        query = query.where(National.vulnerabilities.any(vulnerability))
+        query = query.where(National.vulnerabilities.contains([vulnerability]))
 
     def after(values):
         return tuple_(National.created_at, National.id) > tuple_(datetime.fromisoformat(values[0]),
