@@ -1,0 +1,143 @@
+"""Bulk import through a real Celery worker (SPEC §4.2)."""
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from openpyxl import Workbook
+
+from registry.imports.rows import COLUMNS
+from tests.conftest import count
+
+
+def csv_bytes(rows: list[dict], columns=COLUMNS) -> bytes:
+    lines = [",".join(columns)]
+    for row in rows:
+        lines.append(",".join(f'"{row.get(c, "")}"' if "," in str(row.get(c, "")) else str(row.get(c, ""))
+                              for c in columns))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def row(**changes) -> dict:
+    base = {"family_name": "Santos", "given_names": "Juan", "sex": "M", "date_of_birth": "1988-03-01",
+            "nationality": "PH", "passport_number": "P5550001A", "phones": "+97450123456",
+            "host_country": "QA", "city": "Doha", "occupation_isco": "7112", "legal_status": "documented",
+            "lat": "25.2854", "lon": "51.531"}
+    base.update(changes)
+    return base
+
+
+def upload(client, headers, data: bytes, filename="workers.csv"):
+    return client.post("/api/v1/imports", headers=headers,
+                       data={"file": (io.BytesIO(data), filename)}, content_type="multipart/form-data")
+
+
+def wait_for_job(client, headers, job_id, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s}s")
+
+
+def test_good_rows_are_stored_and_bad_and_duplicate_rows_reported(client, desk, db, celery_worker):
+    existing = client.post("/api/v1/imports", headers=desk)  # no file: refused, nothing queued
+    assert existing.status_code == 422 and existing.get_json()["errors"]["file"]
+    rows = [
+        row(),                                                              # 2 good
+        row(passport_number="P5550002A", phones="+97450123457;+639171234567", vulnerabilities="pregnant;minor",
+            household_ref="H1"),                                            # 3 good
+        row(passport_number="P5550003A", household_ref="H1", lat="", lon=""),  # 4 good, same household
+        row(passport_number="P5550004A", nationality="XX"),                # 5 bad country
+        row(passport_number="P5550005A", phones="12345"),                  # 6 bad phone
+        row(passport_number="P5550006A", date_of_birth="2999-01-01"),      # 7 future birth
+        row(passport_number="P5550007A", lat="95"),                        # 8 out of range
+        row(passport_number="P5550008A", occupation_isco="9999"),          # 9 bad ISCO
+        row(passport_number="P5550001A", family_name="Dup"),               # 10 duplicate within the file
+        row(passport_number="P5550009A", family_name=""),                  # 11 missing required
+    ]
+    response = upload(client, desk, csv_bytes(rows))
+    assert response.status_code == 202
+    job_id = response.get_json()["job_id"]
+    assert response.headers["Location"] == f"/api/v1/jobs/{job_id}"
+    job = wait_for_job(client, desk, job_id)
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert (result["created"], result["rejected"], result["duplicates"]) == (3, 6, 1)
+    assert {(e["row"], e["field"]) for e in result["errors"]} == {
+        (5, "nationality"), (6, "phones"), (7, "date_of_birth"), (8, "lat"), (9, "occupation_isco"),
+        (11, "family_name")}
+    assert [d["row"] for d in result["duplicate_rows"]] == [10]
+    assert count(db, "nationals") == 3 and count(db, "deployments") == 3
+    from sqlalchemy import text
+    households = db.session.execute(text(
+        "SELECT passport_number, household_id, location_source, source, phones FROM nationals "
+        "ORDER BY passport_number")).all()
+    assert households[1][1] == households[2][1] != households[0][1]
+    assert [h[2] for h in households] == ["gps", "gps", "country_centroid"]
+    assert {h[3] for h in households} == {"bulk_import"}
+    assert households[1][4] == ["+97450123457", "+639171234567"]
+    assert count(db, "import_files") == 0  # the upload (personal data) is gone once imported
+
+    # The same file again: every good row is now a duplicate of the database, nothing changes.
+    again = wait_for_job(client, desk, upload(client, desk, csv_bytes(rows)).get_json()["job_id"])
+    assert (again["result"]["created"], again["result"]["duplicates"]) == (0, 4)
+    assert all("existing_id" in d for d in again["result"]["duplicate_rows"] if d["row"] != 10)
+    assert count(db, "nationals") == 3
+
+
+def test_xlsx_first_sheet_is_imported(client, desk, db, celery_worker):
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(list(COLUMNS))
+    from datetime import date
+    values = row(date_of_birth=date(1979, 5, 6), lat=25.2854, lon=51.531, occupation_isco=7112)
+    sheet.append([values.get(c, None) for c in COLUMNS])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    job = wait_for_job(client, desk, upload(client, desk, buffer.getvalue(), "workers.xlsx").get_json()["job_id"])
+    assert job["status"] == "succeeded" and job["result"]["created"] == 1, job
+    assert count(db, "nationals") == 1
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not-a-spreadsheet"),
+    (b"PK\x03\x04not really a zip", "not-a-spreadsheet"),
+    ("family_name;given_names\nSantos;Juan\n".encode(), "unknown-columns"),
+    (b"family_name,given_names,sex\nSantos,Juan,M\n", "missing-columns"),
+    ("family_name,given_names\nPe\xf1a,Juan\n".encode("latin-1"), "not-a-spreadsheet"),
+])
+def test_files_that_cannot_be_read_fail_the_job_with_a_clear_error(client, desk, db, celery_worker, data, code):
+    job = wait_for_job(client, desk, upload(client, desk, data).get_json()["job_id"])
+    assert job["status"] == "failed" and job["error"]["code"] == code, job
+    assert job["error"]["message"]
+    assert count(db, "nationals") == 0
+
+
+def test_an_empty_upload_is_a_422(client, desk):
+    response = upload(client, desk, b"")
+    assert response.status_code == 422 and "file" in response.get_json()["errors"]
+
+
+def test_template_lists_every_import_column(client, desk):
+    response = client.get("/api/v1/imports/template.csv", headers=desk)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    header = response.get_data(as_text=True).splitlines()[0].split(",")
+    assert tuple(header) == COLUMNS
+
+
+def test_the_template_example_row_imports_cleanly(client, desk, db, celery_worker):
+    template = client.get("/api/v1/imports/template.csv", headers=desk).get_data()
+    job = wait_for_job(client, desk, upload(client, desk, template).get_json()["job_id"])
+    assert job["result"]["created"] == 1 and job["result"]["rejected"] == 0, job
+
+
+def test_a_job_is_visible_to_its_creator_and_admins_only(client, make_user, desk, admin, celery_worker):
+    job_id = upload(client, desk, csv_bytes([row()])).get_json()["job_id"]
+    wait_for_job(client, desk, job_id)
+    _, other_desk = make_user("desk")
+    assert client.get(f"/api/v1/jobs/{job_id}", headers=other_desk).status_code == 404
+    assert client.get(f"/api/v1/jobs/{job_id}", headers=admin).status_code == 200
