@@ -6,13 +6,10 @@ import logging
 from alembic import context
 from flask import current_app
 
+from registry.extensions import include_object
+
 log = logging.getLogger("alembic.env")
 config = context.config
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    # PostGIS and its extensions own these tables.
-    return not (type_ == "table" and name in {"spatial_ref_sys"})
 
 
 def run_migrations_online() -> None:

@@ -47,14 +47,12 @@ def _register_models() -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from registry import health, openapi
-    from registry.api import api
+    from registry.api import api_blueprint
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
     from registry.nationals.views import bp as nationals_bp
 
-    for blueprint in (nationals_bp, imports_bp, jobs_bp, openapi.bp):
-        api.register_blueprint(blueprint)
-    app.register_blueprint(api)
+    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, openapi.bp]))
     app.register_blueprint(health.bp)
 
 

@@ -14,12 +14,18 @@ from marshmallow import Schema
 from registry.auth.access import authenticate
 from registry.errors import MalformedJSON, UnsupportedMediaType
 
-api = Blueprint("api", __name__, url_prefix="/api/v1")
-
 PUBLIC_ENDPOINTS = {"api.openapi.openapi_document", "api.openapi.docs_page"}
 
 
-@api.before_request
+def api_blueprint(features: list[Blueprint]) -> Blueprint:
+    """``/api/v1`` with the features' blueprints inside; every call authenticates but the public ones."""
+    api = Blueprint("api", __name__, url_prefix="/api/v1")
+    api.before_request(_authenticate)
+    for feature in features:
+        api.register_blueprint(feature)
+    return api
+
+
 def _authenticate():
     if request.endpoint not in PUBLIC_ENDPOINTS:
         authenticate()

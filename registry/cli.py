@@ -126,3 +126,7 @@ def demo(nationals: int, seed: int):
     """Load a realistic demo: nationals in several host countries and cities, and demo users."""
     from registry.demo import load_demo
     load_demo(nationals, seed, _cli_user())
+
+
+if __name__ == "__main__":
+    main()

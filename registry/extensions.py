@@ -14,3 +14,8 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic filter: PostGIS owns ``spatial_ref_sys``; the migrations own everything else."""
+    return not (type_ == "table" and name == "spatial_ref_sys")

@@ -18,15 +18,14 @@ def init_celery(app: Flask) -> Celery:
     celery = Celery(app.import_name, task_cls=FlaskTask)
     celery.conf.update(
         broker_url=app.config["REDIS_URL"],
-        result_backend=app.config["REDIS_URL"],
+        # No result backend: results and progress live in the jobs table.
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
-        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         task_acks_late=True,  # a task is acknowledged when done, so a killed worker's task is re-run
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_ignore_result=True,  # results live in the jobs table
+        task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
         timezone="UTC",

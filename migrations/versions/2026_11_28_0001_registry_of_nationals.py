@@ -190,8 +190,8 @@ def upgrade():
     )
     op.create_index(op.f('ix_outbox_job_id'), 'outbox', ['job_id'], unique=False)
     op.create_index('ix_outbox_pending', 'outbox', ['id'], unique=False, postgresql_where=sa.text('dispatched_at IS NULL'))
-    # Geodesic distance queries (ST_DWithin on geography) need the geography index.
-    op.execute("CREATE INDEX ix_nationals_location_geog ON nationals USING gist ((location::geography))")
+    op.create_index("ix_nationals_location_geog", "nationals", [sa.text("(location::geography)")],
+                    postgresql_using="gist")
     _load_countries()
 
 
@@ -206,7 +206,7 @@ def _load_countries():
 
 
 def downgrade():
-    op.execute("DROP INDEX ix_nationals_location_geog")
+    op.drop_index("ix_nationals_location_geog", table_name="nationals")
     op.drop_index('ix_outbox_pending', table_name='outbox', postgresql_where=sa.text('dispatched_at IS NULL'))
     op.drop_index(op.f('ix_outbox_job_id'), table_name='outbox')
     op.drop_table('outbox')

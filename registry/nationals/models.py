@@ -41,6 +41,8 @@ class National(db.Model):
         Index("ix_nationals_search_name_trgm", "search_name", postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
         Index("ix_nationals_location", "location", postgresql_using="gist"),
+        # Geodesic queries (ST_DWithin on geography) use this one.
+        Index("ix_nationals_location_geog", text("(location::geography)"), postgresql_using="gist"),
         Index("ix_nationals_birth_names", "date_of_birth", "search_name"),
         Index("ix_nationals_phones", "phones", postgresql_using="gin"),
         Index("ix_nationals_household_id", "household_id"),

@@ -1,0 +1,110 @@
+"""Configuration, the CLI, health and the OpenAPI document."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from registry import config
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+
+
+@pytest.mark.parametrize("raw, mapped", [
+    ("postgresql://u@h:5432/d", "postgresql+psycopg://u@h:5432/d"),
+    ("postgres://u@h/d", "postgresql+psycopg://u@h/d"),
+    ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+])
+def test_plain_database_urls_are_mapped_to_psycopg3(raw, mapped):
+    assert config.database_url(raw) == mapped
+
+
+def test_production_refuses_to_start_without_its_keys(tmp_path):
+    with pytest.raises(config.ConfigError, match="REGISTRY_TOKEN_KEY"):
+        config.load({"REGISTRY_ENV": "production", "REGISTRY_DATA_DIR": str(tmp_path)})
+    assert not list(tmp_path.iterdir())  # nothing generated behind the operator's back
+
+
+def test_production_accepts_keys_from_the_environment(tmp_path):
+    loaded = config.load({"REGISTRY_ENV": "production", "REGISTRY_TOKEN_KEY": "ab" * 32})
+    assert loaded["REGISTRY_TOKEN_KEY"] == bytes.fromhex("ab" * 32)
+
+
+def test_development_generates_one_key_shared_by_every_process(tmp_path):
+    first = config.load({"REGISTRY_DATA_DIR": str(tmp_path)})["REGISTRY_TOKEN_KEY"]
+    second = config.load({"REGISTRY_DATA_DIR": str(tmp_path)})["REGISTRY_TOKEN_KEY"]
+    assert first == second and len(first) == 32
+    assert oct((tmp_path / "token.key").stat().st_mode)[-3:] == "600"
+
+
+def test_a_short_key_or_an_unknown_environment_is_refused():
+    with pytest.raises(config.ConfigError):
+        config.load({"REGISTRY_TOKEN_KEY": "abcd"})
+    with pytest.raises(config.ConfigError):
+        config.load({"REGISTRY_ENV": "staging"})
+
+
+def run_cli(*args, cwd="/"):
+    env = {**os.environ, "DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL}
+    return subprocess.run([sys.executable, "-m", "registry.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_creates_a_user_whose_token_works_from_any_directory(client, tmp_path):
+    result = run_cli("users", "create", "--name", "Ana Reyes", "--role", "embassy", "--jurisdiction", "AE,qa",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert client.get("/api/v1/nationals", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_cli_refuses_an_embassy_user_without_jurisdiction(db):
+    result = run_cli("users", "create", "--name", "X", "--role", "embassy")
+    assert result.returncode != 0 and "jurisdiction" in result.stderr
+
+
+def test_cli_imports_a_file(db, tmp_path):
+    from tests.test_imports import csv_bytes, row
+    path = tmp_path / "agency.csv"
+    path.write_bytes(csv_bytes([row(), row(passport_number="P5550002A", phones="bad")]))
+    result = run_cli("import", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "created 1, duplicates 0, rejected 1" in result.stdout
+    assert "row 3: phones" in result.stderr
+
+
+def test_readyz_checks_database_postgis_and_broker(client):
+    body = client.get("/readyz").get_json()
+    assert body["status"] == "ready" and body["checks"]["postgis"].startswith("3")
+
+
+def test_readyz_reports_an_unreachable_broker():
+    from tests.conftest import make_app
+    offline = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    response = offline.test_client().get("/readyz")
+    assert response.status_code == 503 and response.get_json()["checks"]["broker"] != "ok"
+
+
+def test_every_api_endpoint_is_documented_and_has_a_permission(app, client):
+    from registry.api import PUBLIC_ENDPOINTS
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        view = app.view_functions[rule.endpoint]
+        assert getattr(view, "permission", None), f"{rule.rule} has no @requires"
+        assert getattr(view, "openapi", None), f"{rule.rule} has no @documented"
+    for path in ("/api/v1/nationals", "/api/v1/nationals/search", "/api/v1/nationals/{national_id}",
+                 "/api/v1/nationals/{national_id}/locations", "/api/v1/imports", "/api/v1/jobs/{job_id}",
+                 "/api/v1/imports/template.csv"):
+        assert path in spec["paths"], path
+    create = spec["paths"]["/api/v1/nationals"]["post"]
+    schema_name = create["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "deployment" in spec["components"]["schemas"][schema_name]["required"]
+
+
+def test_security_headers_are_set(client):
+    response = client.get("/healthz")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
