@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Bring up what Sagip needs on this machine: PostgreSQL + PostGIS, Redis, the Python package.
 # Idempotent: installs only what is missing, starts only what is down.
-#   - With a local PostgreSQL install (Debian), it uses it (installing PostGIS with apt if needed).
-#   - Otherwise, where a Docker engine answers, it starts the db and redis services of docker-compose.yml.
+# Uses the local PostgreSQL install (Debian), installing PostGIS with apt if needed. Machines without
+# one but with a Docker engine use docker-compose.yml instead (see .ci/run and scripts/run-demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,13 +32,8 @@ if command -v pg_lsclusters >/dev/null 2>&1 && [ -n "$(ls /etc/postgresql 2>/dev
         redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
         for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
     fi
-elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-    log "no local PostgreSQL: starting db and redis with docker compose"
-    docker compose up -d --wait db redis
-    export DATABASE_URL="${DATABASE_URL:-postgresql://postgres:postgres@127.0.0.1:5432/sagip}"
-    export SAGIP_TEST_DATABASE_URL="${SAGIP_TEST_DATABASE_URL:-postgresql://postgres:postgres@127.0.0.1:5432/sagip_test}"
 else
-    log "need either a local PostgreSQL (Debian packages) or a running Docker engine"
+    log "no local PostgreSQL found (Debian postgresql packages); with Docker use: docker compose up"
     exit 1
 fi
 

@@ -1,0 +1,62 @@
+# Sagip image: the API (gunicorn), the Celery worker and the `registry` CLI.
+#
+#   docker build -t sagip .                          # runtime image
+#   docker build --build-arg EXTRAS=test -t sagip:test .   # + pytest (docker-compose's `tests` service)
+#
+# The repository files live in /app and PYTHONPATH=/app makes every process
+# (the `registry` console script included) import the code from there, not the
+# copy that `pip install .` puts in site-packages: the first migration reads
+# geodata/country_points.csv relative to the repository root
+# (migrations/versions/ -> ../../geodata), so it must run from /app/migrations.
+FROM python:3.11-slim
+
+# Optional extras of pyproject.toml to install, comma-separated (e.g. "test").
+ARG EXTRAS=""
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PYTHONPATH=/app \
+    REGISTRY_DATA_DIR=/data
+
+# Non-root user; /data (development keys, Celery beat schedule) belongs to it,
+# so a fresh named volume mounted there is writable too.
+RUN groupadd --system --gid 10001 sagip \
+    && useradd --system --uid 10001 --gid sagip --create-home --home-dir /home/sagip \
+       --shell /usr/sbin/nologin sagip \
+    && mkdir -p /data \
+    && chown sagip:sagip /data
+
+WORKDIR /app
+
+# Dependencies first, from pyproject.toml alone, so that a code change does not
+# reinstall them. (README.md* : the file is optional for the build.)
+COPY pyproject.toml README.md* ./
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e.strip() for e in os.environ.get('EXTRAS', '').split(',') if e.strip()]; print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e]]))" \
+       > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY registry/ registry/
+COPY tasks/ tasks/
+COPY migrations/ migrations/
+COPY geodata/ geodata/
+COPY tests/ tests/
+
+# The package itself (console script `registry`); the in-tree build leftovers
+# are removed so /app holds only the repository files. The smoke check keeps
+# its development key out of /data (a root-owned key there would be unreadable).
+RUN if [ -n "$EXTRAS" ]; then target=".[$EXTRAS]"; else target="."; fi \
+    && pip install --no-cache-dir "$target" \
+    && rm -rf build ./*.egg-info \
+    && REGISTRY_DATA_DIR=/tmp/build-check registry --help > /dev/null \
+    && rm -rf /tmp/build-check
+
+# numeric, so that runtimes can verify it is not root (runAsNonRoot)
+USER 10001:10001
+
+VOLUME ["/data"]
+EXPOSE 8000
+
+CMD ["registry", "serve", "--host", "0.0.0.0", "--port", "8000"]
