@@ -72,22 +72,23 @@ class Text(Parsed):
         return text
 
 
-class Latitude(fields.Float):
+class _Coordinate(fields.Float):
+    parser = staticmethod(lambda value: value)
+
     def _validated(self, value):
         number = super()._validated(value)
         try:
-            return validation.parse_latitude(number)
+            return self.parser(number)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 
 
-class Longitude(fields.Float):
-    def _validated(self, value):
-        number = super()._validated(value)
-        try:
-            return validation.parse_longitude(number)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+class Latitude(_Coordinate):
+    parser = staticmethod(validation.parse_latitude)
+
+
+class Longitude(_Coordinate):
+    parser = staticmethod(validation.parse_longitude)
 
 
 def field2property_hook(field) -> dict:

@@ -110,20 +110,19 @@ class RowValidator:
             errors.append(("contract_end", str(exc)))
         kin_phone = parsed("next_of_kin_phone", validation.parse_phone)
 
-        phones = []
-        for value in _split(get("phones", "")):
-            try:
-                phones.append(validation.parse_phone(value))
-            except ValueError as exc:
-                errors.append(("phones", f"{value!r}: {exc}"))
+        def parsed_list(name, parser):
+            values = []
+            for value in _split(get(name, "")):
+                try:
+                    values.append(parser(value))
+                except ValueError as exc:
+                    errors.append((name, f"{value!r}: {exc}"))
+            return values
+
+        phones = parsed_list("phones", validation.parse_phone)
         if len(phones) > validation.MAX_PHONES:
             errors.append(("phones", f"At most {validation.MAX_PHONES} phones."))
-        languages = []
-        for value in _split(get("languages", "")):
-            try:
-                languages.append(validation.parse_language(value))
-            except ValueError as exc:
-                errors.append(("languages", f"{value!r}: {exc}"))
+        languages = parsed_list("languages", validation.parse_language)
         vulnerabilities = _split(get("vulnerabilities", ""))
         bad = [v for v in vulnerabilities if v not in _VULNERABLE]
         if bad:
