@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -85,24 +84,56 @@ def worker(concurrency: int, beat: bool):
 @with_appcontext
 def import_file(file: Path):
     """Import a CSV or XLSX of registrations (the same path as POST /imports), in this process."""
-    from registry.imports.services import create_import, run_import
-    from registry.jobs.models import Job
-    from tasks.base import run_job
-
-    job = create_import(file.name, file.read_bytes(), _cli_user())
-    db.session.info.pop("sagip_outbox_pending", None)  # run here, not on a worker
-    db.session.commit()
-    with click.progressbar(length=100, label=f"importing {file.name}") as bar:
-        run_job(str(job.id), run_import)
-        bar.update(100)
-    job = db.session.get(Job, job.id)
-    db.session.refresh(job)
-    if job.status != "succeeded":
-        raise click.ClickException(f"import failed: {job.error['message']}")
+    job = import_in_process(file.name, file.read_bytes(), _cli_user(), label=f"importing {file.name}")
     result = job.result
     click.echo(f"created {result['created']}, duplicates {result['duplicates']}, rejected {result['rejected']}")
     for error in result["errors"][:50]:
         click.echo(f"  row {error['row']}: {error['field']}: {error['message']}", err=True)
+
+
+def import_in_process(filename: str, data: bytes, user, *, label: str):
+    """Run an import job in this process (not on a worker) with a progress bar; the finished job.
+
+    :raises click.ClickException: the import failed.
+    """
+    import threading
+
+    from flask import current_app
+    from sqlalchemy import select
+
+    from registry.imports.services import create_import, run_import
+    from registry.jobs.models import Job
+    from tasks.base import run_job
+
+    job_id = create_import(filename, data, user).id
+    db.session.info.pop("sagip_outbox_pending", None)  # run here, not on a worker
+    db.session.commit()
+    app = current_app._get_current_object()
+
+    def work():
+        with app.app_context():
+            try:
+                run_job(str(job_id), run_import)
+            except Exception:  # recorded on the job by run_job
+                pass
+
+    thread = threading.Thread(target=work, name="import", daemon=True)
+    thread.start()
+    with click.progressbar(length=100, label=label) as bar:
+        shown = 0
+        while thread.is_alive():
+            thread.join(0.3)
+            with db.engine.connect() as conn:
+                progress = conn.execute(select(Job.progress).where(Job.id == job_id)).scalar() or 0.0
+            bar.update(max(int(progress * 100) - shown, 0))
+            shown = max(shown, int(progress * 100))
+        bar.update(100 - shown)
+    db.session.expire_all()
+    job = db.session.get(Job, job_id)
+    if job.status != "succeeded":
+        message = job.error["message"] if job.error else f"status {job.status}"
+        raise click.ClickException(f"import failed: {message}")
+    return job
 
 
 def _cli_user():

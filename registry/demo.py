@@ -17,7 +17,6 @@ import csv
 import io
 import math
 import random
-import threading
 import time
 import unicodedata
 from bisect import bisect
@@ -483,7 +482,6 @@ def rows_to_csv(rows) -> bytes:
 DEMO_USERS = (("Demo desk", "desk", []), ("Demo embassy", "embassy", ["AE", "QA"]),
               ("Demo coordinator", "coordinator", []), ("Demo admin", "admin", []),
               ("Demo auditor", "auditor", []))
-POLL_SECONDS = 0.3
 
 
 def load_demo(nationals: int, seed: int, user) -> None:
@@ -493,16 +491,12 @@ def load_demo(nationals: int, seed: int, user) -> None:
     (its first passport is already registered) but still prints new tokens.
     """
     import click
-    from flask import current_app
     from sqlalchemy import select
 
     from registry.auth.models import User
     from registry.auth.services import create_user, issue_token
     from registry.extensions import db
-    from registry.imports.services import create_import, run_import
-    from registry.jobs.models import Job
     from registry.nationals.models import National
-    from tasks.base import run_job
 
     users = []
     for name, role, jurisdiction in DEMO_USERS:
@@ -527,43 +521,9 @@ def load_demo(nationals: int, seed: int, user) -> None:
         click.echo(f"The demo (seed {seed}) is already loaded: passport {first_passport} is registered. "
                    "Nothing imported.")
         return
-    data = rows_to_csv(rows)
-    job = create_import(f"demo-seed{seed}.csv", data, db.session.get(User, user_id))
-    job_id = job.id
-    db.session.info.pop("sagip_outbox_pending", None)  # run here, not on a worker
-    db.session.commit()
-
-    app = current_app._get_current_object()
-    failure: list[BaseException] = []
-
-    def work():
-        with app.app_context():
-            try:
-                run_job(str(job_id), run_import)
-            except BaseException as exc:  # reported by the main thread
-                failure.append(exc)
-
-    thread = threading.Thread(target=work, name="demo-import", daemon=True)
-    thread.start()
-    progress_sql = select(Job.progress).where(Job.id == job_id)
-    with click.progressbar(length=100, label=f"importing {nationals} nationals") as bar:
-        shown = 0
-        while thread.is_alive():
-            thread.join(POLL_SECONDS)
-            with db.engine.connect() as conn:
-                progress = conn.execute(progress_sql).scalar() or 0.0
-            target = int(progress * 100)
-            if target > shown:
-                bar.update(target - shown)
-                shown = target
-        bar.update(100 - shown)
-    db.session.expire_all()
-    job = db.session.get(Job, job_id)
-    if job.status != "succeeded":
-        message = job.error["message"] if job.error else f"status {job.status}"
-        if failure:
-            message += f" ({type(failure[0]).__name__}: {failure[0]})"
-        raise click.ClickException(f"demo import failed: {message}")
+    from registry.cli import import_in_process
+    job = import_in_process(f"demo-seed{seed}.csv", rows_to_csv(rows), db.session.get(User, user_id),
+                            label=f"importing {nationals} nationals")
     result = job.result
     click.echo(f"created {result['created']}, duplicates {result['duplicates']}, rejected {result['rejected']} "
                f"in {time.perf_counter() - started:.1f} s")

@@ -7,8 +7,6 @@ killed half-way leaves nothing behind, and the re-run starts clean.
 """
 from __future__ import annotations
 
-import io
-import uuid
 
 from sqlalchemy import delete, text
 
