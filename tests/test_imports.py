@@ -114,7 +114,7 @@ def test_files_that_cannot_be_read_fail_the_job_with_a_clear_error(client, desk,
     job = wait_for_job(client, desk, upload(client, desk, data).get_json()["job_id"])
     assert job["status"] == "failed" and job["error"]["code"] == code, job
     assert job["error"]["message"]
-    assert count(db, "nationals") == 0
+    assert count(db, "nationals") == 0 and count(db, "import_files") == 0
 
 
 def test_an_empty_upload_is_a_422(client, desk):

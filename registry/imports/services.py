@@ -109,8 +109,14 @@ def run_import(job: Job) -> dict:
     upload = db.session.get(ImportFile, job.id)
     if upload is None:
         raise Unprocessable("The uploaded file is no longer available.")
-    header, rows, estimate = open_rows(upload.data)
-    validator = RowValidator(header)
+    try:
+        header, rows, estimate = open_rows(upload.data)
+        validator = RowValidator(header)
+    except Unprocessable:
+        # The file cannot be imported at all: its personal data is not kept either.
+        db.session.execute(delete(ImportFile).where(ImportFile.job_id == job.id))
+        db.session.commit()
+        raise
 
     valid: list[tuple] = []
     errors: list[dict] = []
