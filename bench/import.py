@@ -295,7 +295,8 @@ def main(argv=None) -> int:
         other = median_real - parsed - validated
         print(f"  import breakdown: CSV parse {parsed:.2f} s ({parsed / median_real:.0%}), "
               f"validate {validated:.2f} s ({validated / median_real:.0%}), "
-              f"database and the rest {other:.2f} s ({other / median_real:.0%})")
+              f"the rest {other:.2f} s ({other / median_real:.0%}: database, COPY, loop overhead; "
+              f"see the statements below)")
 
         print("  statements of the last import (wall time):")
         print(clock.report(last_import["started"], last_import["finished"]))

@@ -1,15 +1,15 @@
 """A realistic demo: Filipino workers abroad, generated deterministically from a seed.
 
 ``generate_rows`` builds import rows (``registry.imports.rows.COLUMNS`` order,
-strings, '' for empty) fast enough for benchmarks (200,000 rows in about a
-second): every choice is a draw from small precomputed pools with one
-``random.Random(seed)``. ``load_demo`` (the ``registry demo`` command) creates
-demo users and loads the rows through the real import path.
+strings, '' for empty) fast enough for benchmarks (200,000 rows in a few
+seconds): every choice is a draw from small precomputed pools with one
+``random.Random(seed)``, no Faker calls. ``load_demo`` (the ``registry demo``
+command) creates demo users and loads the rows through the real import path.
 
 The data is made up. Host countries are weighted roughly like the stock of
 overseas Filipino workers; cities and their coordinates are real; phone
-prefixes are ones libphonenumber accepts for each country (checked by
-``tests`` and by the import itself, which rejects anything else).
+prefixes are ones libphonenumber accepts as mobile (or fixed/mobile) numbers
+of that very country, e.g. no +44 7457 (Isle of Man) or +81 800 (toll-free).
 """
 from __future__ import annotations
 
@@ -109,9 +109,11 @@ _HOUSEHOLDS = {
     "MY": ("Abdullah", "Ibrahim", "Rahman", "Wong", "Tan"),
     "KR": ("Kim", "Lee", "Park", "Choi", "Jung"),
 }
-# Employers by sector (made-up but plausible names), per country.
+# Employers by sector, per country: well-known employers of Filipino workers mixed with invented but
+# plausible names. Illustrative only; undocumented demo workers get no employer.
 _EMPLOYERS = {
-    "SA": {"Healthcare": ("Riyadh Care Medical Group", "Al Noor Specialist Hospital", "Eastern Province Health Cluster"),
+    "SA": {"Healthcare": ("Riyadh Care Medical Group", "Al Noor Specialist Hospital",
+                          "Eastern Province Health Cluster"),
            "Hospitality": ("Al Tazaj Restaurants Co.", "Red Sea Hospitality Group", "Najd Catering Services"),
            "Construction": ("Al Rashid Trading & Contracting", "Nesma & Partners Contracting", "Gulf Spic Contracting"),
            "Manufacturing": ("Jubail Steel Fabrication Co.", "Arabian Pipes Company"),
@@ -373,6 +375,13 @@ def generate_rows(n: int, seed: int, *, as_of: date | None = None) -> list[list[
     contracts = _contracts(as_of or DEFAULT_AS_OF)
     families, females, males = FAMILY_NAMES, FEMALE_NAMES, MALE_NAMES
     n_fam, n_f, n_m = len(families), len(females), len(males)
+    # Locals: this loop runs once per row.
+    phone, point, ph_mobile, countries = _phone, _point, PH_MOBILE, _COUNTRIES
+    pick_country, pick_vulnerability, pick_relation = _pick_country, _pick_vulnerability, _pick_relation
+    pick_legal, pick_languages, sectors, agencies = _pick_legal, _pick_languages, SECTORS, AGENCIES
+    given_ascii, family_ascii, mail_domains = _GIVEN_ASCII, _FAMILY_ASCII, _MAIL_DOMAINS
+    born_first, born_days, elderly_before = _BORN_FIRST, _BORN_DAYS, _ELDERLY_BEFORE
+    pregnant_after = as_of_ordinal - 45 * 365
 
     rows: list[list[str]] = []
     household_no = 0
@@ -384,12 +393,14 @@ def generate_rows(n: int, seed: int, *, as_of: date | None = None) -> list[list[
         else:
             size, household = 1, ""
         size = min(size, n - len(rows))
-        country = _COUNTRIES[_pick_country(rand())]
+        if size == 1:
+            household = ""
+        country = countries[pick_country(rand())]
         city, city_lat, city_lon, phone_formats = country.cities[int(rand() * len(country.cities))]
         family = families[int(rand() * n_fam)]
         address = f"{1 + int(rand() * 250)} {country.streets[int(rand() * len(country.streets))]}" \
             if household or rand() < 0.3 else ""
-        home = _point(rng, country, city_lat, city_lon) if rand() < 0.8 else None
+        home = point(rng, country, city_lat, city_lon) if rand() < 0.8 else None
         for member in range(size):
             passport = passports[len(rows)]
             if member and rand() < 0.3:  # most households are one family; some are friends sharing a flat
@@ -401,55 +412,55 @@ def generate_rows(n: int, seed: int, *, as_of: date | None = None) -> list[list[
                 second = pool[int(rand() * count)]
                 if second != given and " " not in given and " " not in second:
                     given = f"{given} {second}"
-            born_offset = int(rand() * _BORN_DAYS)
-            born_ordinal = _BORN_FIRST + born_offset
+            born_offset = int(rand() * born_days)
+            born_ordinal = born_first + born_offset
             born = born_iso[born_offset]
 
-            phones = _phone(rand, phone_formats)
+            phones = phone(rand, phone_formats)
             if rand() < 0.2:
-                phones += ";" + _phone(rand, phone_formats)
+                phones += ";" + phone(rand, phone_formats)
             email = ""
             if rand() < 0.3:
-                email = (f"{_GIVEN_ASCII[first]}.{_FAMILY_ASCII[family]}{int(rand() * 100)}"
-                         f"@{_MAIL_DOMAINS[int(rand() * len(_MAIL_DOMAINS))]}")
+                email = (f"{given_ascii[first]}.{family_ascii[family]}{int(rand() * 100)}"
+                         f"@{mail_domains[int(rand() * len(mail_domains))]}")
             national_id = ""
             if rand() < 0.3:
                 high, low = int(rand() * 10 ** 8), int(rand() * 10 ** 8)
                 national_id = "%04d-%04d-%04d-%04d" % (high // 10000, high % 10000, low // 10000, low % 10000)
 
             vulnerability = ""
-            if born_ordinal < _ELDERLY_BEFORE and rand() < 0.3:
+            if born_ordinal < elderly_before and rand() < 0.3:
                 vulnerability = "elderly"
             elif rand() < VULNERABILITY_SHARE:
-                vulnerability = _pick_vulnerability(rand())
-                if vulnerability == "pregnant" and (sex == "M" or born_ordinal < as_of_ordinal - 45 * 365):
+                vulnerability = pick_vulnerability(rand())
+                if vulnerability == "pregnant" and (sex == "M" or born_ordinal < pregnant_after):
                     vulnerability = "chronic_illness"
 
             kin_name = kin_relation = kin_phone = ""
             if rand() < 0.75:
-                kin_relation = _pick_relation(rand())
+                kin_relation = pick_relation(rand())
                 kin_sex_female = kin_relation in ("mother", "sister", "daughter") or (
                     kin_relation == "spouse" and sex == "M")
                 kin_pool = females if kin_sex_female else males
-                kin_family = family if kin_relation != "spouse" or sex == "F" else families[int(rand() * n_fam)]
+                kin_family = family if rand() < 0.8 else families[int(rand() * n_fam)]
                 kin_name = f"{kin_pool[int(rand() * len(kin_pool))]} {kin_family}"
                 if rand() < 0.85:
-                    kin_phone = _phone(rand, PH_MOBILE)
+                    kin_phone = phone(rand, ph_mobile)
 
-            legal = _pick_legal(rand())
+            legal = pick_legal(rand())
             occupation = country.job(rand())
-            sector = SECTORS[occupation]
+            sector = sectors[occupation]
             if sector in ("Domestic work", "Care work") and occupation in ("9111", "5152") or (
                     sector not in country.employers):
                 employer = f"{country.households[int(rand() * len(country.households))]} family (private household)"
             else:
                 choices = country.employers[sector]
                 employer = choices[int(rand() * len(choices))]
-            agency = AGENCIES[int(rand() * len(AGENCIES))] if rand() < 0.7 else ""
+            agency = agencies[int(rand() * len(agencies))] if rand() < 0.7 else ""
             start = end = ""
-            if legal == "undocumented" and rand() < 0.5:
+            if legal == "undocumented":
                 employer = agency = ""
-            elif rand() < 0.9:
+            if (legal != "undocumented" or rand() < 0.5) and rand() < 0.9:
                 start, end2, end3 = contracts[int(rand() * CONTRACT_START_DAYS)]
                 end = end2 if rand() < 0.8 else end3
 
@@ -464,7 +475,7 @@ def generate_rows(n: int, seed: int, *, as_of: date | None = None) -> list[list[
 
             rows.append([
                 family, given, "", sex, born, "PH", passport, national_id, phones, email,
-                _pick_languages(rand()), vulnerability, household, kin_name, kin_relation, kin_phone,
+                pick_languages(rand()), vulnerability, household, kin_name, kin_relation, kin_phone,
                 country.code, city, address, employer, occupation, sector, start, end, legal, agency, lat, lon,
             ])
     return rows
