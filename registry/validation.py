@@ -30,6 +30,7 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PASSPORT_STRIP = str.maketrans("", "", " -")
 _E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _PHONE_STRIP = str.maketrans("", "", " -().")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_country(value: str) -> str:
@@ -44,27 +45,33 @@ def parse_phone(value: str) -> str:
     digits = str(value).translate(_PHONE_STRIP)
     if not _E164_RE.match(digits):
         raise ValueError("Not an E.164 phone number (expected '+' then country code and number).")
-    if not _phone_is_valid(digits):
+    e164 = _valid_e164(digits)
+    if e164 is None:
         raise ValueError("Not a valid phone number for its country code.")
-    return digits
+    return e164
 
 
-def _phone_is_valid(e164: str) -> bool:
-    body = e164[1:]
-    # Fast path: split the country code ourselves (cheaper than a full parse);
-    # numbers with a leading zero (Italy) take the full parser.
+def _valid_e164(digits: str) -> str | None:
+    """The number in E.164 form if it is valid, else None."""
+    body = digits[1:]
+    # Fast path: split the country code ourselves (cheaper than a full parse).
+    # A national part starting with 0 (a trunk prefix written by habit, or
+    # Italy's leading zero) takes the full parser, which knows which it is.
     for length in (1, 2, 3):
         code = int(body[:length])
         if code in phonenumberutil.COUNTRY_CODE_TO_REGION_CODE:
             national = body[length:]
             if national and national[0] != "0":
                 number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-                return phonenumbers.is_valid_number(number)
+                return digits if phonenumbers.is_valid_number(number) else None
             break
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(e164, None))
+        number = phonenumbers.parse(digits, None)
     except phonenumbers.NumberParseException:
-        return False
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def parse_passport(value: str) -> str:
@@ -138,7 +145,7 @@ def parse_text(value, max_length: int = MAX_NAME, *, required: bool = False) -> 
         return None
     if len(text) > max_length:
         raise ValueError(f"Longer than {max_length} characters.")
-    if any(ord(ch) < 32 for ch in text):
+    if _CONTROL_RE.search(text):
         raise ValueError("Contains control characters.")
     return text
 

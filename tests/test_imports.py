@@ -106,7 +106,8 @@ def test_xlsx_first_sheet_is_imported(client, desk, db, celery_worker):
 @pytest.mark.parametrize("data, code", [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not-a-spreadsheet"),
     (b"PK\x03\x04not really a zip", "not-a-spreadsheet"),
-    ("family_name;given_names\nSantos;Juan\n".encode(), "unknown-columns"),
+    ("family_name,given_names,colour\nSantos,Juan,blue\n".encode(), "unknown-columns"),
+    (b"family_name,given_names,sex,date_of_birth,nationality,host_country,sex\n", "repeated-columns"),
     (b"family_name,given_names,sex\nSantos,Juan,M\n", "missing-columns"),
     ("family_name,given_names\nPe\xf1a,Juan\n".encode("latin-1"), "not-a-spreadsheet"),
 ])
@@ -141,3 +142,18 @@ def test_a_job_is_visible_to_its_creator_and_admins_only(client, make_user, desk
     _, other_desk = make_user("desk")
     assert client.get(f"/api/v1/jobs/{job_id}", headers=other_desk).status_code == 404
     assert client.get(f"/api/v1/jobs/{job_id}", headers=admin).status_code == 200
+
+
+def test_semicolon_csv_and_blank_header_cells_are_read(client, desk, db, celery_worker):
+    """European Excel writes ';'; a trailing separator leaves a blank header cell that names nothing."""
+    data = csv_bytes([row()]).decode().replace(",", ";").replace("\n", ";\n", 1).encode()
+    job = wait_for_job(client, desk, upload(client, desk, data).get_json()["job_id"])
+    assert job["status"] == "succeeded" and job["result"]["created"] == 1, job
+
+
+def test_phones_written_with_a_trunk_zero_are_stored_in_e164(client, desk, db, celery_worker):
+    job = wait_for_job(client, desk, upload(client, desk, csv_bytes([row(phones="+63 (0) 917 123 4567")])).get_json()
+                       ["job_id"])
+    assert job["result"]["created"] == 1, job
+    from sqlalchemy import text
+    assert db.session.execute(text("SELECT phones FROM nationals")).scalar() == ["+639171234567"]

@@ -36,6 +36,15 @@ def test_without_location_the_host_country_point_is_used(client, desk):
     assert location["precision_m"] > 50_000
 
 
+@pytest.mark.parametrize("written, stored", [
+    ("+971 50 123 4567", "+971501234567"), ("+63 (0) 917 123 4567", "+639171234567"),
+    ("+44 07911 123456", "+447911123456"), ("+39 06 1234 5678", "+390612345678"),
+])
+def test_phones_are_stored_in_e164(client, desk, written, stored):
+    body = create(client, desk, phones=[written]).get_json()
+    assert body["phones"] == [stored]
+
+
 def test_only_the_required_fields_are_needed(client, desk):
     body = {"family_name": "Santos", "given_names": "Jun", "sex": "M", "date_of_birth": "1985-01-01",
             "nationality": "PH", "deployment": {"host_country": "QA"}}

@@ -27,11 +27,17 @@ def open_rows(data: bytes) -> tuple[list[str], Iterator[list], int]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise NotASpreadsheet(f"The CSV is not UTF-8 text (bad byte at offset {exc.start}).") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     header = next(reader, None)
     if not header:
         raise NotASpreadsheet("The file is empty: the first row must name the columns.")
     return [h.strip() for h in header], reader, max(text.count("\n") - 1, 1)
+
+
+def _delimiter(text: str) -> str:
+    """',' unless the header row is clearly separated by ';' (European Excel) or tabs."""
+    first_line = text.split("\n", 1)[0]
+    return max((",", ";", "\t"), key=first_line.count)
 
 
 def _xlsx_rows(data: bytes):

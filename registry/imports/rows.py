@@ -22,14 +22,21 @@ COLUMNS = (
 )
 REQUIRED = ("family_name", "given_names", "sex", "date_of_birth", "nationality", "host_country")
 
-# What a valid row turns into: the staging table's columns, in order.
-STAGING_COLUMNS = (
-    "row_no", "id", "household_ref", "family_name", "given_names", "native_name", "sex", "date_of_birth",
-    "nationality", "passport_number", "national_id_number", "phones", "email", "languages", "vulnerabilities",
-    "search_name", "next_of_kin_name", "next_of_kin_relation", "next_of_kin_phone", "host_country", "city",
-    "address", "employer", "occupation_isco", "sector", "contract_start", "contract_end", "legal_status",
-    "recruitment_agency", "lat", "lon",
+# What a valid row turns into: the staging table's columns and types, in order.
+# The validator leaves the file's ``household_ref`` in the ``household_id``
+# slot; the import replaces it with the household's UUID.
+STAGING = (
+    ("row_no", "integer"), ("id", "uuid"), ("household_id", "uuid"), ("family_name", "text"),
+    ("given_names", "text"), ("native_name", "text"), ("sex", "text"), ("date_of_birth", "date"),
+    ("nationality", "text"), ("passport_number", "text"), ("national_id_number", "text"), ("phones", "text[]"),
+    ("email", "text"), ("languages", "text[]"), ("vulnerabilities", "text[]"), ("search_name", "text"),
+    ("next_of_kin_name", "text"), ("next_of_kin_relation", "text"), ("next_of_kin_phone", "text"),
+    ("host_country", "text"), ("city", "text"), ("address", "text"), ("employer", "text"),
+    ("occupation_isco", "text"), ("sector", "text"), ("contract_start", "date"), ("contract_end", "date"),
+    ("legal_status", "text"), ("recruitment_agency", "text"), ("lat", "float8"), ("lon", "float8"),
 )
+STAGING_COLUMNS = tuple(name for name, _ in STAGING)
+HOUSEHOLD_SLOT = STAGING_COLUMNS.index("household_id")
 
 _TEXT_LIMITS = {"family_name": 200, "given_names": 200, "native_name": 200, "national_id_number": 40,
                 "household_ref": 100, "next_of_kin_name": 200, "next_of_kin_relation": 50, "city": 200,
@@ -43,6 +50,10 @@ class UnknownColumns(Unprocessable):
     code, title = "unknown-columns", "The file has columns this service does not know"
 
 
+class RepeatedColumns(Unprocessable):
+    code, title = "repeated-columns", "The file names a column more than once"
+
+
 class MissingColumns(Unprocessable):
     code, title = "missing-columns", "The file lacks required columns"
 
@@ -54,10 +65,14 @@ def _split(value: str) -> list[str]:
 class RowValidator:
     def __init__(self, header: list[str]):
         known = set(COLUMNS)
-        unknown = [name for name in header if name not in known]
+        # Blank header cells (a trailing comma, an empty formatted cell) name no column: ignored.
+        unknown = [name for name in header if name and name not in known]
         if unknown:
             raise UnknownColumns("Unknown columns: " + ", ".join(repr(n) for n in unknown)
                                  + ". Use the template's column names.", columns=unknown)
+        repeated = sorted({name for name in header if name and header.count(name) > 1})
+        if repeated:
+            raise RepeatedColumns("Columns named more than once: " + ", ".join(repeated) + ".", columns=repeated)
         missing = [name for name in REQUIRED if name not in header]
         if missing:
             raise MissingColumns("Missing required columns: " + ", ".join(missing) + ".", columns=missing)
