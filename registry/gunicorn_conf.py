@@ -3,7 +3,8 @@ import multiprocessing
 import os
 
 bind = os.environ.get("REGISTRY_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("REGISTRY_WEB_WORKERS", multiprocessing.cpu_count() * 2))
+# One process per core with threads beat more processes on a 2-core machine (bench/api.py).
+workers = int(os.environ.get("REGISTRY_WEB_WORKERS", multiprocessing.cpu_count()))
 worker_class = "gthread"
 threads = int(os.environ.get("REGISTRY_WEB_THREADS", 4))
 timeout = 60

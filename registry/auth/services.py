@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pycountry
@@ -57,12 +59,27 @@ def issue_token(user: User, ttl_days: int | None = None) -> str:
     return token
 
 
-def user_for_token(token: str) -> User | None:
-    """The active user owning an unexpired, unrevoked ``token``, else None."""
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: what every permission and jurisdiction check needs, and nothing more."""
+
+    id: uuid.UUID
+    name: str
+    role: str
+    jurisdiction: tuple[str, ...]
+
+
+def user_for_token(token: str) -> Principal | None:
+    """The active user owning an unexpired, unrevoked ``token``, else None.
+
+    One indexed lookup of a few columns per request (no ORM entity): this runs
+    on every API call.
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    return db.session.scalar(
-        select(User).join(ApiToken)
+    row = db.session.execute(
+        select(User.id, User.name, User.role, User.jurisdiction).join(ApiToken)
         .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None),
                ApiToken.expires_at > datetime.now(timezone.utc), User.active.is_(True))
-    )
+    ).first()
+    return Principal(row.id, row.name, row.role, tuple(row.jurisdiction)) if row else None

@@ -10,12 +10,14 @@ from registry.auth.access import requires
 from registry.jobs import schemas, services
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
+_JOB_OUT = schemas.JobOut()
+_JOB_ACCEPTED = schemas.JobAccepted()
 
 
 def accepted(job) -> Response:
     """The 202 answer of a call that started ``job``."""
     location = f"/api/v1/jobs/{job.id}"
-    return dump(schemas.JobAccepted(), {"job_id": job.id, "status": job.status}, status=202,
+    return dump(_JOB_ACCEPTED, {"job_id": job.id, "status": job.status}, status=202,
                 headers={"Location": location})
 
 
@@ -24,4 +26,4 @@ def accepted(job) -> Response:
 @documented(summary="A job's status, progress and result", response=schemas.JobOut, errors=(404,))
 def get_job(job_id: uuid.UUID):
     """Visible to the job's creator and to admins."""
-    return dump(schemas.JobOut(), services.get_job(job_id, g.user))
+    return dump(_JOB_OUT, services.get_job(job_id, g.user))

@@ -14,6 +14,16 @@ from registry.nationals import schemas, services
 
 bp = Blueprint("nationals", __name__, url_prefix="/nationals")
 
+# Schema instances are built once: building one per request costs more than using it.
+_CREATE_IN = schemas.NationalCreate()
+_CREATED_OUT = schemas.NationalCreated()
+_LIST_QUERY = schemas.NationalListQuery()
+_PAGE_OUT = schemas.NationalPage()
+_SEARCH_IN = schemas.SearchIn()
+_NATIONAL_OUT = schemas.NationalOut()
+_LOCATION_IN = schemas.LocationIn()
+_UPDATE_IN = schemas.NationalUpdate(partial=True)
+
 
 def national_out(national, **extra) -> dict:
     data = {c: getattr(national, c) for c in schemas.NationalOut._declared_fields
@@ -40,9 +50,9 @@ def create_national():
         earlier = idempotency.stored_answer(g.user.id, key, fingerprint)
         if earlier:
             return Response(json.dumps(earlier[1]), status=earlier[0], mimetype="application/json")
-    data = load_json(schemas.NationalCreate())
+    data = load_json(_CREATE_IN)
     national, duplicates = services.create_national(data, g.user)
-    body = schemas.NationalCreated().dump(national_out(national, possible_duplicates=duplicates))
+    body = _CREATED_OUT.dump(national_out(national, possible_duplicates=duplicates))
     if key is not None:
         idempotency.remember(g.user.id, key, fingerprint, 201, body)
     db.session.commit()
@@ -54,11 +64,11 @@ def create_national():
 @requires("nationals:read")
 @documented(summary="List nationals", query=schemas.NationalListQuery, response=schemas.NationalPage)
 def list_nationals():
-    args = load_query(schemas.NationalListQuery())
+    args = load_query(_LIST_QUERY)
     args.pop("purpose", None)
     page = services.list_nationals(g.user, **args)
     page["items"] = [national_out(n) for n in page["items"]]
-    return dump(schemas.NationalPage(), page)
+    return dump(_PAGE_OUT, page)
 
 
 @bp.post("/search")
@@ -67,18 +77,18 @@ def list_nationals():
             errors=(400, 422))
 def search_nationals():
     """``q`` is tolerant of accents, case, word order and script; ``passport_number`` is exact."""
-    args = load_json(schemas.SearchIn())
+    args = load_json(_SEARCH_IN)
     args.pop("purpose", None)
     page = services.search_nationals(g.user, **args)
     page["items"] = [national_out(n) for n in page["items"]]
-    return dump(schemas.NationalPage(), page)
+    return dump(_PAGE_OUT, page)
 
 
 @bp.get("/<uuid:national_id>")
 @requires("nationals:read")
 @documented(summary="Read a national", response=schemas.NationalOut, errors=(404,))
 def get_national(national_id: uuid.UUID):
-    return dump(schemas.NationalOut(), national_out(services.get_national(national_id, g.user)))
+    return dump(_NATIONAL_OUT, national_out(services.get_national(national_id, g.user)))
 
 
 @bp.patch("/<uuid:national_id>")
@@ -86,10 +96,10 @@ def get_national(national_id: uuid.UUID):
 @documented(summary="Update a national", body=schemas.NationalUpdate, response=schemas.NationalOut,
             errors=(400, 404, 409, 422))
 def update_national(national_id: uuid.UUID):
-    data = load_json(schemas.NationalUpdate(partial=True))
+    data = load_json(_UPDATE_IN)
     national = services.update_national(national_id, data, g.user)
     db.session.commit()
-    return dump(schemas.NationalOut(), national_out(national))
+    return dump(_NATIONAL_OUT, national_out(national))
 
 
 @bp.delete("/<uuid:national_id>")
@@ -108,8 +118,8 @@ def erase_national(national_id: uuid.UUID):
             status=201, errors=(404, 422))
 def add_location(national_id: uuid.UUID):
     """The newest report (by ``reported_at``) becomes the current location; the history is kept."""
-    data = load_json(schemas.LocationIn())
+    data = load_json(_LOCATION_IN)
     services.add_location(national_id, data, g.user)
     national = services.get_national(national_id, g.user)
     db.session.commit()
-    return dump(schemas.NationalOut(), national_out(national), status=201)
+    return dump(_NATIONAL_OUT, national_out(national), status=201)
