@@ -261,9 +261,6 @@ def list_nationals(user, *, host_country=None, city=None, status=None, vulnerabi
     return _page(query, (National.created_at, National.id), limit, cursor, after)
 
 
-SEARCH_THRESHOLD = 0.3
-
-
 def search_nationals(user, *, q=None, passport_number=None, host_country=None, limit=100, cursor=None) -> dict:
     """Find nationals by name (accent-, case-, order- and script-tolerant) or exact passport."""
     query = visible_nationals(user)
