@@ -11,6 +11,7 @@ import traceback
 
 from flask import Flask, Response, json
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,14 @@ class UnsupportedMediaType(ApiError):
     status, code, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
+class ServiceUnavailable(ApiError):
+    status, code, title = 503, "service-unavailable", "A service Sagip depends on is unavailable"
+
+    def __init__(self, detail=None, **kw):
+        super().__init__(detail, **kw)
+        self.headers["Retry-After"] = "5"
+
+
 class Unprocessable(ApiError):
     status, code, title = 422, "validation-error", "The request did not validate"
 
@@ -121,6 +130,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         return problem(_from_http_exception(exc))
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        # The database cannot be reached (down, restarting, connections exhausted): the
+        # client may retry; nothing of its request was stored.
+        log.error("database unavailable: %s", type(exc.orig).__name__)
+        return problem(ServiceUnavailable("The database is unavailable; retry shortly."))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -108,3 +108,12 @@ def test_every_api_endpoint_is_documented_and_has_a_permission(app, client):
 def test_security_headers_are_set(client):
     response = client.get("/healthz")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_unreachable_database_is_a_503_problem_not_a_500():
+    from tests.conftest import make_app
+    offline = make_app(SQLALCHEMY_DATABASE_URI="postgresql+psycopg://postgres@127.0.0.1:1/sagip")
+    response = offline.test_client().get("/api/v1/nationals", headers={"Authorization": "Bearer sgp_" + "x" * 43})
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"] and response.get_json()["code"] == "service-unavailable"
+    assert offline.test_client().get("/readyz").status_code == 503
