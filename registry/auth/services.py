@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pycountry
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from registry.auth.models import ROLES, ApiToken, User
 from registry.errors import Unprocessable
@@ -69,17 +69,18 @@ class Principal:
     jurisdiction: tuple[str, ...]
 
 
-def user_for_token(token: str) -> Principal | None:
-    """The active user owning an unexpired, unrevoked ``token``, else None.
+# Built once: this lookup runs on every API call.
+_PRINCIPAL_BY_TOKEN = (
+    select(User.id, User.name, User.role, User.jurisdiction).join(ApiToken)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
+           ApiToken.expires_at > bindparam("now"), User.active.is_(True))
+)
 
-    One indexed lookup of a few columns per request (no ORM entity): this runs
-    on every API call.
-    """
+
+def user_for_token(token: str) -> Principal | None:
+    """The active user owning an unexpired, unrevoked ``token``, else None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    row = db.session.execute(
-        select(User.id, User.name, User.role, User.jurisdiction).join(ApiToken)
-        .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None),
-               ApiToken.expires_at > datetime.now(timezone.utc), User.active.is_(True))
-    ).first()
+    row = db.session.execute(_PRINCIPAL_BY_TOKEN,
+                             {"token_hash": token_hash(token), "now": datetime.now(timezone.utc)}).first()
     return Principal(row.id, row.name, row.role, tuple(row.jurisdiction)) if row else None

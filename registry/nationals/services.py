@@ -9,7 +9,9 @@ import uuid
 from datetime import datetime, timezone
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Select, and_, delete, func, or_, select, tuple_, update
+from functools import lru_cache
+
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, tuple_, update
 
 from registry import validation
 from registry.errors import DuplicatePassport, Forbidden, NotFound, Unprocessable
@@ -23,12 +25,25 @@ PERSONAL_FIELDS = ("family_name", "given_names", "native_name", "sex", "date_of_
                    "national_id_number", "email", "consent")
 
 
+@lru_cache(maxsize=2)
+def _visible_query(jurisdiction_only: bool) -> Select:
+    query = select(National).where(National.erased_at.is_(None))
+    if jurisdiction_only:
+        query = query.where(National.jurisdiction_country.in_(bindparam("jurisdiction", expanding=True)))
+    return query
+
+
 def visible_nationals(user) -> Select:
     """Nationals ``user`` may see: not erased, and in an embassy officer's jurisdiction."""
-    query = select(National).where(National.erased_at.is_(None))
     if user.role == "embassy":
-        query = query.where(National.jurisdiction_country.in_(user.jurisdiction))
-    return query
+        return _visible_query(True).params(jurisdiction=list(user.jurisdiction))
+    return _visible_query(False)
+
+
+@lru_cache(maxsize=2)
+def _visible_by_id(jurisdiction_only: bool) -> Select:
+    # Built once: on the hot path, building a statement costs more than running it.
+    return _visible_query(jurisdiction_only).where(National.id == bindparam("national_id"))
 
 
 def _may_write_in(user, country: str) -> None:
@@ -38,7 +53,8 @@ def _may_write_in(user, country: str) -> None:
 
 def get_national(national_id: uuid.UUID, user) -> National:
     """:raises NotFound: unknown, erased, or outside the caller's reach (never revealed)."""
-    national = db.session.scalar(visible_nationals(user).where(National.id == national_id))
+    national = db.session.scalar(_visible_by_id(user.role == "embassy"),
+                                 {"national_id": national_id, "jurisdiction": list(user.jurisdiction)})
     if national is None:
         raise NotFound("No such national.")
     return national
