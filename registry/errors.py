@@ -11,7 +11,7 @@ import traceback
 
 from flask import Flask, Response, json
 from marshmallow import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,22 @@ class IdempotencyMismatch(Unprocessable):
     code, title = "idempotency-key-reused", "Idempotency-Key reused with a different request"
 
 
+# Unique constraints a concurrent request can trip between our check and our insert.
+_CONSTRAINT_ERRORS = {
+    "uq_nationals_nationality_passport": lambda: DuplicatePassport(
+        "This passport number was just registered for this nationality.",
+        errors={"passport_number": ["Already registered."]}),
+    "pk_idempotency_keys": lambda: Conflict("A request with this Idempotency-Key is being processed; retry it."),
+}
+
+
+def from_integrity_error(exc: IntegrityError) -> ApiError:
+    """The problem for a constraint violation; names the constraint, never the values."""
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    make = _CONSTRAINT_ERRORS.get(constraint)
+    return make() if make else Conflict("The change conflicts with data stored meanwhile; retry it.")
+
+
 def problem(error: ApiError) -> Response:
     response = Response(json.dumps(error.to_dict()), status=error.status, mimetype=PROBLEM_JSON)
     response.headers.update(error.headers)
@@ -130,6 +146,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         return problem(_from_http_exception(exc))
+
+    @app.errorhandler(IntegrityError)
+    def _integrity_error(exc: IntegrityError):
+        return problem(from_integrity_error(exc))
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import count, national_body
 
@@ -241,7 +242,6 @@ def test_erasure_removes_personal_data_and_keeps_a_stub(client, desk, db):
     national = create(client, desk).get_json()
     assert client.delete(f"/api/v1/nationals/{national['id']}", headers=desk).status_code == 204
     assert client.get(f"/api/v1/nationals/{national['id']}", headers=desk).status_code == 404
-    from sqlalchemy import text
     row = db.session.execute(text("SELECT family_name, passport_number, phones, location, nationality "
                                   "FROM nationals WHERE id = :id"), {"id": national["id"]}).one()
     assert row == (None, None, [], None, "PH")
@@ -274,3 +274,20 @@ def test_unknown_national_is_a_404_problem(client, desk):
     response = client.get("/api/v1/nationals/6f1c1a40-2a1b-4a39-9c39-1f0b5d6b2a11", headers=desk)
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
     assert client.get("/api/v1/nationals/not-a-uuid", headers=desk).status_code == 404
+
+
+def test_a_passport_registered_concurrently_is_a_409_not_a_500(client, desk, db):
+    """The unique index catches what the service's check cannot see: a row inserted meanwhile."""
+    from sqlalchemy.exc import IntegrityError
+
+    from registry.errors import from_integrity_error
+    first = create(client, desk).get_json()
+    with pytest.raises(IntegrityError) as caught:
+        db.session.execute(text("INSERT INTO nationals (id, nationality, passport_number, household_id, "
+                                "jurisdiction_country) VALUES (gen_random_uuid(), 'PH', 'P1234567A', "
+                                "gen_random_uuid(), 'AE')"))
+    db.session.rollback()
+    error = from_integrity_error(caught.value)
+    assert (error.status, error.code) == (409, "duplicate-passport")
+    assert "P1234567A" not in json.dumps(error.to_dict())
+    assert client.get(f"/api/v1/nationals/{first['id']}", headers=desk).status_code == 200
