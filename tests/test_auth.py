@@ -84,3 +84,9 @@ def test_embassy_officer_cannot_see_other_jurisdiction(client, make_user, desk):
     assert found["total"] == 0
     again = client.post("/api/v1/nationals", headers=embassy, json=national_body())
     assert again.status_code == 409 and "existing_id" not in again.get_json()
+    dubai = client.post("/api/v1/nationals", headers=desk, json=national_body(passport_number="P7654321B")).get_json()
+    listed = client.get("/api/v1/nationals", headers=embassy).get_json()
+    assert [item["id"] for item in listed["items"]] == [dubai["id"]] and listed["total"] == 1
+    found = client.post("/api/v1/nationals/search", json={"q": "dela cruz"}, headers=embassy).get_json()
+    assert [item["id"] for item in found["items"]] == [dubai["id"]]
+    assert client.get(f"/api/v1/nationals/{dubai['id']}", headers=embassy).status_code == 200

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-
-from geoalchemy2.shape import to_shape
 from functools import lru_cache
 
+from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, tuple_, update
 
 from registry import validation
