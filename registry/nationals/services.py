@@ -178,12 +178,13 @@ def _add_location(national: National, data: dict, *, default_source: str) -> Loc
     return report
 
 
-def add_location(national_id: uuid.UUID, data: dict, user) -> LocationReport:
+def add_location(national_id: uuid.UUID, data: dict, user) -> National:
+    """Record a location report; the national, with its current location, is returned."""
     national = get_national(national_id, user)
     _may_write_in(user, national.jurisdiction_country)
-    report = _add_location(national, data, default_source="gps")
+    _add_location(national, data, default_source="gps")
     db.session.refresh(national)
-    return report
+    return national
 
 
 def update_national(national_id: uuid.UUID, data: dict, user) -> National:

@@ -119,7 +119,6 @@ def erase_national(national_id: uuid.UUID):
 def add_location(national_id: uuid.UUID):
     """The newest report (by ``reported_at``) becomes the current location; the history is kept."""
     data = load_json(_LOCATION_IN)
-    services.add_location(national_id, data, g.user)
-    national = services.get_national(national_id, g.user)
+    record = national_out(services.add_location(national_id, data, g.user))
     db.session.commit()
-    return dump(_NATIONAL_OUT, national_out(national), status=201)
+    return dump(_NATIONAL_OUT, record, status=201)
