@@ -97,9 +97,9 @@ def get_national(national_id: uuid.UUID):
             errors=(400, 404, 409, 422))
 def update_national(national_id: uuid.UUID):
     data = load_json(_UPDATE_IN)
-    national = services.update_national(national_id, data, g.user)
+    record = national_out(services.update_national(national_id, data, g.user))
     db.session.commit()
-    return dump(_NATIONAL_OUT, national_out(national))
+    return dump(_NATIONAL_OUT, record)
 
 
 @bp.delete("/<uuid:national_id>")
