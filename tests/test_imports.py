@@ -157,3 +157,45 @@ def test_phones_written_with_a_trunk_zero_are_stored_in_e164(client, desk, db, c
     assert job["result"]["created"] == 1, job
     from sqlalchemy import text
     assert db.session.execute(text("SELECT phones FROM nationals")).scalar() == ["+639171234567"]
+
+
+def test_rows_stored_in_several_batches_keep_households_duplicates_and_counts(
+        client, desk, db, celery_worker, monkeypatch):
+    # The worker thread runs in this process: small batches make a 7-row file span four of them.
+    monkeypatch.setattr("registry.imports.services.BATCH_ROWS", 2)
+    first = wait_for_job(client, desk, upload(client, desk, csv_bytes([row(passport_number="P7000005A")]))
+                         .get_json()["job_id"])
+    assert first["result"]["created"] == 1
+    rows = [row(passport_number=f"P700000{n}A", household_ref="H9" if n in (1, 4) else "") for n in range(1, 5)]
+    rows += [row(passport_number="P7000005A"),           # row 6: already registered (batch 3)
+             row(passport_number="P7000001A"),           # row 7: same passport as row 2, two batches later
+             row(passport_number="P7000006A", sex="Q")]  # row 8: rejected
+    job = wait_for_job(client, desk, upload(client, desk, csv_bytes(rows)).get_json()["job_id"])
+    result = job["result"]
+    assert (result["created"], result["duplicates"], result["rejected"]) == (4, 2, 1), result
+    assert [(d["row"], "existing_id" in d) for d in result["duplicate_rows"]] == [(6, True), (7, False)]
+    assert count(db, "nationals") == 5 and count(db, "deployments") == 5 and count(db, "location_reports") == 5
+    from sqlalchemy import text
+    households = dict(db.session.execute(text(
+        "SELECT passport_number, household_id FROM nationals WHERE passport_number LIKE 'P70000%'")).all())
+    assert households["P7000001A"] == households["P7000004A"] != households["P7000002A"]
+
+
+def test_a_database_error_in_a_later_batch_rolls_back_the_earlier_ones(client, desk, db, celery_worker,
+                                                                      monkeypatch):
+    monkeypatch.setattr("registry.imports.services.BATCH_ROWS", 2)
+    # A constraint added for the test makes PostgreSQL refuse row 4, in the second batch, after the
+    # first batch is already in the transaction.
+    from sqlalchemy import text
+    db.session.execute(text("ALTER TABLE deployments ADD CONSTRAINT test_no_kw CHECK (host_country <> 'KW')"))
+    db.session.commit()
+    try:
+        rows = [row(passport_number="P7100001A"), row(passport_number="P7100002A"),
+                row(passport_number="P7100003A", host_country="KW", city="Kuwait City", lat="", lon="")]
+        job = wait_for_job(client, desk, upload(client, desk, csv_bytes(rows)).get_json()["job_id"])
+    finally:
+        db.session.execute(text("ALTER TABLE deployments DROP CONSTRAINT test_no_kw"))
+        db.session.commit()
+    assert job["status"] == "failed", job
+    assert "P7100003A" not in str(job["error"])
+    assert count(db, "nationals") == 0 and count(db, "deployments") == 0 and count(db, "location_reports") == 0
