@@ -5,6 +5,8 @@ import logging
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from registry.extensions import include_object
 
@@ -14,7 +16,10 @@ config = context.config
 
 def run_migrations_online() -> None:
     db = current_app.extensions["migrate"].db
-    with db.engine.connect() as connection:
+    # Not the service's engine: its connections switch to the unprivileged application role
+    # (which the first migration has yet to create); the migrations run as the owner.
+    engine = create_engine(db.engine.url, poolclass=NullPool)
+    with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=db.metadata, include_object=include_object,
                           compare_type=True)
         with context.begin_transaction():

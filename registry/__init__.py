@@ -20,6 +20,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     from registry.extensions import db, migrate
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    from registry.auth import scope
+    scope.init_app(app)
+    # SQL logging would write statement parameters (personal data): never below WARNING.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
     from registry.worker import init_celery
     init_celery(app)
@@ -39,6 +43,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 def _register_models() -> None:
     # Imported for their side effect: the tables join db.metadata.
     from registry import idempotency  # noqa: F401
+    from registry.audit import models as audit_models  # noqa: F401
     from registry.auth import models as auth_models  # noqa: F401
     from registry.imports import models as import_models  # noqa: F401
     from registry.jobs import models as job_models  # noqa: F401
@@ -48,11 +53,12 @@ def _register_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from registry import health, openapi
     from registry.api import api_blueprint
+    from registry.audit.views import bp as audit_bp
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
     from registry.nationals.views import bp as nationals_bp
 
-    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, openapi.bp]))
+    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, audit_bp, openapi.bp]))
     app.register_blueprint(health.bp)
 
 

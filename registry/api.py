@@ -31,6 +31,12 @@ def _authenticate():
         authenticate()
 
 
+def is_audited() -> bool:
+    """Every call of an API endpoint is audited, but those of the public ones."""
+    endpoint = request.endpoint or ""
+    return endpoint.startswith("api.") and endpoint not in PUBLIC_ENDPOINTS
+
+
 def raw_json():
     """The request body as JSON. :raises UnsupportedMediaType, MalformedJSON:"""
     if not request.is_json:

@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from registry.auth import scope
 from registry.extensions import db
 
 
@@ -24,35 +25,17 @@ def main():
 
 
 def register_commands(app) -> None:
+    from registry.audit.commands import audit
+    from registry.auth.commands import users
+    from registry.nationals.commands import keys, retention
     app.cli.add_command(users)
+    app.cli.add_command(audit)
+    app.cli.add_command(keys)
+    app.cli.add_command(retention)
     app.cli.add_command(demo)
     app.cli.add_command(serve)
     app.cli.add_command(worker)
     app.cli.add_command(import_file)
-
-
-@click.group()
-def users():
-    """Users and their API tokens."""
-
-
-@users.command("create")
-@click.option("--name", required=True)
-@click.option("--role", required=True, type=click.Choice(["desk", "embassy", "coordinator", "admin", "auditor"]))
-@click.option("--jurisdiction", default="", help="Host countries of an embassy officer, e.g. AE,QA")
-@with_appcontext
-def create_user(name: str, role: str, jurisdiction: str):
-    """Create a user and print a new token for it alone on the last line."""
-    from registry.auth.services import create_user as create, issue_token
-    from registry.errors import Unprocessable
-    try:
-        user = create(name, role, [c for c in jurisdiction.split(",") if c.strip()])
-    except Unprocessable as exc:
-        raise click.ClickException("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())) from None
-    token = issue_token(user)
-    db.session.commit()
-    click.echo(f"created user {user.id} ({role})", err=True)
-    click.echo(token)
 
 
 @click.command("serve")
@@ -84,7 +67,8 @@ def worker(concurrency: int, beat: bool):
 @with_appcontext
 def import_file(file: Path):
     """Import a CSV or XLSX of registrations (the same path as POST /imports), in this process."""
-    job = import_in_process(file.name, file.read_bytes(), _cli_user(), label=f"importing {file.name}")
+    scope.use_everything()
+    job = import_in_process(file.name, file.read_bytes(), cli_user(), label=f"importing {file.name}")
     result = job.result
     click.echo(f"created {result['created']}, duplicates {result['duplicates']}, rejected {result['rejected']}")
     for error in result["errors"][:50]:
@@ -136,7 +120,7 @@ def import_in_process(filename: str, data: bytes, user, *, label: str):
     return job
 
 
-def _cli_user():
+def cli_user():
     """The built-in 'cli' admin user that owns work started from the command line."""
     from sqlalchemy import select
 
@@ -155,8 +139,9 @@ def _cli_user():
 @with_appcontext
 def demo(nationals: int, seed: int):
     """Load a realistic demo: nationals in several host countries and cities, and demo users."""
+    scope.use_everything()
     from registry.demo import load_demo
-    load_demo(nationals, seed, _cli_user())
+    load_demo(nationals, seed, cli_user())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from registry.crypto import parse_keys
+
 # name -> (default, meaning); the README's table is written from this.
 ENVIRONMENT = {
     "DATABASE_URL": ("postgresql://postgres@127.0.0.1:5432/sagip",
@@ -16,6 +18,17 @@ ENVIRONMENT = {
     "REGISTRY_ENV": ("development", "development (keys generated into the data folder) or production (keys required)"),
     "REGISTRY_DATA_DIR": ("~/.local/share/sagip", "development keys, shared by the API, the worker and the CLI"),
     "REGISTRY_TOKEN_KEY": ("", "HMAC key (hex, >= 32 bytes) for API token hashes; required in production"),
+    "REGISTRY_ENCRYPTION_KEYS": ("", "AES-256 keys for passport and national ID numbers, newest first: "
+                                     "`2:<64 hex>,1:<64 hex>`; required in production"),
+    "REGISTRY_BLIND_INDEX_KEY": ("", "HMAC key (hex, >= 32 bytes) of the passport / national ID lookup index; "
+                                     "required in production"),
+    "REGISTRY_AUDIT_KEY": ("", "HMAC key (hex, >= 32 bytes) of the audit trail's hash chain; required in production"),
+    "REGISTRY_DB_ROLE": ("sagip_app", "database role the API and workers switch to (SET ROLE): not the tables' "
+                                      "owner, bound by row-level security; empty to stay the connecting role"),
+    "REGISTRY_AUDIT_SEAL_SECONDS": ("10", "how often the worker seals new audit events into the hash chain"),
+    "REGISTRY_RETENTION_RETURNED_DAYS": ("365", "days after a national's return before the record is purged"),
+    "REGISTRY_AUTH_FAILURES_PER_MINUTE": ("30", "failed authentications per client address and minute before 429"),
+    "REGISTRY_BULK_READS_PER_MINUTE": ("600", "lists, searches and exports per user and minute before 429"),
     "REGISTRY_MAX_BODY_BYTES": ("262144", "largest JSON request body (413 beyond)"),
     "REGISTRY_MAX_UPLOAD_BYTES": ("104857600", "largest import file (413 beyond)"),
     "REGISTRY_TOKEN_TTL_DAYS": ("365", "lifetime of a new API token"),
@@ -40,7 +53,7 @@ def _env(name: str, environ) -> str:
     return environ.get(name, ENVIRONMENT[name][0])
 
 
-def _development_key(data_dir: Path, name: str) -> str:
+def _development_key(data_dir: Path, name: str, prefix: str = "") -> str:
     """Read or create (once, mode 0600) a random key shared by all processes."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f"{name}.key"
@@ -49,8 +62,32 @@ def _development_key(data_dir: Path, name: str) -> str:
     except FileExistsError:
         return path.read_text().strip()
     with os.fdopen(fd, "w") as handle:
-        key = secrets.token_hex(32)
+        key = prefix + secrets.token_hex(32)
         handle.write(key)
+    return key
+
+
+def development_key_path(data_dir: str | Path, name: str) -> Path:
+    return Path(data_dir).expanduser() / f"{name}.key"
+
+
+def _secret(name: str, environ, env: str, data_dir: Path, prefix: str = "") -> str:
+    value = _env(name, environ)
+    if not value:
+        if env == "production":
+            raise ConfigError(f"{name} is required when REGISTRY_ENV=production")
+        file_name = name.removeprefix("REGISTRY_").removesuffix("_KEY").removesuffix("_KEYS").lower()
+        value = _development_key(data_dir, file_name, prefix)
+    return value
+
+
+def _hex_key(name: str, value: str) -> bytes:
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be hex-encoded") from None
+    if len(key) < 32:
+        raise ConfigError(f"{name} must be at least 32 bytes, hex-encoded")
     return key
 
 
@@ -61,13 +98,16 @@ def load(environ=None, overrides: dict | None = None) -> dict:
     if env not in ("development", "production"):
         raise ConfigError(f"REGISTRY_ENV must be development or production, not {env!r}")
     data_dir = Path(_env("REGISTRY_DATA_DIR", environ)).expanduser()
-    token_key = _env("REGISTRY_TOKEN_KEY", environ)
-    if not token_key:
-        if env == "production":
-            raise ConfigError("REGISTRY_TOKEN_KEY is required when REGISTRY_ENV=production")
-        token_key = _development_key(data_dir, "token")
-    if len(bytes.fromhex(token_key)) < 32:
-        raise ConfigError("REGISTRY_TOKEN_KEY must be at least 32 bytes, hex-encoded")
+    token_key = _hex_key("REGISTRY_TOKEN_KEY", _secret("REGISTRY_TOKEN_KEY", environ, env, data_dir))
+    index_key = _hex_key("REGISTRY_BLIND_INDEX_KEY", _secret("REGISTRY_BLIND_INDEX_KEY", environ, env, data_dir))
+    audit_key = _hex_key("REGISTRY_AUDIT_KEY", _secret("REGISTRY_AUDIT_KEY", environ, env, data_dir))
+    encryption_keys = _secret("REGISTRY_ENCRYPTION_KEYS", environ, env, data_dir, prefix="1:")
+    try:
+        parse_keys(encryption_keys)
+    except ValueError as exc:
+        raise ConfigError(f"REGISTRY_ENCRYPTION_KEYS: {exc}") from None
+    if len({token_key, index_key, audit_key}) < 3:
+        raise ConfigError("REGISTRY_TOKEN_KEY, REGISTRY_BLIND_INDEX_KEY and REGISTRY_AUDIT_KEY must differ")
 
     config = {
         "REGISTRY_ENV": env,
@@ -75,7 +115,15 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url(_env("DATABASE_URL", environ)),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": _env("REDIS_URL", environ),
-        "REGISTRY_TOKEN_KEY": bytes.fromhex(token_key),
+        "REGISTRY_TOKEN_KEY": token_key,
+        "REGISTRY_BLIND_INDEX_KEY": index_key,
+        "REGISTRY_AUDIT_KEY": audit_key,
+        "REGISTRY_ENCRYPTION_KEYS": encryption_keys,
+        "REGISTRY_DB_ROLE": _env("REGISTRY_DB_ROLE", environ),
+        "REGISTRY_AUDIT_SEAL_SECONDS": float(_env("REGISTRY_AUDIT_SEAL_SECONDS", environ)),
+        "REGISTRY_RETENTION_RETURNED_DAYS": int(_env("REGISTRY_RETENTION_RETURNED_DAYS", environ)),
+        "REGISTRY_AUTH_FAILURES_PER_MINUTE": int(_env("REGISTRY_AUTH_FAILURES_PER_MINUTE", environ)),
+        "REGISTRY_BULK_READS_PER_MINUTE": int(_env("REGISTRY_BULK_READS_PER_MINUTE", environ)),
         "REGISTRY_MAX_BODY_BYTES": int(_env("REGISTRY_MAX_BODY_BYTES", environ)),
         "MAX_CONTENT_LENGTH": int(_env("REGISTRY_MAX_UPLOAD_BYTES", environ)),
         "REGISTRY_TOKEN_TTL_DAYS": int(_env("REGISTRY_TOKEN_TTL_DAYS", environ)),

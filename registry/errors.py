@@ -11,7 +11,7 @@ import traceback
 
 from flask import Flask, Response, json
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,14 @@ class ServiceUnavailable(ApiError):
         self.headers["Retry-After"] = "5"
 
 
+class TooManyRequests(ApiError):
+    status, code, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail=None, *, retry_after_s: int, **kw):
+        super().__init__(detail, **kw)
+        self.headers["Retry-After"] = str(max(1, retry_after_s))
+
+
 class Unprocessable(ApiError):
     status, code, title = 422, "validation-error", "The request did not validate"
 
@@ -103,7 +111,7 @@ class IdempotencyMismatch(Unprocessable):
 
 # Unique constraints a concurrent request can trip between our check and our insert.
 _CONSTRAINT_ERRORS = {
-    "uq_nationals_nationality_passport": lambda: DuplicatePassport(
+    "uq_nationals_nationality_passport_index": lambda: DuplicatePassport(
         "This passport number was just registered for this nationality.",
         errors={"passport_number": ["Already registered."]}),
     "pk_idempotency_keys": lambda: Conflict("A request with this Idempotency-Key is being processed; retry it."),
@@ -133,23 +141,42 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
     return error
 
 
+def _refused(error: ApiError) -> Response:
+    """The problem answer of a refused API call, after recording the refusal in the audit trail.
+
+    The call's own work is rolled back first; its event is then committed on its own.
+    """
+    from registry.api import is_audited
+    if error.status < 500 and is_audited():
+        from registry.audit import services as audit
+        from registry.extensions import db
+        try:
+            db.session.rollback()
+            audit.record_request(status=error.status)
+            db.session.commit()
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            log.error("could not audit a refused request: %s", type(exc).__name__)
+    return problem(error)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return problem(exc)
+        return _refused(exc)
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        return problem(Unprocessable("One or more fields are invalid.", errors=messages))
+        return _refused(Unprocessable("One or more fields are invalid.", errors=messages))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        return problem(_from_http_exception(exc))
+        return _refused(_from_http_exception(exc))
 
     @app.errorhandler(IntegrityError)
     def _integrity_error(exc: IntegrityError):
-        return problem(from_integrity_error(exc))
+        return _refused(from_integrity_error(exc))
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError):

@@ -7,6 +7,7 @@ from flask import Flask
 # Longest task we expect (a 1M-row import or exposure run) is minutes; Redis
 # re-delivers an unacknowledged task only after this many seconds.
 VISIBILITY_TIMEOUT_S = 3600
+RETENTION_EVERY_S = 6 * 3600
 
 
 def init_celery(app: Flask) -> Celery:
@@ -32,8 +33,10 @@ def init_celery(app: Flask) -> Celery:
         beat_schedule={
             "relay-outbox": {"task": "jobs.relay_outbox",
                              "schedule": app.config["REGISTRY_OUTBOX_RELAY_SECONDS"]},
+            "seal-audit": {"task": "audit.seal", "schedule": app.config["REGISTRY_AUDIT_SEAL_SECONDS"]},
+            "purge-returned": {"task": "retention.purge_returned", "schedule": RETENTION_EVERY_S},
         },
-        include=["tasks.jobs", "tasks.imports"],
+        include=["tasks.jobs", "tasks.imports", "tasks.housekeeping"],
     )
     celery.set_default()
     app.extensions["celery"] = celery

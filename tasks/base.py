@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
+from registry.auth import scope
 from registry.errors import ApiError
 from registry.extensions import db
 from registry.jobs.models import Job
@@ -24,6 +25,7 @@ def run_job(job_id: str, work) -> None:
     (``registry.jobs.services.finish``) or leave nothing behind.
     """
     job_uuid = uuid.UUID(job_id)
+    scope.use_everything()  # workers act for the service; the job's creator was checked when it was queued
     job = db.session.scalar(select(Job).where(Job.id == job_uuid).with_for_update())
     if job is None or job.status in ("succeeded", "failed"):
         db.session.rollback()

@@ -20,7 +20,7 @@ DATA_DIR = tempfile.mkdtemp(prefix="sagip-test-")
 os.environ["REGISTRY_DATA_DIR"] = DATA_DIR  # development keys of the test session only
 os.environ.pop("REGISTRY_TOKEN_KEY", None)
 
-APP_TABLES = ("idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments",
+APP_TABLES = ("audit_seals", "audit_events", "idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments",
               "nationals", "api_tokens", "users")
 
 
@@ -70,14 +70,27 @@ def celery_worker(app):
 
 @pytest.fixture
 def db(app):
+    """The database, seen by the test as the service sees it (application role, every record in scope).
+
+    Tables are emptied afterwards by the owner: the application role may not TRUNCATE.
+    """
+    from registry.auth import scope
     from registry.extensions import db as database
     with app.app_context():
+        scope.use_everything()
         yield database
         database.session.remove()
-    with app.app_context():
-        database.session.execute(text(f"TRUNCATE {', '.join(APP_TABLES)} CASCADE"))
-        database.session.commit()
-        database.session.remove()
+    truncate_all()
+
+
+def truncate_all() -> None:
+    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(APP_TABLES)} CASCADE")
+
+
+def owner_connection() -> psycopg.Connection:
+    """A connection as the tables' owner (no role switch, no row-level security): for tampering tests."""
+    return psycopg.connect(TEST_DATABASE_URL, autocommit=True)
 
 
 @pytest.fixture

@@ -196,8 +196,19 @@ def test_search_matches_native_script_by_transliteration(client, desk):
 def test_search_by_exact_passport(client, desk):
     target = create(client, desk).get_json()
     create(client, desk, passport_number="P7654321B", family_name="Reyes")
-    page = client.post("/api/v1/nationals/search", json={"passport_number": "p1234567a"}, headers=desk).get_json()
+    page = client.post("/api/v1/nationals/search", json={"passport_number": "p1234567a", "purpose": "walk-in check"},
+                       headers=desk).get_json()
     assert [item["id"] for item in page["items"]] == [target["id"]]
+    assert page["items"][0]["passport_number"] == "P1234567A"
+
+
+def test_a_passport_search_without_a_purpose_is_a_400(client, desk):
+    create(client, desk)
+    response = client.post("/api/v1/nationals/search", json={"passport_number": "P1234567A"}, headers=desk)
+    assert response.status_code == 400 and "purpose" in response.get_json()["errors"]
+    short = client.post("/api/v1/nationals/search", json={"passport_number": "P1234567A", "purpose": "x"},
+                        headers=desk)
+    assert short.status_code == 422 and "purpose" in short.get_json()["errors"]
 
 
 def test_search_needs_a_name_or_a_passport(client, desk):
@@ -242,9 +253,9 @@ def test_erasure_removes_personal_data_and_keeps_a_stub(client, desk, db):
     national = create(client, desk).get_json()
     assert client.delete(f"/api/v1/nationals/{national['id']}", headers=desk).status_code == 204
     assert client.get(f"/api/v1/nationals/{national['id']}", headers=desk).status_code == 404
-    row = db.session.execute(text("SELECT family_name, passport_number, phones, location, nationality "
-                                  "FROM nationals WHERE id = :id"), {"id": national["id"]}).one()
-    assert row == (None, None, [], None, "PH")
+    row = db.session.execute(text("SELECT family_name, passport_ciphertext, passport_index, phones, location, "
+                                  "nationality FROM nationals WHERE id = :id"), {"id": national["id"]}).one()
+    assert row == (None, None, None, [], None, "PH")
     assert count(db, "location_reports") == 0 and count(db, "next_of_kin") == 0
     assert create(client, desk).status_code == 201  # the passport is free again
 
@@ -281,11 +292,12 @@ def test_a_passport_registered_concurrently_is_a_409_not_a_500(client, desk, db)
     from sqlalchemy.exc import IntegrityError
 
     from registry.errors import from_integrity_error
+    from registry.crypto import keyring
     first = create(client, desk).get_json()
     with pytest.raises(IntegrityError) as caught:
-        db.session.execute(text("INSERT INTO nationals (id, nationality, passport_number, household_id, "
-                                "jurisdiction_country) VALUES (gen_random_uuid(), 'PH', 'P1234567A', "
-                                "gen_random_uuid(), 'AE')"))
+        db.session.execute(text("INSERT INTO nationals (id, nationality, passport_index, household_id, "
+                                "jurisdiction_country) VALUES (gen_random_uuid(), 'PH', :index, "
+                                "gen_random_uuid(), 'AE')"), {"index": keyring().blind_index("passport", "P1234567A")})
     db.session.rollback()
     error = from_integrity_error(caught.value)
     assert (error.status, error.code) == (409, "duplicate-passport")

@@ -20,15 +20,34 @@ def test_plain_database_urls_are_mapped_to_psycopg3(raw, mapped):
     assert config.database_url(raw) == mapped
 
 
-def test_production_refuses_to_start_without_its_keys(tmp_path):
-    with pytest.raises(config.ConfigError, match="REGISTRY_TOKEN_KEY"):
-        config.load({"REGISTRY_ENV": "production", "REGISTRY_DATA_DIR": str(tmp_path)})
+PRODUCTION_KEYS = {"REGISTRY_TOKEN_KEY": "ab" * 32, "REGISTRY_BLIND_INDEX_KEY": "cd" * 32,
+                   "REGISTRY_AUDIT_KEY": "ef" * 32, "REGISTRY_ENCRYPTION_KEYS": "2:" + "12" * 32 + ",1:" + "34" * 32}
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION_KEYS))
+def test_production_refuses_to_start_without_each_of_its_keys(tmp_path, missing):
+    environ = {"REGISTRY_ENV": "production", "REGISTRY_DATA_DIR": str(tmp_path), **PRODUCTION_KEYS}
+    del environ[missing]
+    with pytest.raises(config.ConfigError, match=missing):
+        config.load(environ)
     assert not list(tmp_path.iterdir())  # nothing generated behind the operator's back
 
 
 def test_production_accepts_keys_from_the_environment(tmp_path):
-    loaded = config.load({"REGISTRY_ENV": "production", "REGISTRY_TOKEN_KEY": "ab" * 32})
+    loaded = config.load({"REGISTRY_ENV": "production", **PRODUCTION_KEYS})
     assert loaded["REGISTRY_TOKEN_KEY"] == bytes.fromhex("ab" * 32)
+    assert loaded["REGISTRY_BLIND_INDEX_KEY"] == bytes.fromhex("cd" * 32)
+
+
+@pytest.mark.parametrize("keys", ["", "1:abcd", "0:" + "12" * 32, "1:" + "12" * 32 + ",1:" + "34" * 32, "zz"])
+def test_malformed_encryption_keys_are_refused(keys):
+    with pytest.raises(config.ConfigError, match="REGISTRY_ENCRYPTION_KEYS"):
+        config.load({"REGISTRY_ENV": "production", **PRODUCTION_KEYS, "REGISTRY_ENCRYPTION_KEYS": keys})
+
+
+def test_the_same_key_for_two_purposes_is_refused():
+    with pytest.raises(config.ConfigError, match="must differ"):
+        config.load({**PRODUCTION_KEYS, "REGISTRY_ENV": "production", "REGISTRY_AUDIT_KEY": "ab" * 32})
 
 
 def test_development_generates_one_key_shared_by_every_process(tmp_path):

@@ -1,41 +1,54 @@
-"""Who may call what: the permission table of SPEC §4 and its decorator.
+"""Who may call what: the permission table of SPEC §4, its decorator, and the request boundary.
 
 Every API view declares one permission with ``@requires``; the OpenAPI
 builder and the authorisation tests read it from the view function, so an
-endpoint without a rule is visible as such.
+endpoint without a rule is visible as such. ``@requires`` is also where a
+call ends: its audit event is recorded and the transaction committed once.
 """
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, request
+from flask import current_app, g, request
 
+from registry import ratelimit
+from registry.audit import services as audit
+from registry.auth import scope
 from registry.auth.services import user_for_token
-from registry.errors import Forbidden, Unauthorized
+from registry.errors import Forbidden, TooManyRequests, Unauthorized
+from registry.extensions import db
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "nationals:write": frozenset({"desk", "embassy", "admin"}),
     "nationals:read": frozenset({"desk", "embassy", "coordinator", "admin"}),
     "imports:create": frozenset({"desk", "admin"}),
+    "audit:read": frozenset({"admin", "auditor"}),
     # Any authenticated user; the view narrows further (jobs: creator or admin).
     "authenticated": frozenset({"desk", "embassy", "coordinator", "admin", "auditor"}),
 }
 
 
 def authenticate() -> None:
-    """Set ``g.user`` from the bearer token. :raises Unauthorized:"""
+    """Set ``g.user`` from the bearer token. :raises Unauthorized, TooManyRequests:"""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Send 'Authorization: Bearer <token>'.")
-    user = user_for_token(token.strip())
+    user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
     if user is None:
+        wait = ratelimit.hit(f"auth-failures:{request.remote_addr}",
+                             current_app.config["REGISTRY_AUTH_FAILURES_PER_MINUTE"])
+        if wait:
+            raise TooManyRequests("Too many failed authentications from this address; wait and retry.",
+                                  retry_after_s=wait)
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Send 'Authorization: Bearer <token>'.")
         raise Unauthorized("The token is unknown, expired or revoked.")
     g.user = user
+    # user_for_token set the database scope in this transaction; later ones get it too.
+    scope.remember(scope.scope_for(user.role, user.jurisdiction))
 
 
 def requires(permission: str):
-    """Allow the view only to the roles holding ``permission``."""
+    """Allow the view only to the roles holding ``permission``; audit and commit the call."""
     roles = PERMISSIONS[permission]
 
     def decorate(view):
@@ -43,9 +56,29 @@ def requires(permission: str):
         def wrapper(*args, **kwargs):
             if g.user.role not in roles:
                 raise Forbidden(f"The role '{g.user.role}' may not do this.")
-            return view(*args, **kwargs)
+            response = view(*args, **kwargs)
+            audit.record_request(status=response.status_code)
+            db.session.commit()
+            return response
 
         wrapper.permission = permission
+        return wrapper
+
+    return decorate
+
+
+def limited(kind: str = "bulk"):
+    """Rate-limit a bulk read (list, search, export) per user: 429 with Retry-After beyond the limit."""
+    config_key = {"bulk": "REGISTRY_BULK_READS_PER_MINUTE"}[kind]
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            wait = ratelimit.hit(f"{kind}:{g.user.id}", current_app.config[config_key])
+            if wait:
+                raise TooManyRequests("Too many bulk reads; wait and retry.", retry_after_s=wait)
+            return view(*args, **kwargs)
+
         return wrapper
 
     return decorate

@@ -131,7 +131,8 @@ class RowValidator:
                 try:
                     values.append(parser(value))
                 except ValueError as exc:
-                    errors.append((name, f"{value!r}: {exc}"))
+                    # The message names the item, not its value: job results are stored.
+                    errors.append((name, f"Item {len(values) + 1}: {exc}"))
             return values
 
         phones = parsed_list("phones", validation.parse_phone)

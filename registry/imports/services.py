@@ -13,6 +13,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from sqlalchemy import delete, text
 
+from registry.audit import services as audit
+from registry.auth.models import User
+from registry.crypto import keyring
 from registry.errors import Unprocessable
 from registry.extensions import db
 from registry.imports.models import ImportFile
@@ -50,26 +53,35 @@ def create_import(filename: str, data: bytes, user) -> Job:
     return job
 
 
+# A valid row as stored in staging: the document numbers replaced by their ciphertext and blind index.
+PASSPORT_SLOT = STAGING_COLUMNS.index("passport_number")
+assert STAGING_COLUMNS[PASSPORT_SLOT + 1] == "national_id_number"
+STORED = (STAGING[:PASSPORT_SLOT]
+          + (("passport_ciphertext", "bytea"), ("passport_index", "bytea"),
+             ("national_id_ciphertext", "bytea"), ("national_id_index", "bytea"))
+          + STAGING[PASSPORT_SLOT + 2:])
 _STAGING_DDL = ("CREATE TEMP TABLE import_staging ("
-                + ", ".join(f"{name} {kind}" for name, kind in STAGING) + ") ON COMMIT DROP")
+                + ", ".join(f"{name} {kind}" for name, kind in STORED) + ") ON COMMIT DROP")
 
 # Existing registrations with the same passport: reported, left unchanged.
 _DUPLICATES_SQL = """
 DELETE FROM import_staging s USING nationals n
-WHERE n.nationality = s.nationality AND n.passport_number = s.passport_number
+WHERE n.nationality = s.nationality AND n.passport_index = s.passport_index
 RETURNING s.row_no, n.id
 """
 
-_COPY_SQL = f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_SQL = f"COPY import_staging ({', '.join(name for name, _ in STORED)}) FROM STDIN (FORMAT BINARY)"
 
 _INSERT_SQL = ("""
 WITH inserted AS (
 INSERT INTO nationals (id, family_name, given_names, native_name, sex, date_of_birth, nationality,
-    passport_number, national_id_number, phones, email, languages, vulnerabilities, household_id, status,
+    passport_ciphertext, passport_index, national_id_ciphertext, national_id_index, phones, email, languages,
+    vulnerabilities, household_id, status,
     source, search_name, jurisdiction_country, location, location_source, location_precision_m,
     location_reported_at, created_by)
 SELECT s.id, s.family_name, s.given_names, s.native_name, s.sex, s.date_of_birth, s.nationality,
-    s.passport_number, s.national_id_number, s.phones, s.email, s.languages, s.vulnerabilities, s.household_id,
+    s.passport_ciphertext, s.passport_index, s.national_id_ciphertext, s.national_id_index, s.phones, s.email,
+    s.languages, s.vulnerabilities, s.household_id,
     'abroad', 'bulk_import', s.search_name, s.host_country,
     CASE WHEN s.lat IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) ELSE c.label_point END,
     CASE WHEN s.lat IS NOT NULL THEN 'gps' WHEN c.alpha2 IS NOT NULL THEN 'country_centroid' END,
@@ -113,6 +125,7 @@ def run_import(job: Job) -> dict:
     seen_passports: dict[tuple[str, str], int] = {}
     duplicate_rows: list[dict] = []
     households: dict[str, uuid.UUID] = {}
+    ring = keyring()
     store = _BatchStore(db.session.connection(), {"user_id": job.created_by,
                                                   "gps_precision": GPS_DEFAULT_PRECISION_M})
     batch: list[tuple] = []
@@ -141,7 +154,15 @@ def run_import(job: Job) -> dict:
                 seen_passports[passport] = row_no
             ref = values[HOUSEHOLD_SLOT]
             household = households.setdefault(ref, uuid.uuid4()) if ref else uuid.uuid4()
-            batch.append(values[:HOUSEHOLD_SLOT] + (household,) + values[HOUSEHOLD_SLOT + 1:])
+            national_id, number = values[1], values[PASSPORT_SLOT + 1]
+            documents = (
+                ring.encrypt("passport", national_id, passport[1]) if passport[1] else None,
+                ring.blind_index("passport", passport[1]) if passport[1] else None,
+                ring.encrypt("national_id", national_id, number) if number else None,
+                ring.blind_index("national_id", number) if number else None,
+            )
+            batch.append(values[:HOUSEHOLD_SLOT] + (household,) + values[HOUSEHOLD_SLOT + 1:PASSPORT_SLOT]
+                         + documents + values[PASSPORT_SLOT + 2:])
             if len(batch) == BATCH_ROWS:
                 store.submit(batch)
                 batch = []
@@ -157,6 +178,9 @@ def run_import(job: Job) -> dict:
     result = {"created": store.created, "duplicates": len(duplicate_rows), "rejected": rejected,
               "errors": errors, "duplicate_rows": duplicate_rows, "errors_truncated": len(errors) >= MAX_ERRORS_LISTED}
     jobs.finish(job.id, result)
+    audit.record("imports.run_import", actor=db.session.get(User, job.created_by) if job.created_by else None,
+                 object_type="job", object_ids=[job.id], result_count=store.created,
+                 details={"rejected": rejected, "duplicates": len(duplicate_rows)})
     db.session.commit()
     return result
 
@@ -206,7 +230,7 @@ class _BatchStore:
         connection.exec_driver_sql("TRUNCATE import_staging")
         cursor = connection.connection.driver_connection.cursor()
         with cursor.copy(_COPY_SQL) as copy:
-            copy.set_types([kind for _, kind in STAGING])
+            copy.set_types([kind for _, kind in STORED])
             for values in batch:
                 copy.write_row(values)
         duplicates = connection.execute(text(_DUPLICATES_SQL)).all()

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, g, request
 from registry.api import documented
 from registry.auth.access import requires
 from registry.errors import Unprocessable
-from registry.extensions import db
+from registry.audit import services as audit
 from registry.imports import services
 from registry.jobs.schemas import JobAccepted
 from registry.jobs.views import accepted
@@ -26,7 +26,7 @@ def create_import():
         raise Unprocessable("Upload the file as multipart/form-data, field 'file'.",
                             errors={"file": ["Missing."]})
     job = services.create_import(upload.filename or "upload", upload.read(), g.user)
-    db.session.commit()
+    audit.note(object_type="job", object_ids=[job.id])
     return accepted(job)
 
 

@@ -6,6 +6,7 @@ import uuid
 from flask import Blueprint, Response, g
 
 from registry.api import documented, dump
+from registry.audit import services as audit
 from registry.auth.access import requires
 from registry.jobs import schemas, services
 
@@ -26,4 +27,5 @@ def accepted(job) -> Response:
 @documented(summary="A job's status, progress and result", response=schemas.JobOut, errors=(404,))
 def get_job(job_id: uuid.UUID):
     """Visible to the job's creator and to admins."""
+    audit.note(object_type="job", object_ids=[job_id])
     return dump(_JOB_OUT, services.get_job(job_id, g.user))

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Identity,
-                        Index, Integer, String, Text, Uuid, func, text)
+                        Index, Integer, LargeBinary, String, Text, Uuid, func, text)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -35,8 +35,11 @@ class National(db.Model):
         CheckConstraint(f"vulnerabilities <@ ARRAY{list(VULNERABILITIES)}::varchar[]", name="vulnerabilities"),
         CheckConstraint(f"location_source IN {_in(LOCATION_SOURCES)}", name="location_source"),
         # One registration per passport and issuing nationality.
-        Index("uq_nationals_nationality_passport", "nationality", "passport_number", unique=True,
-              postgresql_where=text("passport_number IS NOT NULL")),
+        Index("uq_nationals_nationality_passport_index", "nationality", "passport_index", unique=True,
+              postgresql_where=text("passport_index IS NOT NULL")),
+        Index("ix_nationals_national_id_index", "national_id_index",
+              postgresql_where=text("national_id_index IS NOT NULL")),
+        Index("ix_nationals_returned_at", "returned_at", postgresql_where=text("returned_at IS NOT NULL")),
         Index("ix_nationals_created_at_id", "created_at", "id"),
         Index("ix_nationals_search_name_trgm", "search_name", postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
@@ -57,8 +60,11 @@ class National(db.Model):
     sex: Mapped[str | None] = mapped_column(String(1))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     nationality: Mapped[str] = mapped_column(String(2))
-    passport_number: Mapped[str | None] = mapped_column(String(20))
-    national_id_number: Mapped[str | None] = mapped_column(String(40))
+    # Encrypted at rest, with a keyed blind index for exact lookup (registry/crypto.py).
+    passport_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    passport_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    national_id_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    national_id_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     phones: Mapped[list[str]] = mapped_column(ARRAY(String(16)), default=list, server_default="{}")
     email: Mapped[str | None] = mapped_column(String(254))
     languages: Mapped[list[str]] = mapped_column(ARRAY(String(3)), default=list, server_default="{}")
@@ -80,6 +86,8 @@ class National(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
                                                  onupdate=func.now())
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the status last became ``returned``: the retention period counts from it.
+    returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     deployment: Mapped[Deployment | None] = relationship(
         primaryjoin="and_(National.id == Deployment.national_id, Deployment.is_current)",

@@ -6,13 +6,14 @@ Services flush, never commit. Every query that returns nationals starts from
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, tuple_, update
 
 from registry import validation
+from registry.crypto import keyring
 from registry.errors import DuplicatePassport, Forbidden, NotFound, Unprocessable
 from registry.extensions import db
 from registry.geo import point_wkt
@@ -20,8 +21,12 @@ from registry.nationals.models import Country, Deployment, LocationReport, Natio
 from registry.pagination import decode_cursor, decode_offset, encode_cursor
 
 GPS_DEFAULT_PRECISION_M = 50.0
-PERSONAL_FIELDS = ("family_name", "given_names", "native_name", "sex", "date_of_birth", "passport_number",
-                   "national_id_number", "email", "consent")
+PERSONAL_FIELDS = ("family_name", "given_names", "native_name", "sex", "date_of_birth", "passport_ciphertext",
+                   "passport_index", "national_id_ciphertext", "national_id_index", "email", "consent")
+# Identity document fields of the API, and the column prefix each is stored under (encrypted).
+DOCUMENTS = {"passport_number": "passport", "national_id_number": "national_id"}
+# Fields only some roles may set; the others get a 403 naming the field (no silent mass assignment).
+RESTRICTED_WRITES = {"source": frozenset({"admin"})}
 
 
 @lru_cache(maxsize=2)
@@ -79,10 +84,39 @@ def _household(data: dict, user) -> uuid.UUID:
     return household_id
 
 
+def _check_writable(data: dict, user) -> None:
+    refused = {field: ["Your role may not set this field."] for field, roles in RESTRICTED_WRITES.items()
+               if field in data and user.role not in roles}
+    if refused:
+        raise Forbidden("The request sets fields your role may not write.", errors=refused)
+
+
+def document_numbers(national: National) -> dict[str, str | None]:
+    """The decrypted passport and national ID numbers of ``national``."""
+    ring = keyring()
+    numbers = {}
+    for field, column in DOCUMENTS.items():
+        stored = getattr(national, f"{column}_ciphertext")
+        numbers[field] = ring.decrypt(column, national.id, stored) if stored is not None else None
+    return numbers
+
+
+def _store_documents(national: National, data: dict) -> None:
+    """Encrypt the document numbers given in ``data`` (popped from it) into ``national``."""
+    ring = keyring()
+    for field, column in DOCUMENTS.items():
+        if field not in data:
+            continue
+        number = data.pop(field)
+        setattr(national, f"{column}_ciphertext", ring.encrypt(column, national.id, number) if number else None)
+        setattr(national, f"{column}_index", ring.blind_index(column, number) if number else None)
+
+
 def _check_passport(nationality: str, passport: str | None, user, *, exclude: uuid.UUID | None = None) -> None:
     if not passport:
         return
-    query = select(National.id).where(National.nationality == nationality, National.passport_number == passport)
+    query = select(National.id).where(National.nationality == nationality,
+                                      National.passport_index == keyring().blind_index("passport", passport))
     if exclude is not None:
         query = query.where(National.id != exclude)
     existing = db.session.scalar(query)
@@ -126,9 +160,14 @@ def create_national(data: dict, user, *, source: str | None = None) -> tuple[Nat
     kin_data = data.pop("next_of_kin", None)
     host = deployment_data["host_country"]
     _may_write_in(user, host)
+    _check_writable(data, user)
     _check_passport(data["nationality"], data.get("passport_number"), user)
 
-    national = National(id=uuid.uuid4(), **{k: v for k, v in data.items() if k != "household_id"})
+    national = National(id=uuid.uuid4())
+    _store_documents(national, data)
+    for key, value in data.items():
+        if key != "household_id":
+            setattr(national, key, value)
     national.household_id = _household(data, user)
     national.source = source or data.get("source") or ("embassy" if user.role == "embassy" else "departure_desk")
     national.phones = list(dict.fromkeys(data.get("phones") or []))
@@ -136,6 +175,8 @@ def create_national(data: dict, user, *, source: str | None = None) -> tuple[Nat
     national.search_name = validation.search_key(national.family_name, national.given_names, national.native_name)
     national.jurisdiction_country = host
     national.created_by = user.id
+    if national.status == "returned":
+        national.returned_at = func.now()
     if kin_data:
         national.next_of_kin = NextOfKin(**kin_data)
     db.session.add(national)
@@ -191,14 +232,19 @@ def update_national(national_id: uuid.UUID, data: dict, user) -> National:
     """Apply a partial update; ``deployment`` fields change the current deployment."""
     national = get_national(national_id, user)
     _may_write_in(user, national.jurisdiction_country)
+    _check_writable(data, user)
     deployment_data = data.pop("deployment", None)
     kin_data = data.pop("next_of_kin", "absent")
     if "household_id" in data:
         data["household_id"] = (_household(data, user) if data["household_id"] is not None
                                 else uuid.uuid4())
     if "passport_number" in data or "nationality" in data:
-        _check_passport(data.get("nationality", national.nationality),
-                        data.get("passport_number", national.passport_number), user, exclude=national.id)
+        passport = data["passport_number"] if "passport_number" in data else \
+            document_numbers(national)["passport_number"]
+        _check_passport(data.get("nationality", national.nationality), passport, user, exclude=national.id)
+    _store_documents(national, data)
+    if "status" in data and data["status"] != national.status:
+        national.returned_at = func.now() if data["status"] == "returned" else None
     for key, value in data.items():
         setattr(national, key, value)
     if "phones" in data:
@@ -231,6 +277,10 @@ def erase_national(national_id: uuid.UUID, user) -> None:
     """Erase personal data, keeping a stub (id, nationality, dates) for the audit trail."""
     national = get_national(national_id, user)
     _may_write_in(user, national.jurisdiction_country)
+    _erase(national)
+
+
+def _erase(national: National) -> None:
     for field in PERSONAL_FIELDS:
         setattr(national, field, None)
     national.phones, national.languages, national.vulnerabilities = [], [], []
@@ -243,6 +293,21 @@ def erase_national(national_id: uuid.UUID, user) -> None:
     db.session.execute(update(Deployment).where(Deployment.national_id == national.id)
                        .values(city=None, address=None, employer=None, recruitment_agency=None))
     db.session.flush()
+
+
+def purge_returned(older_than_days: int, batch: int = 500) -> list[uuid.UUID]:
+    """Erase up to ``batch`` nationals returned more than ``older_than_days`` ago; their ids.
+
+    Called by the retention task with the service's own scope; the stubs stay.
+    """
+    cutoff = func.now() - timedelta(days=older_than_days)
+    nationals = db.session.scalars(
+        select(National).where(National.status == "returned", National.returned_at < cutoff,
+                               National.erased_at.is_(None)).order_by(National.returned_at).limit(batch)
+    ).all()
+    for national in nationals:
+        _erase(national)
+    return [n.id for n in nationals]
 
 
 def _page(query: Select, order: tuple, limit: int, cursor: str | None, cursor_of) -> dict:
@@ -284,7 +349,7 @@ def search_nationals(user, *, q=None, passport_number=None, host_country=None, l
         query = query.join(Deployment, and_(Deployment.national_id == National.id, Deployment.is_current)) \
             .where(Deployment.host_country == host_country)
     if passport_number:
-        query = query.where(National.passport_number == passport_number)
+        query = query.where(National.passport_index == keyring().blind_index("passport", passport_number))
     order = (National.created_at, National.id)
     if q:
         key = validation.search_key(q)
@@ -305,3 +370,39 @@ def location_of(national: National) -> dict | None:
     point = to_shape(national.location)
     return {"lat": point.y, "lon": point.x, "source": national.location_source,
             "precision_m": national.location_precision_m, "reported_at": national.location_reported_at}
+
+
+def reencrypt_documents(batch: int = 2000, progress=None) -> int:
+    """Rewrite every document number not encrypted under the current key; how many records.
+
+    Commits batch by batch (a rerun continues where it stopped). The blind
+    indexes do not change: they use their own key.
+    """
+    ring = keyring()
+    current = ring.current
+    stale = or_(func.get_byte(National.passport_ciphertext, 0) != current,
+                func.get_byte(National.national_id_ciphertext, 0) != current)
+    total, after = 0, uuid.UUID(int=0)
+    while True:
+        rows = db.session.execute(
+            select(National.id, National.passport_ciphertext, National.national_id_ciphertext)
+            .where(stale, National.id > after).order_by(National.id).limit(batch)).all()
+        if not rows:
+            return total
+        updates = []
+        for national_id, passport, number in rows:
+            updates.append({
+                "national_id": national_id,
+                "passport": ring.encrypt("passport", national_id, ring.decrypt("passport", national_id, passport))
+                if passport is not None else None,
+                "number": ring.encrypt("national_id", national_id, ring.decrypt("national_id", national_id, number))
+                if number is not None else None,
+            })
+        db.session.execute(update(National.__table__).where(National.__table__.c.id == bindparam("national_id"))
+                           .values(passport_ciphertext=bindparam("passport"),
+                                   national_id_ciphertext=bindparam("number")), updates)
+        db.session.commit()
+        total += len(rows)
+        after = rows[-1][0]
+        if progress:
+            progress(total)

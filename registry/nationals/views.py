@@ -8,8 +8,9 @@ from flask import Blueprint, Response, g, request
 
 from registry import idempotency
 from registry.api import documented, dump, load_json, load_query
-from registry.auth.access import requires
-from registry.extensions import db
+from registry.audit import services as audit
+from registry.auth.access import limited, requires
+from registry.errors import BadRequest
 from registry.nationals import schemas, services
 
 bp = Blueprint("nationals", __name__, url_prefix="/nationals")
@@ -25,14 +26,37 @@ _LOCATION_IN = schemas.LocationIn()
 _UPDATE_IN = schemas.NationalUpdate(partial=True)
 
 
-def national_out(national, **extra) -> dict:
-    data = {c: getattr(national, c) for c in schemas.NationalOut._declared_fields
-            if c not in ("deployment", "location", "next_of_kin")}
-    data["deployment"] = national.deployment
+# Fields a role does not need and so never receives (SPEC §6b). Coordinators plan
+# evacuations: they get names, contacts, vulnerabilities (priorities) and passports
+# (manifests), not legal status, national ID or consent records.
+HIDDEN_FIELDS: dict[str, frozenset[str]] = {
+    "coordinator": frozenset({"national_id_number", "consent", "deployment.legal_status",
+                              "deployment.recruitment_agency"}),
+}
+_COLUMNS = tuple(c for c in schemas.NationalOut._declared_fields
+                 if c not in ("deployment", "location", "next_of_kin", *services.DOCUMENTS))
+_DEPLOYMENT_COLUMNS = tuple(schemas.DeploymentOut._declared_fields)
+
+
+def national_out(national, role: str, **extra) -> dict:
+    """The national as ``role`` may see it: decrypted documents, without the fields it may not see."""
+    hidden = HIDDEN_FIELDS.get(role, frozenset())
+    data = {c: getattr(national, c) for c in _COLUMNS}
+    data.update(services.document_numbers(national))
+    deployment = national.deployment
+    data["deployment"] = {c: getattr(deployment, c) for c in _DEPLOYMENT_COLUMNS
+                          if f"deployment.{c}" not in hidden} if deployment is not None else None
     data["next_of_kin"] = national.next_of_kin
     data["location"] = services.location_of(national)
+    for field in hidden:
+        data.pop(field, None)
     data.update(extra)
     return data
+
+
+def _note_page(page: dict, purpose: str | None, filters: dict) -> None:
+    audit.note(object_type="national", object_ids=[n.id for n in page["items"]], result_count=page["total"],
+               purpose=purpose, details={"filters": sorted(k for k, v in filters.items() if v is not None)})
 
 
 @bp.post("")
@@ -49,38 +73,49 @@ def create_national():
         fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_data(cache=True))
         earlier = idempotency.stored_answer(g.user.id, key, fingerprint)
         if earlier:
+            audit.note(object_type="national", object_ids=[earlier[1]["id"]] if "id" in earlier[1] else [],
+                       details={"idempotent_replay": True})
             return Response(json.dumps(earlier[1]), status=earlier[0], mimetype="application/json")
     data = load_json(_CREATE_IN)
     national, duplicates = services.create_national(data, g.user)
-    body = _CREATED_OUT.dump(national_out(national, possible_duplicates=duplicates))
+    audit.note(object_type="national", object_ids=[national.id])
+    body = _CREATED_OUT.dump(national_out(national, g.user.role, possible_duplicates=duplicates))
     if key is not None:
         idempotency.remember(g.user.id, key, fingerprint, 201, body)
-    db.session.commit()
     return Response(json.dumps(body, ensure_ascii=False), status=201, mimetype="application/json",
                     headers={"Location": f"/api/v1/nationals/{national.id}"})
 
 
 @bp.get("")
 @requires("nationals:read")
-@documented(summary="List nationals", query=schemas.NationalListQuery, response=schemas.NationalPage)
+@limited("bulk")
+@documented(summary="List nationals", query=schemas.NationalListQuery, response=schemas.NationalPage,
+            errors=(429,))
 def list_nationals():
     args = load_query(_LIST_QUERY)
-    args.pop("purpose", None)
+    purpose = args.pop("purpose", None)
     page = services.list_nationals(g.user, **args)
-    page["items"] = [national_out(n) for n in page["items"]]
+    _note_page(page, purpose, {k: v for k, v in args.items() if k not in ("limit", "cursor")})
+    page["items"] = [national_out(n, g.user.role) for n in page["items"]]
     return dump(_PAGE_OUT, page)
 
 
 @bp.post("/search")
 @requires("nationals:read")
+@limited("bulk")
 @documented(summary="Search nationals by name or passport", body=schemas.SearchIn, response=schemas.NationalPage,
-            errors=(400, 422))
+            errors=(400, 422, 429))
 def search_nationals():
-    """``q`` is tolerant of accents, case, word order and script; ``passport_number`` is exact."""
+    """``q`` is tolerant of accents, case, word order and script; ``passport_number`` is exact and
+    needs a ``purpose`` (recorded in the audit trail)."""
     args = load_json(_SEARCH_IN)
-    args.pop("purpose", None)
+    purpose = args.pop("purpose", None)
+    if args.get("passport_number") and not purpose:
+        raise BadRequest("A passport search needs a purpose.",
+                         errors={"purpose": ["Required with passport_number (3-200 characters)."]})
     page = services.search_nationals(g.user, **args)
-    page["items"] = [national_out(n) for n in page["items"]]
+    _note_page(page, purpose, {k: v for k, v in args.items() if k not in ("limit", "cursor")})
+    page["items"] = [national_out(n, g.user.role) for n in page["items"]]
     return dump(_PAGE_OUT, page)
 
 
@@ -88,7 +123,8 @@ def search_nationals():
 @requires("nationals:read")
 @documented(summary="Read a national", response=schemas.NationalOut, errors=(404,))
 def get_national(national_id: uuid.UUID):
-    return dump(_NATIONAL_OUT, national_out(services.get_national(national_id, g.user)))
+    audit.note(object_type="national", object_ids=[national_id], purpose=_purpose_arg())
+    return dump(_NATIONAL_OUT, national_out(services.get_national(national_id, g.user), g.user.role))
 
 
 @bp.patch("/<uuid:national_id>")
@@ -96,10 +132,10 @@ def get_national(national_id: uuid.UUID):
 @documented(summary="Update a national", body=schemas.NationalUpdate, response=schemas.NationalOut,
             errors=(400, 404, 409, 422))
 def update_national(national_id: uuid.UUID):
+    audit.note(object_type="national", object_ids=[national_id])
     data = load_json(_UPDATE_IN)
-    record = national_out(services.update_national(national_id, data, g.user))
-    db.session.commit()
-    return dump(_NATIONAL_OUT, record)
+    audit.note(details={"fields": sorted(data)})
+    return dump(_NATIONAL_OUT, national_out(services.update_national(national_id, data, g.user), g.user.role))
 
 
 @bp.delete("/<uuid:national_id>")
@@ -107,8 +143,8 @@ def update_national(national_id: uuid.UUID):
 @documented(summary="Erase a national's personal data", status=204, errors=(404,))
 def erase_national(national_id: uuid.UUID):
     """Removes personal data and location history; an id-only stub remains for the audit trail."""
+    audit.note(object_type="national", object_ids=[national_id], purpose=_purpose_arg())
     services.erase_national(national_id, g.user)
-    db.session.commit()
     return Response(status=204)
 
 
@@ -118,7 +154,15 @@ def erase_national(national_id: uuid.UUID):
             status=201, errors=(404, 422))
 def add_location(national_id: uuid.UUID):
     """The newest report (by ``reported_at``) becomes the current location; the history is kept."""
+    audit.note(object_type="national", object_ids=[national_id])
     data = load_json(_LOCATION_IN)
-    record = national_out(services.add_location(national_id, data, g.user))
-    db.session.commit()
-    return dump(_NATIONAL_OUT, record, status=201)
+    return dump(_NATIONAL_OUT, national_out(services.add_location(national_id, data, g.user), g.user.role),
+                status=201)
+
+
+def _purpose_arg() -> str | None:
+    """The optional ``purpose`` query parameter (recorded when given). :raises BadRequest:"""
+    purpose = request.args.get("purpose")
+    if purpose is not None and not 3 <= len(purpose.strip()) <= 200:
+        raise BadRequest("The purpose must be 3-200 characters.", errors={"purpose": ["3-200 characters."]})
+    return purpose.strip() if purpose else None

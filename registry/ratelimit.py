@@ -1,0 +1,44 @@
+"""Fixed-window rate limits on Redis, shared by every API process.
+
+Used where a burst means abuse, not work: failed authentications per client
+address, and bulk reads (lists, searches, exports) per user. When Redis
+cannot be reached the limit is skipped and logged: the registry stays usable
+on a crisis day, and the broker outage is visible elsewhere (``/readyz``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import redis
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+
+def _client() -> redis.Redis:
+    client = current_app.extensions.get("sagip_redis")
+    if client is None:
+        client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=0.5,
+                                      socket_connect_timeout=0.5)
+        current_app.extensions["sagip_redis"] = client
+    return client
+
+
+def hit(bucket: str, limit: int, window_s: int = 60) -> int | None:
+    """Count one event in ``bucket``; the seconds to wait when it is over ``limit``, else None."""
+    now = time.time()
+    window = int(now // window_s)
+    key = f"sagip:ratelimit:{bucket}:{window}"
+    try:
+        pipe = _client().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, window_s + 1)
+        count = pipe.execute()[0]
+    except redis.RedisError as exc:
+        log.warning("rate limit skipped, Redis unavailable: %s", type(exc).__name__)
+        return None
+    if count <= limit:
+        return None
+    return max(1, math.ceil((window + 1) * window_s - now))

@@ -1,0 +1,36 @@
+"""Periodic work of the data-protection rules: sealing the audit trail, purging returned nationals."""
+from __future__ import annotations
+
+from celery import shared_task
+from flask import current_app
+
+from registry.audit import services as audit
+from registry.auth import scope
+from registry.extensions import db
+from registry.nationals.services import purge_returned
+
+
+@shared_task(name="audit.seal", ignore_result=True)
+def seal_audit_task() -> int:
+    """Chain the audit events recorded since the last seal."""
+    return audit.seal_all()
+
+
+@shared_task(name="retention.purge_returned", ignore_result=True)
+def purge_returned_task() -> int:
+    """Erase nationals returned longer ago than REGISTRY_RETENTION_RETURNED_DAYS; keep stubs and audit it."""
+    return purge_returned_now(current_app.config["REGISTRY_RETENTION_RETURNED_DAYS"])
+
+
+def purge_returned_now(days: int) -> int:
+    scope.use_everything()
+    total = 0
+    while True:
+        ids = purge_returned(days)
+        if ids:
+            audit.record("retention.purge_returned", object_type="national", object_ids=ids,
+                         result_count=len(ids), details={"retention_days": days})
+        db.session.commit()
+        total += len(ids)
+        if not ids:
+            return total
