@@ -12,6 +12,7 @@ import uuid
 
 import psycopg
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 TEST_DATABASE_URL = os.environ.get("SAGIP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/sagip_test")
@@ -36,13 +37,28 @@ def recreate_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in its own app context, as under gunicorn.
+
+    Flask reuses an app context already pushed (the ``db`` fixture's), which
+    would share ``g``, the database session and its row-level security scope
+    between the test and its requests.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 def make_app(**overrides):
     from registry import create_app
     from registry.config import database_url
     config = {"SQLALCHEMY_DATABASE_URI": database_url(TEST_DATABASE_URL), "REDIS_URL": TEST_REDIS_URL,
               "TESTING": True}
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    application.test_client_class = IsolatedClient
+    return application
 
 
 @pytest.fixture(scope="session")

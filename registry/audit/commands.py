@@ -24,8 +24,7 @@ def verify():
                    f"{result.unsealed} not sealed yet")
         return
     click.echo(f"audit trail BROKEN: {result.problem}", err=True)
-    click.echo(f"first bad entry: event id {result.first_bad_id}; {result.checked} entries before it verified",
-               err=True)
+    click.echo(f"first bad entry: {result.first_bad}; {result.checked} entries before it verified", err=True)
     sys.exit(1)
 
 

@@ -143,9 +143,9 @@ def seal_all() -> int:
 class Verification:
     ok: bool
     checked: int
-    unsealed: int
+    unsealed: int = 0
     problem: str | None = None
-    first_bad_id: int | None = None
+    first_bad: str | None = None  # "event id N", or "chain entry N (missing …)"
 
 
 def verify(progress=None) -> Verification:
@@ -156,32 +156,33 @@ def verify(progress=None) -> Verification:
     truncated tail (the chain ends before the last seal's head).
     """
     key = _key()
-    previous, expected_seq, checked = GENESIS, 1, 0
+    previous, expected_seq, last_id = GENESIS, 1, None
     seals = {s.through_seq: bytes(s.head_hash) for s in db.session.scalars(select(AuditSeal))}
-    last_id = None
     query = (select(*(getattr(AuditEvent, c) for c in _CHAIN_COLUMNS), AuditEvent.chain_seq, AuditEvent.chain_hash)
              .where(AuditEvent.chain_seq.is_not(None)).order_by(AuditEvent.chain_seq)
              .execution_options(yield_per=10_000))
     for row in db.session.execute(query):
+        checked = expected_seq - 1
         if row.chain_seq != expected_seq:
-            return Verification(False, checked, 0, f"entry {expected_seq} of the chain is missing "
-                                f"(the chain jumps to {row.chain_seq} at event id {row.id})", row.id)
+            return Verification(False, checked, problem=f"chain entries {expected_seq}-{row.chain_seq - 1} were "
+                                f"removed", first_bad=f"chain entry {expected_seq} (missing; the next present "
+                                f"is event id {row.id})")
         expected = chain_hash(previous, row, row.chain_seq, key)
         if not hmac.compare_digest(expected, bytes(row.chain_hash or b"")):
-            return Verification(False, checked, 0, f"event id {row.id} (chain entry {row.chain_seq}) was altered, "
-                                "or entries were reordered", row.id)
+            return Verification(False, checked, problem=f"chain entry {row.chain_seq} does not match its hash: "
+                                "the event was altered, or entries were reordered", first_bad=f"event id {row.id}")
         if row.chain_seq in seals and seals[row.chain_seq] != expected:
-            return Verification(False, checked, 0, f"the seal through entry {row.chain_seq} does not match the "
-                                "chain", row.id)
+            return Verification(False, checked, problem=f"the seal through chain entry {row.chain_seq} does not "
+                                "match the chain", first_bad=f"event id {row.id}")
         previous, expected_seq, last_id = expected, expected_seq + 1, row.id
-        checked += 1
-        if progress and checked % 10_000 == 0:
-            progress(checked)
+        if progress and expected_seq % 10_000 == 0:
+            progress(expected_seq - 1)
+    checked = expected_seq - 1
     sealed_through = max(seals, default=0)
     if sealed_through > checked:
-        return Verification(False, checked, 0, f"the chain ends at entry {checked} (event id {last_id}) but was "
-                            f"sealed through entry {sealed_through}: entries were removed from its end",
-                            last_id)
+        return Verification(False, checked, problem=f"the chain ends at entry {checked} but was sealed through "
+                            f"entry {sealed_through}: entries were removed from its end",
+                            first_bad=f"chain entry {checked + 1} (missing; the last present is event id {last_id})")
     unsealed = db.session.scalar(select(db.func.count()).select_from(AuditEvent).where(AuditEvent.chain_seq.is_(None)))
     return Verification(True, checked, unsealed)
 

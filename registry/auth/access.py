@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 def authenticate() -> None:
     """Set ``g.user`` from the bearer token. :raises Unauthorized, TooManyRequests:"""
+    g.user = None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
