@@ -6,7 +6,9 @@ worker commit, so per-test transactions cannot isolate them).
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
 import tempfile
 import uuid
 
@@ -21,8 +23,43 @@ DATA_DIR = tempfile.mkdtemp(prefix="sagip-test-")
 os.environ["REGISTRY_DATA_DIR"] = DATA_DIR  # development keys of the test session only
 os.environ.pop("REGISTRY_TOKEN_KEY", None)
 
+# Everything logged during the session, scanned at its end for personal data (pytest_sessionfinish).
+LOG_FILE = os.path.join(DATA_DIR, "session.log")
+# The tests' passports (P + 7 digits + a letter) and any E.164 phone number.
+PERSONAL_DATA = re.compile(r"\bP\d{7}[A-Z]\b|\+\d{8,15}\b", re.IGNORECASE)
+
 APP_TABLES = ("audit_seals", "audit_events", "idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments",
               "nationals", "api_tokens", "users")
+
+
+def pytest_configure(config):
+    handler = logging.FileHandler(LOG_FILE)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)  # the service's level in production, for every logger
+
+
+def scan_for_personal_data(path: str) -> list[str]:
+    """Lines of the log at ``path`` holding a passport or phone number."""
+    with open(path, encoding="utf-8", errors="replace") as log:
+        return [line.rstrip() for line in log if PERSONAL_DATA.search(line)]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not os.path.exists(LOG_FILE):
+        return
+    found = scan_for_personal_data(LOG_FILE)
+    with open(LOG_FILE, encoding="utf-8", errors="replace") as log:
+        lines = sum(1 for _ in log)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line(f"log scan: {lines} log lines of the session, {len(found)} with a passport or phone")
+    if found:
+        for line in found[:20]:
+            if reporter:
+                reporter.write_line(f"  personal data logged: {line[:200]}")
+        session.exitstatus = 1
 
 
 def _admin_url(url: str) -> tuple[str, str]:
@@ -77,6 +114,7 @@ def celery_worker(app):
     from celery.contrib.testing.worker import start_worker
 
     import tasks.imports  # noqa: F401  (registers the tasks on this app's Celery)
+    import tasks.housekeeping  # noqa: F401
     import tasks.jobs  # noqa: F401
     celery = app.extensions["celery"]
     celery.control.purge()

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from registry import config
-from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+from tests.conftest import LOG_FILE, TEST_DATABASE_URL, TEST_REDIS_URL
 
 
 @pytest.mark.parametrize("raw, mapped", [
@@ -66,8 +66,11 @@ def test_a_short_key_or_an_unknown_environment_is_refused():
 
 def run_cli(*args, cwd="/"):
     env = {**os.environ, "DATABASE_URL": TEST_DATABASE_URL, "REDIS_URL": TEST_REDIS_URL}
-    return subprocess.run([sys.executable, "-m", "registry.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "registry.cli", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=120)
+    with open(LOG_FILE, "a") as log:  # the command's log joins the session's, scanned at the end
+        log.write(result.stderr)
+    return result
 
 
 def test_cli_creates_a_user_whose_token_works_from_any_directory(client, tmp_path):
@@ -136,3 +139,23 @@ def test_an_unreachable_database_is_a_503_problem_not_a_500():
     assert response.status_code == 503 and response.mimetype == "application/problem+json"
     assert response.headers["Retry-After"] and response.get_json()["code"] == "service-unavailable"
     assert offline.test_client().get("/readyz").status_code == 503
+
+
+def test_the_log_scan_finds_a_passport_or_a_phone(tmp_path):
+    from tests.conftest import scan_for_personal_data
+    log = tmp_path / "planted.log"
+    log.write_text("INFO ok: job 5 done\nERROR duplicate P1234567A\nINFO sms to +971501234567 failed\n"
+                   "INFO 3 rows, 1234567 bytes\n")
+    assert scan_for_personal_data(str(log)) == ["ERROR duplicate P1234567A", "INFO sms to +971501234567 failed"]
+
+
+def test_database_errors_are_logged_without_their_values(client, desk, caplog):
+    """A constraint error's DETAIL quotes the row; the log keeps the error's type and frames only."""
+    import logging
+    caplog.set_level(logging.INFO)
+    body = {"family_name": "Dela Cruz", "given_names": "Maria", "sex": "F", "date_of_birth": "1990-04-12",
+            "nationality": "PH", "passport_number": "P5555555L", "phones": ["+971509999999"],
+            "deployment": {"host_country": "AE"}}
+    assert client.post("/api/v1/nationals", json=body, headers=desk).status_code == 201
+    assert client.post("/api/v1/nationals", json=body, headers=desk).status_code == 409
+    assert "P5555555L" not in caplog.text and "+971509999999" not in caplog.text
