@@ -159,3 +159,10 @@ def test_database_errors_are_logged_without_their_values(client, desk, caplog):
     assert client.post("/api/v1/nationals", json=body, headers=desk).status_code == 201
     assert client.post("/api/v1/nationals", json=body, headers=desk).status_code == 409
     assert "P5555555L" not in caplog.text and "+971509999999" not in caplog.text
+
+
+def test_the_readme_lists_every_environment_variable():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [name for name in config.ENVIRONMENT if f"`{name}`" not in readme]
+    assert missing == []
