@@ -67,6 +67,7 @@ if str(ROOT) not in sys.path:
 TARGET_READS_PER_S = 400
 TARGET_P99_MS = 50.0
 SEED_PASSPORT_PREFIX = "BENCHAPI"  # passports of seeded nationals: BENCHAPI00000000...
+SEED_EMAIL_DOMAIN = "@seed.bench.invalid"  # seeded nationals are found by this (passports are encrypted)
 SEED_SOURCE = "bulk_import"
 DUBAI = (25.2048, 55.2708)  # lat, lon
 AE_CITIES = [("Dubai", 25.2048, 55.2708), ("Abu Dhabi", 24.4539, 54.3773), ("Sharjah", 25.3463, 55.4209),
@@ -80,7 +81,7 @@ EMPLOYERS = ["Al Futtaim Services", "Emirates Hospitality LLC", "Gulf Care Homes
 
 READ_SQL = """
 SELECT n.id, n.family_name, n.given_names, n.native_name, n.sex, n.date_of_birth, n.nationality,
-       n.passport_number, n.national_id_number, n.phones, n.email, n.languages, n.vulnerabilities,
+       n.passport_ciphertext, n.national_id_ciphertext, n.phones, n.email, n.languages, n.vulnerabilities,
        n.household_id, n.status, n.source, n.consent, n.created_at, n.updated_at,
        n.location_source, n.location_precision_m, n.location_reported_at,
        ST_X(n.location) AS lon, ST_Y(n.location) AS lat,
@@ -132,15 +133,18 @@ def migrate(app) -> None:
         flask_migrate.upgrade()
 
 
-def seed(url: str, count: int) -> None:
+def seed(app, url: str, count: int) -> None:
     """COPY ``count`` nationals (with deployment, location report, some next of kin), once."""
     import psycopg
 
     from registry import validation
+    from registry.crypto import keyring
 
+    with app.app_context():
+        ring = keyring()
     with psycopg.connect(url) as conn:
-        have = conn.execute("SELECT count(*) FROM nationals WHERE source = %s AND passport_number LIKE %s",
-                            (SEED_SOURCE, SEED_PASSPORT_PREFIX + "%")).fetchone()[0]
+        have = conn.execute("SELECT count(*) FROM nationals WHERE source = %s AND email LIKE %s",
+                            (SEED_SOURCE, "%" + SEED_EMAIL_DOMAIN)).fetchone()[0]
         if have >= count:
             print(f"seed: {have} nationals already there")
             return
@@ -163,7 +167,9 @@ def seed(url: str, count: int) -> None:
             consent = json.dumps({"given": True, "recorded_at": reported.isoformat(), "method": "paper form"})
             nationals.append((
                 nid, family, given, None, "F" if i % 2 else "M", date(1965, 1, 1) + timedelta(days=i % 14000),
-                "PH", f"{SEED_PASSPORT_PREFIX}{i:08d}", None, [f"+97150{i:07d}"], None, ["fil", "en"],
+                "PH", ring.encrypt("passport", nid, f"{SEED_PASSPORT_PREFIX}{i:08d}"),
+                ring.blind_index("passport", f"{SEED_PASSPORT_PREFIX}{i:08d}"), [f"+97150{i:07d}"],
+                f"seed{i:08d}{SEED_EMAIL_DOMAIN}", ["fil", "en"],
                 vulnerabilities, household, "abroad", SEED_SOURCE, consent,
                 validation.search_key(family, given), "AE", point, "gps", 25.0, reported))
             start = date(2024, 1, 1) + timedelta(days=i % 700)
@@ -175,7 +181,7 @@ def seed(url: str, count: int) -> None:
                 kin.append((nid, f"{GIVEN[i % len(GIVEN)]} {family}", "spouse", f"+63917{i:07d}"))
         tables = [
             ("nationals", "id, family_name, given_names, native_name, sex, date_of_birth, nationality, "
-                          "passport_number, national_id_number, phones, email, languages, vulnerabilities, "
+                          "passport_ciphertext, passport_index, phones, email, languages, vulnerabilities, "
                           "household_id, status, source, consent, search_name, jurisdiction_country, location, "
                           "location_source, location_precision_m, location_reported_at", nationals),
             ("deployments", "id, national_id, is_current, host_country, city, address, employer, "
@@ -200,9 +206,9 @@ def seed(url: str, count: int) -> None:
 def seeded_ids(url: str, count: int) -> list[str]:
     import psycopg
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT id FROM nationals WHERE source = %s AND passport_number LIKE %s "
-                            "AND erased_at IS NULL ORDER BY passport_number LIMIT %s",
-                            (SEED_SOURCE, SEED_PASSPORT_PREFIX + "%", count)).fetchall()
+        rows = conn.execute("SELECT id FROM nationals WHERE source = %s AND email LIKE %s "
+                            "AND erased_at IS NULL ORDER BY email LIMIT %s",
+                            (SEED_SOURCE, "%" + SEED_EMAIL_DOMAIN, count)).fetchall()
     return [str(r[0]) for r in rows]
 
 
@@ -415,9 +421,11 @@ def _client_thread(spec: dict, thread_index: int, ready: threading.Barrier, go: 
                 return (200, b"") if row is not None else (404, b"no row")
         else:
             client = HttpClient(spec["port"], spec["token"])
-            if scenario == "read":
+            if scenario in READ_PATHS:
+                path = READ_PATHS[scenario]
+
                 def one() -> tuple[int, bytes]:
-                    return client.call("GET", f"/api/v1/nationals/{rng.choice(ids)}")
+                    return client.call("GET", path.format(rng.choice(ids)))
             else:
                 def one() -> tuple[int, bytes]:
                     return client.call("POST", "/api/v1/nationals", _create_body(rng, next(passports)))
@@ -587,7 +595,11 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
 # --------------------------------------------------------------------------- report
 
 SCENARIO_TITLES = {"read": "read    GET /nationals/{id}", "create": "create  POST /nationals",
+                   "read-unprotected": "read without decrypt + audit",
                    "sql": "sql     bare SQL read (floor)"}
+READ_PATHS = {"read": "/api/v1/nationals/{}",
+              # served only by --wsgi-app bench.unprotected_read:app (bench/unprotected_read.py)
+              "read-unprotected": "/bench/unprotected/nationals/{}"}
 
 
 def _measured_errors(result: dict) -> int:
@@ -621,6 +633,13 @@ def print_table(rows: list[tuple[str, str, dict]], args) -> None:
         print(f"  cpu {scenario} ({label}): machine busy {cores['busy']:.2f} of {os.cpu_count()} cores: {server}"
               f"load clients {cores['client']:.2f}, the rest (PostgreSQL and other processes) "
               f"{cores['busy'] - cores['client'] - (cores['server'] if scenario != 'sql' else 0):.2f}")
+    reads = {(s, label): r for s, label, r in rows if s in READ_PATHS}
+    for (scenario, label), r in reads.items():
+        bare = reads.get(("read-unprotected", label))
+        if scenario == "read" and bare and bare["per_s"] and r["per_s"]:
+            print(f"encryption + audit ({label}): reads/s {r['per_s']:.0f} with, {bare['per_s']:.0f} without "
+                  f"= {r['per_s'] / bare['per_s']:.2f}; p50 {r['p50']:.2f} vs {bare['p50']:.2f} ms; gunicorn CPU "
+                  f"{_cpu(r.get('server_cpu_ms'))} vs {_cpu(bare.get('server_cpu_ms'))} ms per read")
     if floor:
         for scenario, label, r in rows:
             if scenario == "read" and floor["per_s"]:
@@ -739,7 +758,7 @@ def main() -> int:
     ensure_database(url)
     app = make_app(url)
     migrate(app)
-    seed(url, args.nationals)
+    seed(app, url, args.nationals)
     ids = seeded_ids(url, args.nationals)
     if not ids:
         raise SystemExit("no seeded nationals")

@@ -40,17 +40,22 @@ _DEPLOYMENT_COLUMNS = tuple(schemas.DeploymentOut._declared_fields)
 
 def national_out(national, role: str, **extra) -> dict:
     """The national as ``role`` may see it: decrypted documents, without the fields it may not see."""
+    data = national_fields(national, role)
     hidden = HIDDEN_FIELDS.get(role, frozenset())
-    data = {c: getattr(national, c) for c in _COLUMNS}
-    data.update(services.document_numbers(national))
+    data.update((k, v) for k, v in services.document_numbers(national).items() if k not in hidden)
+    data.update(extra)
+    return data
+
+
+def national_fields(national, role: str) -> dict:
+    """Every field ``role`` may see but the encrypted document numbers."""
+    hidden = HIDDEN_FIELDS.get(role, frozenset())
+    data = {c: getattr(national, c) for c in _COLUMNS if c not in hidden}
     deployment = national.deployment
     data["deployment"] = {c: getattr(deployment, c) for c in _DEPLOYMENT_COLUMNS
                           if f"deployment.{c}" not in hidden} if deployment is not None else None
     data["next_of_kin"] = national.next_of_kin
     data["location"] = services.location_of(national)
-    for field in hidden:
-        data.pop(field, None)
-    data.update(extra)
     return data
 
 
