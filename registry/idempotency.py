@@ -14,7 +14,7 @@ from registry.extensions import db
 
 
 class IdempotencyKey(db.Model):
-    """The stored answer of a creating call."""
+    """The stored answer of a creating call: its status and the created record's id, never its data."""
 
     __tablename__ = "idempotency_keys"
 

@@ -78,16 +78,22 @@ def create_national():
         fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_data(cache=True))
         earlier = idempotency.stored_answer(g.user.id, key, fingerprint)
         if earlier:
-            audit.note(object_type="national", object_ids=[earlier[1]["id"]] if "id" in earlier[1] else [],
-                       details={"idempotent_replay": True})
-            return Response(json.dumps(earlier[1]), status=earlier[0], mimetype="application/json")
+            # Only the record's id is kept with the key (no personal data at rest in clear):
+            # the replay answers with the record as it is now.
+            national = services.get_national(uuid.UUID(earlier[1]["id"]), g.user)
+            audit.note(object_type="national", object_ids=[national.id], details={"idempotent_replay": True})
+            return _created(national, services.possible_duplicates(national, g.user), status=earlier[0])
     data = load_json(_CREATE_IN)
     national, duplicates = services.create_national(data, g.user)
     audit.note(object_type="national", object_ids=[national.id])
-    body = _CREATED_OUT.dump(national_out(national, g.user.role, possible_duplicates=duplicates))
     if key is not None:
-        idempotency.remember(g.user.id, key, fingerprint, 201, body)
-    return Response(json.dumps(body, ensure_ascii=False), status=201, mimetype="application/json",
+        idempotency.remember(g.user.id, key, fingerprint, 201, {"id": str(national.id)})
+    return _created(national, duplicates)
+
+
+def _created(national, duplicates: list[dict], status: int = 201) -> Response:
+    body = _CREATED_OUT.dump(national_out(national, g.user.role, possible_duplicates=duplicates))
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json",
                     headers={"Location": f"/api/v1/nationals/{national.id}"})
 
 
