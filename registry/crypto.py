@@ -43,17 +43,23 @@ class Keyring:
         object.__setattr__(self, "_ciphers", {v: AESGCM(k) for v, k in self.keys.items()})
 
     def encrypt(self, field: str, owner: uuid.UUID, plaintext: str) -> bytes:
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = self._ciphers[self.current].encrypt(nonce, plaintext.encode(), _aad(field, owner))
-        return bytes((self.current,)) + nonce + sealed
+        return self.encrypt_bytes(field, owner, plaintext.encode())
 
     def decrypt(self, field: str, owner: uuid.UUID, stored: bytes) -> str:
+        return self.decrypt_bytes(field, owner, stored).decode()
+
+    def encrypt_bytes(self, field: str, owner: uuid.UUID, data: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return bytes((self.current,)) + nonce + self._ciphers[self.current].encrypt(nonce, data, _aad(field, owner))
+
+    def decrypt_bytes(self, field: str, owner: uuid.UUID, stored: bytes) -> bytes:
+        """:raises DecryptionError: unknown key version, or the value was altered or moved."""
+        stored = bytes(stored)
         cipher = self._ciphers.get(stored[0])
         if cipher is None:
             raise DecryptionError(f"no key of version {stored[0]} in the keyring")
         try:
-            return cipher.decrypt(stored[1:1 + NONCE_BYTES], stored[1 + NONCE_BYTES:],
-                                  _aad(field, owner)).decode()
+            return cipher.decrypt(stored[1:1 + NONCE_BYTES], stored[1 + NONCE_BYTES:], _aad(field, owner))
         except InvalidTag:
             raise DecryptionError("a stored value failed authentication") from None
 

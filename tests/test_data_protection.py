@@ -206,3 +206,14 @@ def test_returning_and_leaving_again_clears_the_retention_clock(client, desk, db
     client.patch(f"/api/v1/nationals/{national['id']}", json={"status": "abroad"}, headers=desk)
     db.session.rollback()
     assert db.session.execute(text("SELECT returned_at FROM nationals")).scalar() is None
+
+
+def test_an_upload_waiting_for_its_worker_is_stored_encrypted(db, make_user):
+    from registry.auth.models import User
+    from registry.imports.services import create_import
+    from tests.test_imports import csv_bytes, row
+    user_id, _ = make_user("desk")
+    job = create_import("agency.csv", csv_bytes([row(passport_number="P6161616F")]), db.session.get(User, user_id))
+    stored = db.session.execute(text("SELECT data FROM import_files WHERE job_id = :id"), {"id": job.id}).scalar()
+    assert b"P6161616F" not in stored and b"Santos" not in stored
+    db.session.rollback()

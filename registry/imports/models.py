@@ -11,7 +11,7 @@ from registry.extensions import db
 
 
 class ImportFile(db.Model):
-    """The bytes of an upload; deleted when the import finishes (they hold personal data)."""
+    """An upload, encrypted like document numbers; deleted when the import finishes (it holds personal data)."""
 
     __tablename__ = "import_files"
 

@@ -48,7 +48,8 @@ def create_import(filename: str, data: bytes, user) -> Job:
     if not data:
         raise Unprocessable("The file is empty.", errors={"file": ["The file is empty."]})
     job = jobs.enqueue("import", IMPORT_TASK, params={"filename": filename[:255]}, created_by=user.id)
-    db.session.add(ImportFile(job_id=job.id, filename=filename[:255], data=data))
+    db.session.add(ImportFile(job_id=job.id, filename=filename[:255],
+                              data=keyring().encrypt_bytes("import_file", job.id, data)))
     db.session.flush()
     return job
 
@@ -112,7 +113,7 @@ def run_import(job: Job) -> dict:
     if upload is None:
         raise Unprocessable("The uploaded file is no longer available.")
     try:
-        header, rows, estimate = open_rows(upload.data)
+        header, rows, estimate = open_rows(keyring().decrypt_bytes("import_file", job.id, upload.data))
         validator = RowValidator(header)
     except Unprocessable:
         # The file cannot be imported at all: its personal data is not kept either.
