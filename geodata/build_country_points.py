@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build country fallback points (country_points.csv) from Natural Earth 1:10m.
+"""Build country fallback points (country_points.csv) and boundaries (country_boundaries.csv.gz)
+from Natural Earth 1:10m.
 
 Input: countries-10m.json from the npm package world-atlas@2.0.2
 (Natural Earth 1:10m Admin 0 countries, TopoJSON).
@@ -38,15 +39,18 @@ AUTHALIC_RADIUS_M = 6371007.2
 # Value: alpha-2 code to assign, or None to skip (with the reason).
 NO_ID_FEATURES: dict[str, tuple[str | None, str]] = {
     "Kosovo": ("XK", "user-assigned code XK (used by EU, IMF, etc.)"),
-    "N. Cyprus": (None, "skipped: ISO recognises Cyprus (CY) sovereignty"),
-    "Somaliland": (None, "skipped: ISO recognises Somalia (SO) sovereignty"),
-    "Cyprus U.N. Buffer Zone": (None, "skipped: part of Cyprus (CY)"),
-    "Dhekelia": (None, "skipped: UK Sovereign Base Area, no ISO code"),
-    "Akrotiri": (None, "skipped: UK Sovereign Base Area, no ISO code"),
-    "USNB Guantanamo Bay": (None, "skipped: US-leased part of Cuba (CU)"),
+    # Merged into the ISO 3166-1 country whose territory ISO (and the UN) recognises: a worker
+    # there is in that country for the host-country check and for its embassy.
+    "N. Cyprus": ("CY", "merged into Cyprus (CY): ISO recognises Cyprus sovereignty"),
+    "Somaliland": ("SO", "merged into Somalia (SO): ISO recognises Somalia sovereignty"),
+    "Cyprus U.N. Buffer Zone": ("CY", "merged into Cyprus (CY)"),
+    "Dhekelia": ("CY", "merged into Cyprus (CY): UK Sovereign Base Area on Cyprus, no ISO code"),
+    "Akrotiri": ("CY", "merged into Cyprus (CY): UK Sovereign Base Area on Cyprus, no ISO code"),
+    "USNB Guantanamo Bay": ("CU", "merged into Cuba (CU): US-leased"),
+    "Baikonur": ("KZ", "merged into Kazakhstan (KZ): leased to Russia"),
+    "Coral Sea Is.": ("AU", "merged into Australia (AU): external territory without ISO code"),
+    # Left out, deliberately: uninhabited or disputed, no ISO code and no sovereign that ISO names.
     "Siachen Glacier": (None, "skipped: disputed India/Pakistan, no ISO code"),
-    "Baikonur": (None, "skipped: leased area of Kazakhstan (KZ)"),
-    "Coral Sea Is.": (None, "skipped: Australian external territory, no ISO code"),
     "Spratly Is.": (None, "skipped: disputed, no ISO code"),
     "Clipperton I.": (None, "skipped: French, no ISO 3166-1 code (CP only exceptionally reserved)"),
     "Bajo Nuevo Bank": (None, "skipped: disputed, no ISO code"),
@@ -237,11 +241,45 @@ def country_name(alpha2: str, ne_name: str) -> str:
     return getattr(c, "common_name", None) or c.name
 
 
+# The quantized 1:10m grid is ~0.0036 degrees: 4 decimals keep every vertex within ~11 m.
+BOUNDARY_DECIMALS = 4
+# A country whose shape the quantization collapsed (Vatican) gets a square this wide around its point.
+COLLAPSED_HALF_SIDE_DEG = 0.002
+
+
+def write_boundaries(path: str, parts_by_code: dict, fallback: dict) -> None:
+    """alpha2, name, vertex count and the MultiPolygon as WKT, gzipped, sorted by alpha2."""
+    import gzip
+    rows = []
+    for code in sorted(set(parts_by_code) | set(fallback)):
+        if code in parts_by_code:
+            geom = MultiPolygon(parts_by_code[code])
+        else:
+            lat, lon = fallback[code]
+            d = COLLAPSED_HALF_SIDE_DEG
+            geom = MultiPolygon([box(lon - d, lat - d, lon + d, lat + d)])
+        geom = shapely.set_precision(geom, 10 ** -BOUNDARY_DECIMALS)
+        if not isinstance(geom, MultiPolygon):
+            geom = MultiPolygon(polygon_parts(geom))
+        if not geom.is_valid:
+            geom = MultiPolygon(polygon_parts(shapely.make_valid(geom)))
+        assert geom.is_valid and not geom.is_empty, code
+        rows.append((code, country_name(code, ""), shapely.get_num_coordinates(geom),
+                     shapely.to_wkt(geom, rounding_precision=BOUNDARY_DECIMALS, trim=True)))
+    with gzip.open(path, "wt", encoding="utf-8", newline="", compresslevel=9) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["alpha2", "name", "vertices", "wkt"])
+        w.writerows(rows)
+    print(f"wrote {len(rows)} boundaries ({sum(r[2] for r in rows)} vertices) to {path}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("topojson", help="path to world-atlas countries-10m.json")
     ap.add_argument("-o", "--output",
                     default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "country_points.csv"))
+    ap.add_argument("-b", "--boundaries",
+                    default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "country_boundaries.csv.gz"))
     args = ap.parse_args()
 
     with open(args.topojson, encoding="utf-8") as fh:
@@ -325,6 +363,7 @@ def main() -> int:
         w.writerow(["alpha2", "name", "lat", "lon", "precision_m"])
         w.writerows(rows)
     print(f"wrote {len(rows)} rows to {args.output}")
+    write_boundaries(args.boundaries, parts_by_code, fallback)
 
     have = {r[0] for r in rows}
     missing = sorted(c.alpha_2 for c in pycountry.countries if c.alpha_2 not in have)

@@ -57,8 +57,9 @@ def _register_blueprints(app: Flask) -> None:
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
     from registry.nationals.views import bp as nationals_bp
+    from registry.places.views import bp as places_bp
 
-    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, audit_bp, openapi.bp]))
+    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, audit_bp, places_bp, openapi.bp]))
     app.register_blueprint(health.bp)
 
 

@@ -11,7 +11,7 @@ import traceback
 
 from flask import Flask, Response, json
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,15 @@ def register_error_handlers(app: Flask) -> None:
     def _integrity_error(exc: IntegrityError):
         return _refused(from_integrity_error(exc))
 
+    @app.errorhandler(ProgrammingError)
+    def _programming_error(exc: ProgrammingError):
+        if getattr(exc.orig, "sqlstate", None) == "42501":
+            # Row-level security or a missing privilege refused what the query layer let through:
+            # the second layer held. A refusal for the client; a bug to look at for us.
+            log.warning("the database refused a write or read: %s", type(exc.orig).__name__)
+            return _refused(Forbidden("This is outside what your role may change."))
+        return _unexpected(exc)
+
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError):
         # The database cannot be reached (down, restarting, connections exhausted): the
@@ -192,3 +201,9 @@ def register_error_handlers(app: Flask) -> None:
         frames = "".join(traceback.format_tb(exc.__traceback__))
         log.error("unhandled %s\n%s", type(exc).__name__, frames)
         return problem(ApiError("An unexpected error occurred; it has been logged."))
+
+
+class InvalidLocation(Unprocessable):
+    """A point that cannot be where the record says: at sea, (0, 0), in another country, swapped."""
+
+    code, title = "invalid-location", "The location is not plausible"

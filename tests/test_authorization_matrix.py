@@ -31,8 +31,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "api.imports.template": frozenset({"desk", "admin"}),
     "api.jobs.get_job": frozenset(ROLES),         # any role; only the creator and admins see a job
     "api.audit.list_events": frozenset({"admin", "auditor"}),
+    "api.places.geocode": READ,                   # reference geography: no personal data, no jurisdiction
+    "api.places.country": READ,
 }
-NATIONAL_ID, JOB_ID = "<uuid:national_id>", "<uuid:job_id>"
+NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string:code>"
 QA_DEPLOYMENT = {"host_country": "QA", "city": "Doha", "occupation_isco": "5131"}
 QA_POINT, AE_POINT = {"lat": 25.2854, "lon": 51.531}, {"lat": 25.2, "lon": 55.3}
 # The QA national: "Dela Cruz" matches both nationals, yet its family name appears in no AE record.
@@ -113,7 +115,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
     if endpoint == "api.nationals.erase_national":  # a throwaway, so later cases keep their records
         national = register(client, w.registrar, (qa_body if other else national_body)(
             family_name="Throwaway", passport_number=next(w.passports)))
-    path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, w.jobs["other" if other else role])
+    path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, w.jobs["other" if other else role]) \
+        .replace(COUNTRY, "QA" if other else "AE")
     assert "<" not in path, f"no value for the path parameter of {rule}: teach the matrix about it"
     kwargs = {
         "api.nationals.create_national": lambda: {"json": (qa_body if other else national_body)(
@@ -125,6 +128,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "api.nationals.add_location": lambda: {"json": QA_POINT if other else AE_POINT},
         "api.imports.create_import": lambda: import_file(where),
         "api.audit.list_events": lambda: {"query_string": {"object_id": national}},
+        "api.places.geocode": lambda: {"query_string": {"country": "QA", "q": "Doha"} if other
+                                       else {"country": "AE", "q": "Dubai"}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 

@@ -29,12 +29,26 @@ def test_register_returns_the_stored_national_with_its_point(client, desk):
     assert read["passport_number"] == "P1234567A" and read["vulnerabilities"] == ["pregnant"]
 
 
-def test_without_location_the_host_country_point_is_used(client, desk):
-    body = create(client, desk, location=None).get_json()
+def test_without_location_or_city_the_host_country_point_is_used(client, desk):
+    body = create(client, desk, location=None, deployment={"host_country": "AE"}).get_json()
     location = body["location"]
     assert location["source"] == "country_centroid"
     assert 22 < location["lat"] < 26.5 and 51 < location["lon"] < 56.5  # inside the UAE
     assert location["precision_m"] > 50_000
+
+
+def test_without_location_the_host_city_is_geocoded(client, desk):
+    body = create(client, desk, location=None, deployment={"host_country": "SA", "city": "Jiddah"}).get_json()
+    assert body["location"]["source"] == "geocoded_city"
+    assert abs(body["location"]["lat"] - 21.54) < 0.1 and abs(body["location"]["lon"] - 39.17) < 0.1
+    assert 2000 <= body["location"]["precision_m"] <= 30000
+    assert body["geocoding"]["matched"]["name"] == "Jeddah"
+
+
+def test_an_unknown_city_falls_back_to_the_country_point_and_says_so(client, desk):
+    body = create(client, desk, location=None, deployment={"host_country": "AE", "city": "Atlantis"}).get_json()
+    assert body["location"]["source"] == "country_centroid"
+    assert body["geocoding"] == {"query": "Atlantis", "matched": None, "fuzzy": False, "alternatives": []}
 
 
 @pytest.mark.parametrize("written, stored", [
@@ -154,7 +168,7 @@ def test_list_filters_and_cursor_pagination(client, desk):
     for i in range(5):
         create(client, desk, passport_number=f"P000000{i}", deployment={"host_country": "AE", "city": "Dubai"})
     for i in range(3):
-        create(client, desk, passport_number=f"Q000000{i}", vulnerabilities=[],
+        create(client, desk, passport_number=f"Q000000{i}", vulnerabilities=[], location=None,
                deployment={"host_country": "QA", "city": "Doha"})
     page = client.get("/api/v1/nationals?host_country=AE&limit=2", headers=desk).get_json()
     assert page["total"] == 5 and len(page["items"]) == 2 and page["next_cursor"]

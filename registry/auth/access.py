@@ -23,6 +23,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "nationals:read": frozenset({"desk", "embassy", "coordinator", "admin"}),
     "imports:create": frozenset({"desk", "admin"}),
     "audit:read": frozenset({"admin", "auditor"}),
+    # Reference geography (no personal data): everyone who works with records.
+    "geodata:read": frozenset({"desk", "embassy", "coordinator", "admin"}),
     # Any authenticated user; the view narrows further (jobs: creator or admin).
     "authenticated": frozenset({"desk", "embassy", "coordinator", "admin", "auditor"}),
 }

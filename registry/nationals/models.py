@@ -162,3 +162,20 @@ class Country(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     label_point = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     precision_m: Mapped[int] = mapped_column(Integer)
+    # Natural Earth 1:10m boundary, cut at ±180° (geodata/README.md).
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    __table_args__ = (Index("ix_countries_geom", "geom", postgresql_using="gist"),)
+
+
+class CountryPart(db.Model):
+    """A country's boundary cut into pieces of at most 256 vertices: what point-in-country tests query."""
+
+    __tablename__ = "country_parts"
+    __table_args__ = (
+        Index("ix_country_parts_geom", "geom", postgresql_using="gist"),
+        Index("ix_country_parts_alpha2", "alpha2"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    alpha2: Mapped[str] = mapped_column(ForeignKey("countries.alpha2", ondelete="CASCADE"))
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)

@@ -167,8 +167,18 @@ class PossibleDuplicate(Schema):
     reasons = fields.List(fields.String())
 
 
+class GeocodingOut(Schema):
+    query = fields.String(allow_none=True)
+    matched = fields.Dict(allow_none=True, metadata={"description": "the gazetteer place used, or null when the "
+                                                                    "country's reference point was used"})
+    fuzzy = fields.Boolean()
+    alternatives = fields.List(fields.Dict(), metadata={"description": "other places of that name"})
+
+
 class NationalCreated(NationalOut):
     possible_duplicates = fields.List(fields.Nested(PossibleDuplicate))
+    geocoding = fields.Nested(GeocodingOut, allow_none=True,
+                              metadata={"description": "how the host city was located, when no point was given"})
 
 
 class PageQuery(StrictSchema):

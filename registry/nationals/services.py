@@ -12,11 +12,12 @@ from functools import lru_cache
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, tuple_, update
 
-from registry import validation
+from registry import geo, validation
 from registry.crypto import keyring
-from registry.errors import DuplicatePassport, Forbidden, NotFound, Unprocessable
+from registry.errors import DuplicatePassport, Forbidden, InvalidLocation, NotFound, Unprocessable
 from registry.extensions import db
 from registry.geo import point_wkt
+from registry.geocoding import gazetteer
 from registry.nationals.models import Country, Deployment, LocationReport, National, NextOfKin
 from registry.pagination import decode_cursor, decode_offset, encode_cursor
 
@@ -149,11 +150,13 @@ def possible_duplicates(national: National, user) -> list[dict]:
     return found
 
 
-def create_national(data: dict, user, *, source: str | None = None) -> tuple[National, list[dict]]:
-    """Register a national with its deployment and a first location.
+def create_national(data: dict, user, *, source: str | None = None) -> tuple[National, list[dict], dict | None]:
+    """Register a national with its deployment and a first location; (national, likely duplicates, geocoding).
 
-    Without a given point, the host country's reference point is used (city
-    geocoding comes with the geodata). :raises DuplicatePassport, Forbidden, Unprocessable:
+    A given point must be in the host country. Without one, the host city is
+    geocoded (offline gazetteer); without a city, or when it is not found,
+    the host country's reference point is used.
+    :raises DuplicatePassport, Forbidden, InvalidLocation, Unprocessable:
     """
     deployment_data = data.pop("deployment")
     location_data = data.pop("location", None)
@@ -162,6 +165,10 @@ def create_national(data: dict, user, *, source: str | None = None) -> tuple[Nat
     _may_write_in(user, host)
     _check_writable(data, user)
     _check_passport(data["nationality"], data.get("passport_number"), user)
+    if location_data:
+        problem = geo.check_in_country(location_data["lon"], location_data["lat"], host)
+        if problem:
+            raise InvalidLocation(problem.message, errors={"location": {problem.field: [problem.message]}})
 
     national = National(id=uuid.uuid4())
     _store_documents(national, data)
@@ -184,19 +191,35 @@ def create_national(data: dict, user, *, source: str | None = None) -> tuple[Nat
     db.session.add(Deployment(national_id=national.id, is_current=True, **deployment_data))
     db.session.flush()
 
+    geocoding = None
     if location_data:
         _add_location(national, location_data, default_source="gps")
     else:
-        fallback = country_fallback(host)
-        if fallback:
-            _add_location(national, {"wkt": fallback[0], "precision_m": fallback[1]},
-                          default_source="country_centroid")
+        geocoding = _locate_by_city(national, host, deployment_data.get("city"))
     db.session.flush()
     db.session.refresh(national)
-    return national, possible_duplicates(national, user)
+    return national, possible_duplicates(national, user), geocoding
 
 
-def _add_location(national: National, data: dict, *, default_source: str) -> LocationReport:
+def _locate_by_city(national: National, host: str, city: str | None) -> dict | None:
+    """Geocode the host city (else the country's reference point); what was matched, for the answer."""
+    match = gazetteer().lookup(host, city) if city else None
+    if match is not None:
+        place = match.place
+        _add_location(national, {"lat": place.lat, "lon": place.lon, "precision_m": place.precision_m},
+                      default_source="geocoded_city")
+        return {"query": city, "matched": place.as_dict(), "fuzzy": match.fuzzy,
+                "alternatives": [p.as_dict() for p in match.alternatives]}
+    fallback = country_fallback(host)
+    if fallback:
+        _add_location(national, {"wkt": fallback[0], "precision_m": fallback[1]}, default_source="country_centroid")
+    return {"query": city, "matched": None, "fuzzy": False, "alternatives": []} if city else None
+
+
+def _add_location(national: National, data: dict, *, default_source: str,
+                  country: str | None = None) -> LocationReport:
+    """Record a report; when it is the newest, it becomes the current location (and, with
+    ``country``, the national's jurisdiction follows it: SPEC §4)."""
     wkt = data.get("wkt") or point_wkt(data["lon"], data["lat"])
     source = data.get("source") or default_source
     precision = data.get("precision_m")
@@ -207,23 +230,37 @@ def _add_location(national: National, data: dict, *, default_source: str) -> Loc
                             precision_m=precision, reported_at=reported_at)
     db.session.add(report)
     # The newest report is the current location; an older one only joins the history.
+    current = {"location": f"SRID=4326;{wkt}", "location_source": source, "location_precision_m": precision,
+               "location_reported_at": reported_at}
+    if country:
+        current["jurisdiction_country"] = country
     db.session.execute(
         update(National).where(National.id == national.id,
                                or_(National.location_reported_at.is_(None),
                                    National.location_reported_at <= reported_at))
-        .values(location=f"SRID=4326;{wkt}", location_source=source, location_precision_m=precision,
-                location_reported_at=reported_at)
-        .execution_options(synchronize_session=False)
+        .values(**current).execution_options(synchronize_session=False)
     )
     db.session.flush()
     return report
 
 
 def add_location(national_id: uuid.UUID, data: dict, user) -> National:
-    """Record a location report; the national, with its current location, is returned."""
+    """Record a location report; the national, with its current location, is returned.
+
+    The point must be on land. When it becomes the current location, the national's
+    jurisdiction is the country it is in (a national who fled across a border is the
+    new embassy's); an embassy officer may only record points in their own jurisdiction.
+    :raises NotFound, Forbidden, InvalidLocation:
+    """
     national = get_national(national_id, user)
     _may_write_in(user, national.jurisdiction_country)
-    _add_location(national, data, default_source="gps")
+    country, problem = geo.check_on_land(data["lon"], data["lat"])
+    if problem:
+        raise InvalidLocation(problem.message, errors={problem.field: [problem.message]})
+    if user.role == "embassy" and country not in user.jurisdiction:
+        raise Forbidden(f"The point is in {country}, outside your jurisdiction: the embassy answering for "
+                        f"{country}, or a desk officer, records it.")
+    _add_location(national, data, default_source="gps", country=country)
     db.session.refresh(national)
     return national
 

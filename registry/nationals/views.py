@@ -84,15 +84,16 @@ def create_national():
             audit.note(object_type="national", object_ids=[national.id], details={"idempotent_replay": True})
             return _created(national, services.possible_duplicates(national, g.user), status=earlier[0])
     data = load_json(_CREATE_IN)
-    national, duplicates = services.create_national(data, g.user)
+    national, duplicates, geocoding = services.create_national(data, g.user)
     audit.note(object_type="national", object_ids=[national.id])
     if key is not None:
         idempotency.remember(g.user.id, key, fingerprint, 201, {"id": str(national.id)})
-    return _created(national, duplicates)
+    return _created(national, duplicates, geocoding=geocoding)
 
 
-def _created(national, duplicates: list[dict], status: int = 201) -> Response:
-    body = _CREATED_OUT.dump(national_out(national, g.user.role, possible_duplicates=duplicates))
+def _created(national, duplicates: list[dict], status: int = 201, geocoding: dict | None = None) -> Response:
+    body = _CREATED_OUT.dump(national_out(national, g.user.role, possible_duplicates=duplicates,
+                                          geocoding=geocoding))
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json",
                     headers={"Location": f"/api/v1/nationals/{national.id}"})
 

@@ -1,0 +1,40 @@
+"""Query and answers of ``/api/v1/geocode`` and ``/api/v1/countries/{code}``."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from registry import fields as f
+from registry.nationals.schemas import StrictSchema
+
+
+class GeocodeQuery(StrictSchema):
+    country = f.Country(required=True)
+    q = f.Text(200, required=True)
+    purpose = fields.String(validate=validate.Length(min=3, max=200))
+
+
+class PlaceOut(Schema):
+    geonameid = fields.Integer()
+    name = fields.String()
+    admin1 = fields.String(allow_none=True)
+    country = fields.String()
+    lat = fields.Float()
+    lon = fields.Float()
+    population = fields.Integer()
+    precision_m = fields.Float()
+    source = fields.String(metadata={"description": "geocoded_city, or country_centroid when no place matched"})
+
+
+class GeocodeOut(Schema):
+    query = fields.String()
+    country = fields.String()
+    match = fields.Nested(PlaceOut, allow_none=True, metadata={"description": "the best place, or the country's "
+                                                                             "reference point when none matched"})
+    fuzzy = fields.Boolean(metadata={"description": "matched by similarity rather than by one of its names"})
+    alternatives = fields.List(fields.Nested(PlaceOut))
+
+
+class CountryFeature(Schema):
+    type = fields.String()
+    properties = fields.Dict()
+    geometry = fields.Dict()
