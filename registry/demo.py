@@ -351,13 +351,39 @@ def _contracts(as_of: date) -> list[tuple[str, str, str]]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _land() -> dict:
+    """The demo's host countries as prepared Shapely geometries (from geodata/), to keep homes on land."""
+    import csv
+    import gzip
+
+    import shapely
+
+    from registry.geocoding import GAZETTEER
+    csv.field_size_limit(1 << 26)
+    shapes = {}
+    with gzip.open(GAZETTEER.with_name("country_boundaries.csv.gz"), "rt", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["alpha2"] in HOST_COUNTRIES:
+                shape = shapely.from_wkt(row["wkt"])
+                shapely.prepare(shape)
+                shapes[row["alpha2"]] = shape
+    return shapes
+
+
 def _point(rng: random.Random, country: _Country, lat: float, lon: float) -> tuple[float, float]:
-    """A point near (lat, lon): Gaussian offsets in km, redrawn beyond the cut-off."""
-    while True:
+    """A point near (lat, lon) on the host country's land: Gaussian offsets in km, redrawn beyond
+    the cut-off or at sea (the registry refuses points outside the host country)."""
+    import shapely
+    land = _land().get(country.code)
+    for _ in range(50):
         dx, dy = rng.gauss(0.0, country.jitter), rng.gauss(0.0, country.jitter)
-        if dx * dx + dy * dy <= country.jitter_max ** 2:
-            break
-    return lat + dy / 110.574, lon + dx / (111.320 * math.cos(math.radians(lat)))
+        if dx * dx + dy * dy > country.jitter_max ** 2:
+            continue
+        point = lat + dy / 110.574, lon + dx / (111.320 * math.cos(math.radians(lat)))
+        if land is None or shapely.contains_xy(land, point[1], point[0]):
+            return point
+    return lat, lon
 
 
 def generate_rows(n: int, seed: int, *, as_of: date | None = None) -> list[list[str]]:

@@ -31,6 +31,9 @@ GAZETTEER = Path(__file__).resolve().parent.parent / "geodata" / "gazetteer.csv.
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _ARTICLES = ("al ", "el ", "ad ", "ar ", "as ", "at ", "az ", "an ", "ash ", "adh ", "ath ")
 _SUFFIXES = (" city", " shi", " si", " town")
+# "City of …" written before the name: Arabic madinat (مدينة, transliterated "mdynh").
+_PREFIXES = ("madinat ", "madinah ", "mdynh ")
+_ARABIC_ARTICLE = "\u0627\u0644"  # "ال", joined to the word it precedes
 FUZZY_CUTOFF = 0.82
 MAX_ALTERNATIVES = 5
 
@@ -42,13 +45,31 @@ def place_key(text: str) -> str:
 
 def place_variants(text: str) -> set[str]:
     """The keys a name is found under: itself, without its article or "city", and without spaces."""
-    key = place_key(text)
+    keys = set()
+    for form in _forms(text):
+        keys |= _key_variants(place_key(form))
+    return keys
+
+
+def _forms(text: str) -> set[str]:
+    """The name, and in Arabic script also without the article "ال" written onto each word."""
+    forms = {text}
+    if _ARABIC_ARTICLE in text:
+        forms.add(" ".join(w[2:] if w.startswith(_ARABIC_ARTICLE) and len(w) > 3 else w for w in text.split()))
+    return forms
+
+
+def _key_variants(key: str) -> set[str]:
     if not key:
         return set()
     keys = {key}
-    for article in _ARTICLES:
-        if key.startswith(article) and len(key) > len(article) + 2:
-            keys.add(key[len(article):])
+    for prefix in _PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix) + 2:
+            keys.add(key[len(prefix):])
+    for variant in list(keys):
+        for article in _ARTICLES:
+            if variant.startswith(article) and len(variant) > len(article) + 2:
+                keys.add(variant[len(article):])
     for variant in list(keys):
         for suffix in _SUFFIXES:
             if variant.endswith(suffix) and len(variant) > len(suffix) + 2:
@@ -126,7 +147,7 @@ class Gazetteer:
         if not candidates:
             return None
         if region.strip():
-            wanted = place_variants(region)
+            wanted = _region_variants(country, region.strip())
             preferred = [p for p in candidates if place_variants(p.admin1) & wanted]
             candidates = preferred + [p for p in candidates if p not in preferred]
         return Match(candidates[0], tuple(candidates[1:1 + MAX_ALTERNATIVES]), fuzzy)
@@ -144,6 +165,17 @@ class Gazetteer:
             return []
         close = difflib.get_close_matches(key, self._by_country.get(country, ()), n=5, cutoff=FUZZY_CUTOFF)
         return self._exact(country, close[0]) if close else []
+
+
+def _region_variants(country: str, region: str) -> set[str]:
+    """Keys of an admin-1 hint: its name, or the name of the ISO 3166-2 code it is ("IL" → Illinois)."""
+    wanted = place_variants(region)
+    if len(region) <= 3 and region.isalnum():
+        import pycountry
+        subdivision = pycountry.subdivisions.get(code=f"{country}-{region.upper()}")
+        if subdivision is not None:
+            wanted |= place_variants(subdivision.name)
+    return wanted
 
 
 @lru_cache(maxsize=1)

@@ -85,7 +85,7 @@ def test_good_rows_are_stored_and_bad_and_duplicate_rows_reported(client, desk, 
     from sqlalchemy import text
     households = sorted(stored(db, "household_id", "location_source", "source", "phones"))
     assert households[1][1] == households[2][1] != households[0][1]
-    assert [h[2] for h in households] == ["gps", "gps", "country_centroid"]
+    assert [h[2] for h in households] == ["gps", "gps", "geocoded_city"]  # row 4: Doha, no point
     assert {h[3] for h in households} == {"bulk_import"}
     assert households[1][4] == ["+97450123457", "+639171234567"]
     assert count(db, "import_files") == 0  # the upload (personal data) is gone once imported
@@ -206,3 +206,26 @@ def test_a_database_error_in_a_later_batch_rolls_back_the_earlier_ones(client, d
     assert job["status"] == "failed", job
     assert "P7100003A" not in str(job["error"])
     assert count(db, "nationals") == 0 and count(db, "deployments") == 0 and count(db, "location_reports") == 0
+
+
+def test_points_are_checked_against_the_host_country_and_cities_geocoded(client, desk, db, celery_worker):
+    rows = [
+        row(passport_number="P8000001A"),                                           # 2 Doha, in Qatar
+        row(passport_number="P8000002A", lat="51.531", lon="25.2854"),              # 3 swapped
+        row(passport_number="P8000003A", lat="0", lon="0"),                         # 4 no fix
+        row(passport_number="P8000004A", lat="24.7136", lon="46.6753"),             # 5 Riyadh, not Qatar
+        row(passport_number="P8000005A", lat="-10", lon="80"),                      # 6 Indian Ocean
+        row(passport_number="P8000006A", host_country="SA", city="Jiddah", lat="", lon=""),   # 7 geocoded
+        row(passport_number="P8000007A", host_country="AE", city="Atlantis", lat="", lon=""),  # 8 not found
+    ]
+    job = wait_for_job(client, desk, upload(client, desk, csv_bytes(rows)).get_json()["job_id"])
+    result = job["result"]
+    assert (result["created"], result["rejected"]) == (3, 4), result
+    messages = {e["row"]: e["message"] for e in result["errors"]}
+    assert "swap" in messages[3] and "(0, 0)" in messages[4] and "Saudi Arabia" in messages[5]
+    assert "sea" in messages[6]
+    assert [(w["row"], w["field"]) for w in result["warnings"]] == [(8, "city")]
+    located = {p: (source, round(lat, 1)) for p, source, lat in stored(db, "location_source", "ST_Y(location)")}
+    assert located == {"P8000001A": ("gps", 25.3), "P8000006A": ("geocoded_city", 21.5),
+                       "P8000007A": ("country_centroid", located["P8000007A"][1])}
+    assert count(db, "location_reports") == 3
