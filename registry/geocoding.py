@@ -115,9 +115,11 @@ class Gazetteer:
     def __init__(self, places: list[Place], keys: dict[tuple[str, str], list[int]]):
         self.places = places
         self._keys = keys
-        self._by_country: dict[str, list[str]] = {}
+        # Fuzzy candidates: the keys of a country by first letter and length (a typo rarely hits the first
+        # letter), so a miss compares against hundreds of keys, not the tens of thousands of a big country.
+        self._by_initial: dict[tuple[str, str], dict[int, list[str]]] = {}
         for country, key in keys:
-            self._by_country.setdefault(country, []).append(key)
+            self._by_initial.setdefault((country, key[0]), {}).setdefault(len(key), []).append(key)
 
     @classmethod
     def load(cls, path: Path = GAZETTEER) -> Gazetteer:
@@ -135,7 +137,7 @@ class Gazetteer:
         return cls(places, keys)
 
     def countries(self) -> set[str]:
-        return set(self._by_country)
+        return {country for country, _ in self._by_initial}
 
     def lookup(self, country: str, query: str) -> Match | None:
         """The best place named ``query`` in ``country`` ("City" or "City, Admin-1"), or None."""
@@ -163,7 +165,10 @@ class Gazetteer:
         key = place_key(name)
         if len(key) < 4:
             return []
-        close = difflib.get_close_matches(key, self._by_country.get(country, ()), n=5, cutoff=FUZZY_CUTOFF)
+        by_length = self._by_initial.get((country, key[0]), {})
+        spread = max(2, len(key) // 5)
+        candidates = [k for length in range(len(key) - spread, len(key) + spread + 1) for k in by_length.get(length, ())]
+        close = difflib.get_close_matches(key, candidates, n=5, cutoff=FUZZY_CUTOFF)
         return self._exact(country, close[0]) if close else []
 
 
