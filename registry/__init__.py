@@ -45,6 +45,7 @@ def _register_models() -> None:
     from registry import idempotency  # noqa: F401
     from registry.audit import models as audit_models  # noqa: F401
     from registry.auth import models as auth_models  # noqa: F401
+    from registry.crises import models as crisis_models  # noqa: F401
     from registry.imports import models as import_models  # noqa: F401
     from registry.jobs import models as job_models  # noqa: F401
     from registry.nationals import models as national_models  # noqa: F401
@@ -54,23 +55,28 @@ def _register_blueprints(app: Flask) -> None:
     from registry import health, openapi
     from registry.api import api_blueprint
     from registry.audit.views import bp as audit_bp
+    from registry.crises.views import bp as crises_bp
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
     from registry.nationals.views import bp as nationals_bp
     from registry.places.views import bp as places_bp
 
-    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, audit_bp, places_bp, openapi.bp]))
+    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, crises_bp, audit_bp, places_bp, openapi.bp]))
     app.register_blueprint(health.bp)
 
 
 UPLOAD_ENDPOINTS = {"api.imports.create_import"}
+# Crisis areas may be detailed (up to areas.MAX_AREA_VERTICES): their own, larger body limit.
+AREA_ENDPOINTS = {"api.crises.declare_crisis", "api.crises.update_crisis"}
 
 
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _limit_body():
         # JSON routes keep a small limit; file uploads get MAX_CONTENT_LENGTH.
-        if request.endpoint not in UPLOAD_ENDPOINTS:
+        if request.endpoint in AREA_ENDPOINTS:
+            request.max_content_length = app.config["REGISTRY_MAX_AREA_BODY_BYTES"]
+        elif request.endpoint not in UPLOAD_ENDPOINTS:
             request.max_content_length = app.config["REGISTRY_MAX_BODY_BYTES"]
 
     @app.after_request

@@ -31,6 +31,10 @@ ENVIRONMENT = {
     "REGISTRY_BULK_READS_PER_MINUTE": ("600", "lists, searches and exports per user and minute before 429"),
     "REGISTRY_MAX_BODY_BYTES": ("262144", "largest JSON request body (413 beyond)"),
     "REGISTRY_MAX_UPLOAD_BYTES": ("104857600", "largest import file (413 beyond)"),
+    "REGISTRY_MAX_AREA_BODY_BYTES": ("67108864", "largest crisis declaration or change (413 beyond); areas are "
+                                                 "capped at 200,000 vertices before that (422)"),
+    "REGISTRY_VISIBILITY_TIMEOUT_S": ("3600", "seconds before Redis re-delivers a task whose worker died: "
+                                              "longer than the longest run"),
     "REGISTRY_TOKEN_TTL_DAYS": ("365", "lifetime of a new API token"),
     "REGISTRY_OUTBOX_RELAY_SECONDS": ("5", "how often the worker re-sends work whose dispatch failed"),
     "REGISTRY_LOG_LEVEL": ("INFO", "log level of the service's own loggers"),
@@ -126,6 +130,8 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_BULK_READS_PER_MINUTE": int(_env("REGISTRY_BULK_READS_PER_MINUTE", environ)),
         "REGISTRY_MAX_BODY_BYTES": int(_env("REGISTRY_MAX_BODY_BYTES", environ)),
         "MAX_CONTENT_LENGTH": int(_env("REGISTRY_MAX_UPLOAD_BYTES", environ)),
+        "REGISTRY_MAX_AREA_BODY_BYTES": int(_env("REGISTRY_MAX_AREA_BODY_BYTES", environ)),
+        "REGISTRY_VISIBILITY_TIMEOUT_S": int(_env("REGISTRY_VISIBILITY_TIMEOUT_S", environ)),
         "REGISTRY_TOKEN_TTL_DAYS": int(_env("REGISTRY_TOKEN_TTL_DAYS", environ)),
         "REGISTRY_OUTBOX_RELAY_SECONDS": float(_env("REGISTRY_OUTBOX_RELAY_SECONDS", environ)),
         "REGISTRY_LOG_LEVEL": _env("REGISTRY_LOG_LEVEL", environ),

@@ -4,9 +4,8 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
-# Longest task we expect (a 1M-row import or exposure run) is minutes; Redis
-# re-delivers an unacknowledged task only after this many seconds.
-VISIBILITY_TIMEOUT_S = 3600
+# Redis re-delivers an unacknowledged task (its worker died) after REGISTRY_VISIBILITY_TIMEOUT_S
+# (default an hour; the longest task, a 1M-row import or exposure run, takes minutes).
 RETENTION_EVERY_S = 6 * 3600
 
 
@@ -22,7 +21,7 @@ def init_celery(app: Flask) -> Celery:
         # No result backend: results and progress live in the jobs table.
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_transport_options={"visibility_timeout": app.config["REGISTRY_VISIBILITY_TIMEOUT_S"]},
         task_acks_late=True,  # a task is acknowledged when done, so a killed worker's task is re-run
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -36,7 +35,7 @@ def init_celery(app: Flask) -> Celery:
             "seal-audit": {"task": "audit.seal", "schedule": app.config["REGISTRY_AUDIT_SEAL_SECONDS"]},
             "purge-returned": {"task": "retention.purge_returned", "schedule": RETENTION_EVERY_S},
         },
-        include=["tasks.jobs", "tasks.imports", "tasks.housekeeping"],
+        include=["tasks.jobs", "tasks.imports", "tasks.housekeeping", "tasks.exposure"],
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -23,6 +23,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "nationals:read": frozenset({"desk", "embassy", "coordinator", "admin"}),
     "imports:create": frozenset({"desk", "admin"}),
     "audit:read": frozenset({"admin", "auditor"}),
+    "crises:write": frozenset({"coordinator", "admin"}),
+    "crises:read": frozenset({"embassy", "coordinator", "admin"}),
+    # Embassy officers get their jurisdiction's rows only (the query layer and RLS).
+    "exposure:read": frozenset({"embassy", "coordinator", "admin"}),
     # Reference geography (no personal data): everyone who works with records.
     "geodata:read": frozenset({"desk", "embassy", "coordinator", "admin"}),
     # Any authenticated user; the view narrows further (jobs: creator or admin).

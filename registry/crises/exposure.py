@@ -1,0 +1,126 @@
+"""The exposure run: who is in a crisis version's zones, set-based in PostGIS (SPEC §4.1, §5).
+
+One transaction: the version's area is cut with ST_Subdivide into indexed
+pieces (never simplified), the run's old rows are deleted (a rerun replaces,
+never doubles), and one ``INSERT … SELECT`` writes the rows:
+
+* **located nationals** (a point with its precision): inside when a piece
+  contains the point (planar test on small pieces, GiST), otherwise the
+  geodesic distance to the nearest piece, computed once, only for the points
+  near enough (``ST_DWithin`` on ``location::geography``, indexed). The
+  distance to the *possible position* is the distance to the point for a
+  precise fix (GPS or a given point, precision <= 1 km), and to its precision
+  circle otherwise (minus the precision, floored at 0). Certainty ``high`` for
+  precise fixes, ``possible`` for the others.
+* **nationals known only by country** (``country_centroid``): the distance
+  from the area to their country's boundary; certainty ``country_only``.
+
+``zone`` is ``inside`` at distance 0, else ``ring`` with ``ring_km`` the first
+ring edge at or beyond the distance; nobody beyond the last ring is kept.
+Precision circles are searched up to ``MAX_SEARCH_PRECISION_M`` (larger
+precisions count as that much when looking for candidates).
+"""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from registry.extensions import db
+
+PRECISE_M = 1000.0
+MAX_SEARCH_PRECISION_M = 30_000.0
+SUBDIVIDE_VERTICES = 256
+
+_PARTS_SQL = text(f"""
+INSERT INTO crisis_area_parts (crisis_id, version, geom)
+SELECT crisis_id, version, ST_Subdivide(geom, {SUBDIVIDE_VERTICES})
+FROM crisis_versions WHERE crisis_id = :crisis_id AND version = :version
+""")
+
+_ROWS_SQL = text(f"""
+WITH parts AS MATERIALIZED (
+    SELECT geom, geom::geography AS geog FROM crisis_area_parts WHERE crisis_id = :crisis_id AND version = :version
+), located AS MATERIALIZED (
+    SELECT DISTINCT ON (n.id) n.id
+    FROM parts p JOIN nationals n ON n.location && p.geom AND ST_Intersects(n.location, p.geom)
+    WHERE n.erased_at IS NULL AND n.location_source <> 'country_centroid'
+), near AS MATERIALIZED (
+    SELECT n.id, min(ST_Distance(n.location::geography, p.geog)) AS distance_m
+    FROM parts p JOIN nationals n
+      ON ST_DWithin(n.location::geography, p.geog, :reach_m + {MAX_SEARCH_PRECISION_M})
+    WHERE n.erased_at IS NULL AND n.location_source <> 'country_centroid'
+      AND NOT EXISTS (SELECT 1 FROM located l WHERE l.id = n.id)
+    GROUP BY n.id
+), countries_near AS MATERIALIZED (
+    SELECT cp.alpha2, min(ST_Distance(cp.geom::geography, p.geog)) AS distance_m
+    FROM parts p JOIN country_parts cp
+      ON cp.geom && ST_Expand(p.geom, :reach_deg) AND ST_DWithin(cp.geom::geography, p.geog, :reach_m)
+    GROUP BY cp.alpha2
+), measured AS (
+    SELECT l.id, 0.0::float8 AS distance_m FROM located l
+    UNION ALL
+    SELECT nr.id, CASE WHEN n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}
+                       THEN nr.distance_m
+                       ELSE greatest(0.0, nr.distance_m - coalesce(n.location_precision_m, 0)) END
+    FROM near nr JOIN nationals n ON n.id = nr.id
+    UNION ALL
+    SELECT n.id, c.distance_m
+    FROM countries_near c JOIN nationals n ON n.jurisdiction_country = c.alpha2
+    WHERE n.erased_at IS NULL AND n.location_source = 'country_centroid'
+), zoned AS (
+    SELECT m.id, m.distance_m / 1000.0 AS distance_km,
+           (SELECT min(z) FROM unnest(CAST(:zones AS float8[])) z WHERE z >= m.distance_m / 1000.0) AS ring_km
+    FROM measured m
+)
+INSERT INTO exposures (run_id, national_id, zone, ring_km, distance_km, certainty, location, location_source,
+                       location_precision_m, location_age_days)
+SELECT :run_id, n.id,
+       CASE WHEN z.distance_km = 0 THEN 'inside' ELSE 'ring' END,
+       CASE WHEN z.distance_km = 0 THEN NULL ELSE z.ring_km END,
+       round(z.distance_km::numeric, 3)::float8,
+       CASE WHEN n.location_source = 'country_centroid' THEN 'country_only'
+            WHEN n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M} THEN 'high'
+            ELSE 'possible' END,
+       n.location, n.location_source, n.location_precision_m,
+       floor(extract(epoch FROM now() - n.location_reported_at) / 86400)::int
+FROM zoned z JOIN nationals n ON n.id = z.id
+WHERE z.distance_km = 0 OR z.ring_km IS NOT NULL
+""")
+
+_COUNTS_SQL = text("""
+SELECT zone, ring_km, certainty, count(*) FROM exposures WHERE run_id = :run_id GROUP BY zone, ring_km, certainty
+""")
+
+
+def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: list[float]) -> dict:
+    """Write the run's rows (replacing any earlier ones) and return its counts. Flushes, never commits."""
+    params = {"crisis_id": crisis_id, "version": version}
+    db.session.execute(text("DELETE FROM crisis_area_parts WHERE crisis_id = :crisis_id AND version = :version"),
+                       params)
+    db.session.execute(_PARTS_SQL, params)
+    db.session.execute(text("DELETE FROM exposures WHERE run_id = :run_id"), {"run_id": run_id})
+    reach_m = (max(zones_km) if zones_km else 0.0) * 1000.0
+    # Degrees that surely cover reach_m at any latitude where people live (|lat| <= 75: 1° lon >= 25.8 km).
+    reach_deg = reach_m / 25_800.0 + 0.01
+    db.session.execute(_ROWS_SQL, {**params, "run_id": run_id, "reach_m": reach_m, "reach_deg": reach_deg,
+                                   "zones": zones_km})
+    return counts_of(run_id)
+
+
+def counts_of(run_id: uuid.UUID, rows=None) -> dict:
+    """``{"inside", "ring", "total", "by_ring": {km: n}, "by_certainty": {…}}`` of a run's rows."""
+    rows = rows if rows is not None else db.session.execute(_COUNTS_SQL, {"run_id": run_id}).all()
+    return summarize(rows)
+
+
+def summarize(rows) -> dict:
+    counts = {"inside": 0, "ring": 0, "total": 0, "by_ring": {}, "by_certainty": {}}
+    for zone, ring_km, certainty, number in rows:
+        counts[zone] += number
+        counts["total"] += number
+        if ring_km is not None:
+            key = f"{ring_km:g}"
+            counts["by_ring"][key] = counts["by_ring"].get(key, 0) + number
+        counts["by_certainty"][certainty] = counts["by_certainty"].get(certainty, 0) + number
+    return counts

@@ -1,0 +1,119 @@
+"""Crises, their area versions, exposure runs and the exposure rows (SPEC §3, §4.1)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint, Identity,
+                        Index, Integer, String, Uuid, func)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.extensions import db
+
+KINDS = ("earthquake", "typhoon", "flood", "conflict", "civil_unrest", "epidemic", "other")
+SEVERITIES = ("low", "moderate", "high", "extreme")
+STATUSES = ("active", "closed")
+ZONES = ("inside", "ring")
+CERTAINTIES = ("high", "possible", "country_only")
+RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+def _in(values) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class Crisis(db.Model):
+    __tablename__ = "crises"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {_in(KINDS)}", name="kind"),
+        CheckConstraint(f"severity IN {_in(SEVERITIES)}", name="severity"),
+        CheckConstraint(f"status IN {_in(STATUSES)}", name="status"),
+        Index("ix_crises_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CrisisVersion(db.Model):
+    """One version of a crisis's area and rings; every version is kept."""
+
+    __tablename__ = "crisis_versions"
+
+    crisis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("crises.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The area as stored: valid, counter-clockwise shells, cut at ±180°.
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    zones_km: Mapped[list[float]] = mapped_column(ARRAY(Float), default=list, server_default="{}")
+    # How the area was given (type, and for CAP/feature inputs their identifiers), and any repair made.
+    source: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
+    vertices: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CrisisAreaPart(db.Model):
+    """The area cut by ST_Subdivide into indexed pieces: what exposure runs join against."""
+
+    __tablename__ = "crisis_area_parts"
+    __table_args__ = (
+        ForeignKeyConstraint(["crisis_id", "version"], ["crisis_versions.crisis_id", "crisis_versions.version"],
+                             ondelete="CASCADE"),
+        Index("ix_crisis_area_parts_crisis_id_version", "crisis_id", "version"),
+        Index("ix_crisis_area_parts_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    crisis_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer)
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)
+
+
+class ExposureRun(db.Model):
+    __tablename__ = "exposure_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {_in(RUN_STATUSES)}", name="status"),
+        ForeignKeyConstraint(["crisis_id", "version"], ["crisis_versions.crisis_id", "crisis_versions.version"],
+                             ondelete="CASCADE"),
+        Index("ix_exposure_runs_crisis_id_version", "crisis_id", "version"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    crisis_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(10), default="queued", server_default="queued")
+    counts: Mapped[dict | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Exposure(db.Model):
+    """A national in a run's zones, as computed at that moment (names and contacts are read live)."""
+
+    __tablename__ = "exposures"
+    __table_args__ = (
+        CheckConstraint(f"zone IN {_in(ZONES)}", name="zone"),
+        CheckConstraint(f"certainty IN {_in(CERTAINTIES)}", name="certainty"),
+        Index("ix_exposures_national_id", "national_id"),
+    )
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("exposure_runs.id", ondelete="CASCADE"), primary_key=True)
+    national_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nationals.id", ondelete="CASCADE"), primary_key=True)
+    zone: Mapped[str] = mapped_column(String(10))
+    ring_km: Mapped[float | None] = mapped_column(Float)
+    distance_km: Mapped[float] = mapped_column(Float)
+    certainty: Mapped[str] = mapped_column(String(15))
+    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    location_source: Mapped[str | None] = mapped_column(String(20))
+    location_precision_m: Mapped[float | None] = mapped_column(Float)
+    location_age_days: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,252 @@
+"""Crises and exposure lists, computed by a real Celery worker (SPEC §4.1, §5, §6)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from registry.geo import destination
+from tests.conftest import count, national_body
+from tests.test_imports import wait_for_job
+
+DUBAI = (25.2048, 55.2708)
+CRISES = "/api/v1/crises"
+
+
+def register(client, headers, lat, lon, host="AE", **changes) -> str:
+    body = national_body(passport_number=changes.pop("passport_number", None), phones=[],
+                         location={"lat": lat, "lon": lon} if lat is not None else None,
+                         deployment={"host_country": host, **changes.pop("deployment", {})}, **changes)
+    response = client.post("/api/v1/nationals", json=body, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def declare(client, headers, area, zones=(), **extra) -> dict:
+    body = {"name": "Test crisis", "kind": "flood", "severity": "high", "area": area, "zones_km": list(zones),
+            **extra}
+    response = client.post(CRISES, json=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    crisis = response.get_json()
+    job = wait_for_job(client, headers, crisis["latest_run"]["job_id"])
+    assert job["status"] == "succeeded", job
+    return client.get(f"{CRISES}/{crisis['id']}", headers=headers).get_json()
+
+
+def rows(client, headers, crisis_id, **filters) -> dict[str, dict]:
+    response = client.get(f"{CRISES}/{crisis_id}/exposure", headers=headers,
+                          query_string={"purpose": "evacuation planning", **filters})
+    assert response.status_code == 200, response.get_json()
+    return {row["national_id"]: row for row in response.get_json()["items"]}
+
+
+@pytest.fixture
+def coordinator(make_user):
+    return make_user("coordinator")[1]
+
+
+def circle(lat, lon, radius_km):
+    return {"type": "circle", "center": {"lat": lat, "lon": lon}, "radius_km": radius_km}
+
+
+def test_rings_by_geodesic_distance_at_their_boundaries(client, desk, coordinator, db, celery_worker):
+    # A 10 km circle on Dubai; nationals 24.9 and 25.1 km beyond its edge, one inside, one beyond the rings.
+    at = {d: destination(*DUBAI, 135, (10 + d) * 1000) for d in (24.9, 25.1)}
+    inside = register(client, desk, *destination(*DUBAI, 300, 3000), passport_number="P1000001A")
+    near = register(client, desk, *at[24.9], passport_number="P1000002A")
+    far = register(client, desk, *at[25.1], passport_number="P1000003A")
+    beyond = register(client, desk, *destination(*DUBAI, 200, 160_000), passport_number="P1000004A")
+    crisis = declare(client, coordinator, circle(*DUBAI, 10), zones=[25, 100])
+    found = rows(client, coordinator, crisis["id"])
+    assert beyond not in found
+    assert (found[inside]["zone"], found[inside]["ring_km"], found[inside]["distance_km"]) == ("inside", None, 0)
+    assert (found[near]["zone"], found[near]["ring_km"]) == ("ring", 25)
+    assert (found[far]["zone"], found[far]["ring_km"]) == ("ring", 100)
+    assert found[near]["distance_km"] == pytest.approx(24.9, abs=0.05)
+    assert found[far]["distance_km"] == pytest.approx(25.1, abs=0.05)
+    assert {r["certainty"] for r in found.values()} == {"high"}
+    assert crisis["latest_run"]["counts"] == {"inside": 1, "ring": 2, "total": 3, "by_ring": {"25": 1, "100": 1},
+                                              "by_certainty": {"high": 3}}
+    assert found[inside]["location_age_days"] == 0 and found[inside]["family_name"] == "Dela Cruz"
+
+
+def test_certainty_high_possible_and_country_only(client, desk, coordinator, db, celery_worker):
+    gps = register(client, desk, *DUBAI, passport_number="P2000001A")
+    # Sharjah geocoded (a city-level precision circle) just outside a 2 km circle on Dubai.
+    city = register(client, desk, None, None, passport_number="P2000002A", deployment={"city": "Sharjah"})
+    country = register(client, desk, None, None, passport_number="P2000003A")  # no city: country only
+    crisis = declare(client, coordinator, circle(*DUBAI, 2), zones=[20])
+    found = rows(client, coordinator, crisis["id"])
+    assert found[gps]["certainty"] == "high" and found[gps]["zone"] == "inside"
+    assert found[city]["certainty"] == "possible" and found[city]["location"]["source"] == "geocoded_city"
+    assert found[country]["certainty"] == "country_only" and found[country]["zone"] == "inside"
+    only_possible = rows(client, coordinator, crisis["id"], certainty="possible")
+    assert list(only_possible) == [city]
+
+
+SQUARE = [[55.1, 25.1], [55.4, 25.1], [55.4, 25.35], [55.1, 25.35], [55.1, 25.1]]  # counter-clockwise
+
+
+@pytest.mark.parametrize("area", [
+    {"type": "geojson", "geometry": {"type": "Polygon", "coordinates": [SQUARE]}},
+    {"type": "geojson", "geometry": {"type": "Polygon", "coordinates": [SQUARE[::-1]]}},  # clockwise
+    {"type": "geojson", "geometry": {"type": "MultiPolygon", "coordinates": [[SQUARE]]}},
+    circle(*DUBAI, 15),
+    {"type": "countries", "codes": ["AE"]},
+    {"type": "cap", "xml": (
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>AE-NCEMA-1</identifier>'
+        '<sender>ncema</sender><sent>2026-11-28T06:00:00+04:00</sent><status>Actual</status><msgType>Alert'
+        '</msgType><scope>Public</scope><info><category>Met</category><event>Flood</event><urgency>Immediate'
+        '</urgency><severity>Severe</severity><certainty>Observed</certainty><area><areaDesc>Dubai</areaDesc>'
+        '<polygon>25.1,55.1 25.1,55.4 25.35,55.4 25.35,55.1 25.1,55.1</polygon><circle>24.45,54.38 5</circle>'
+        '</area></info></alert>')},
+    {"type": "feature", "radius_km": 20, "feature": {  # a USGS event: a point, made a circle
+        "type": "Feature", "id": "us7000test", "properties": {"mag": 6.1, "place": "Dubai"},
+        "geometry": {"type": "Point", "coordinates": [55.2708, 25.2048, 10.0]}}},
+    {"type": "feature", "feature": {  # GDACS: polygons are the area, points only markers
+        "type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"eventtype": "FL"}, "geometry": {"type": "Point",
+                                                                               "coordinates": [55.27, 25.2]}},
+            {"type": "Feature", "properties": {"eventtype": "FL", "Class": "Poly_Affected"},
+             "geometry": {"type": "Polygon", "coordinates": [SQUARE]}}]}},
+], ids=["polygon", "polygon-clockwise", "multipolygon", "circle", "countries", "cap", "usgs", "gdacs"])
+def test_every_area_type_finds_the_national_inside(client, desk, coordinator, db, celery_worker, area):
+    inside = register(client, desk, *DUBAI, passport_number="P3000001A")
+    outside = register(client, desk, None, None, host="QA", passport_number="P3000002A",
+                       deployment={"city": "Doha"})
+    crisis = declare(client, coordinator, area)
+    found = rows(client, coordinator, crisis["id"])
+    assert found[inside]["zone"] == "inside" and outside not in found
+    assert crisis["area"]["type"] == "MultiPolygon"
+
+
+def test_both_windings_give_the_same_list(client, desk, coordinator, db, celery_worker):
+    ids = [register(client, desk, *destination(*DUBAI, b, 9000), passport_number=f"P40000{b:02d}A")
+           for b in range(0, 360, 45)]
+    lists = []
+    for ring in (SQUARE, SQUARE[::-1]):
+        crisis = declare(client, coordinator, {"type": "geojson", "geometry": {"type": "Polygon",
+                                                                               "coordinates": [ring]}}, [30])
+        lists.append({k: (v["zone"], v["ring_km"], v["distance_km"]) for k, v in rows(client, coordinator,
+                                                                                        crisis["id"]).items()})
+    assert lists[0] == lists[1] and set(lists[0]) <= set(ids) and lists[0]
+
+
+def test_a_polygon_across_the_antimeridian_covers_fiji_on_both_sides(client, desk, coordinator, db,
+                                                                     celery_worker):
+    east = register(client, desk, -16.88, 179.97, host="FJ", passport_number="P5000001A")
+    west = register(client, desk, -16.82, -179.93, host="FJ", passport_number="P5000002A")
+    elsewhere = register(client, desk, *DUBAI, passport_number="P5000003A")
+    area = {"type": "geojson", "geometry": {"type": "Polygon", "coordinates": [
+        [[179.5, -17.5], [-179.5, -17.5], [-179.5, -16.5], [179.5, -16.5], [179.5, -17.5]]]}}
+    crisis = declare(client, coordinator, area)
+    found = rows(client, coordinator, crisis["id"])
+    assert set(found) == {east, west} and elsewhere not in found
+    xs = [x for polygon in crisis["area"]["coordinates"] for x, _ in polygon[0]]
+    assert max(xs) - min(xs) > 300 and all(-180 <= x <= 180 for x in xs)  # two parts, not "the rest of the globe"
+
+
+def _square_with(n: int) -> list:
+    step = 1.0 / n
+    edge = [[55.0 + i * step, 25.0] for i in range(n)]
+    return edge + [[56.0, 25.0], [56.0, 26.0], [55.0, 26.0], [55.0, 25.0]]
+
+
+@pytest.mark.parametrize("area, reason", [
+    ({"type": "geojson", "geometry": {"type": "Polygon", "coordinates": [
+        [[55, 25], [56, 26], [56, 25], [55, 26], [55, 25]]]}}, "self-intersection at lon 55.5, lat 25.5"),
+    ({"type": "geojson", "geometry": {"type": "Polygon", "coordinates": [
+        [[55, 25], [56, 25], [56, 26], [55, 26]]]}}, "not closed"),
+    ({"type": "geojson", "geometry": {"type": "Polygon", "coordinates": []}}, "empty"),
+    ({"type": "geojson", "geometry": {"type": "Polygon", "coordinates": [
+        [[55, 25], [56, 25], [56, 95], [55, 25]]]}}, "latitude 95.0 is outside -90..90"),
+    ({"type": "geojson", "geometry": {"type": "Polygon", "coordinates": [
+        [[55, 25], [56, 25], [57, 25], [55, 25]]]}}, "zero area"),
+    ({"type": "geojson", "geometry": {"type": "Polygon", "coordinates": [_square_with(1_000_000)]}},
+     "at most 200000"),
+    (circle(95, 55, 10), "'lat' must be a number in -90..90"),
+    ({"type": "cap", "xml": "<alert>"}, "not well-formed"),
+    ({"type": "feature", "feature": {"type": "Feature", "geometry": {"type": "Point", "coordinates": [55, 25]}}},
+     "needs 'radius_km'"),
+    ({"type": "countries", "codes": ["XX"]}, "Unknown country codes: XX"),
+    ({"type": "square"}, "'type' must be"),
+], ids=["bowtie", "unclosed", "empty", "lat-95", "zero-area", "million-vertices", "circle-lat", "cap-broken",
+        "usgs-no-radius", "unknown-country", "unknown-type"])
+def test_bad_areas_are_422_with_the_reason_and_nothing_is_stored(client, coordinator, db, area, reason):
+    response = client.post(CRISES, json={"name": "Bad", "kind": "flood", "severity": "high", "area": area},
+                           headers=coordinator)
+    assert response.status_code == 422, response.status_code
+    problem = response.get_json()
+    assert reason in json.dumps(problem["errors"]), problem
+    assert count(db, "crises") == 0 and count(db, "jobs") == 0
+
+
+def test_repair_is_only_done_on_request_and_reported(client, desk, coordinator, db, celery_worker):
+    bowtie = {"type": "geojson", "repair": True, "geometry": {"type": "Polygon", "coordinates": [
+        [[55.0, 25.0], [55.6, 25.6], [55.6, 25.0], [55.0, 25.6], [55.0, 25.0]]]}}
+    crisis = declare(client, coordinator, bowtie)
+    repairs = crisis["area_source"]["repairs"]
+    assert repairs[0]["reason"].startswith("self-intersection") and repairs[0]["parts_after"] == 2
+
+
+def test_a_new_area_makes_a_version_and_the_diff_says_what_changed(client, desk, coordinator, db, celery_worker):
+    centre = register(client, desk, *DUBAI, passport_number="P6000001A")
+    edge = register(client, desk, *destination(*DUBAI, 135, 20_000), passport_number="P6000002A")
+    crisis = declare(client, coordinator, circle(*DUBAI, 10), zones=[30])
+    response = client.patch(f"{CRISES}/{crisis['id']}", json={"area": circle(*DUBAI, 30)}, headers=coordinator)
+    assert response.status_code == 200 and response.get_json()["version"] == 2
+    assert wait_for_job(client, coordinator, response.get_json()["latest_run"]["job_id"])["status"] == "succeeded"
+    unchanged = client.patch(f"{CRISES}/{crisis['id']}", json={"severity": "extreme"}, headers=coordinator)
+    assert unchanged.get_json()["version"] == 2 and unchanged.get_json()["severity"] == "extreme"
+    diff = client.get(f"{CRISES}/{crisis['id']}/exposure/diff", headers=coordinator,
+                      query_string={"from": 1, "to": 2, "purpose": "what changed"}).get_json()
+    assert diff["added"] == [] and diff["removed"] == []
+    assert [(c["national_id"], c["old_zone"], c["zone"]) for c in diff["changed"]] == [(edge, "ring", "inside")]
+    assert centre not in {c["national_id"] for c in diff["changed"]}
+    old = rows(client, coordinator, crisis["id"])  # the latest version
+    assert old[edge]["zone"] == "inside"
+    closed = client.patch(f"{CRISES}/{crisis['id']}", json={"status": "closed"}, headers=coordinator).get_json()
+    assert closed["status"] == "closed" and closed["closed_at"]
+
+
+def test_an_embassy_officer_sees_only_their_jurisdictions_rows(client, desk, coordinator, make_user, db,
+                                                               celery_worker):
+    dubai = register(client, desk, *DUBAI, passport_number="P7000001A")
+    doha = register(client, desk, 25.2854, 51.531, host="QA", passport_number="P7000002A", family_name="Qatari")
+    crisis = declare(client, coordinator, circle(25.25, 53.4, 260))
+    _, embassy = make_user("embassy", ["AE"])
+    assert set(rows(client, coordinator, crisis["id"])) == {dubai, doha}
+    seen = client.get(f"{CRISES}/{crisis['id']}/exposure", headers=embassy,
+                      query_string={"purpose": "consular"}).get_json()
+    assert [r["national_id"] for r in seen["items"]] == [dubai] and seen["total"] == 1
+    assert "Qatari" not in json.dumps(seen)
+    assert client.get(f"{CRISES}/{crisis['id']}", headers=embassy).get_json()["latest_run"]["counts"]["total"] == 1
+
+
+def test_exposure_needs_a_purpose_and_comes_as_csv_and_geojson(client, desk, coordinator, make_user, db,
+                                                               celery_worker):
+    national = register(client, desk, *DUBAI, passport_number="P8000001A", vulnerabilities=["pregnant"])
+    crisis = declare(client, coordinator, circle(*DUBAI, 5))
+    url = f"{CRISES}/{crisis['id']}/exposure"
+    missing = client.get(url, headers=coordinator)
+    assert missing.status_code == 400 and "purpose" in missing.get_json()["errors"]
+    as_csv = client.get(url, headers=coordinator, query_string={"purpose": "roster", "format": "csv"})
+    table = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
+    assert as_csv.mimetype == "text/csv" and [r["national_id"] for r in table] == [national]
+    assert table[0]["vulnerabilities"] == "pregnant" and table[0]["zone"] == "inside"
+    as_geojson = client.get(url, headers=coordinator, query_string={"purpose": "map", "format": "geojson"})
+    collection = as_geojson.get_json()
+    assert as_geojson.mimetype == "application/geo+json"
+    assert collection["features"][0]["geometry"]["coordinates"] == pytest.approx([DUBAI[1], DUBAI[0]])
+    _, auditor = make_user("auditor")
+    audited = client.get("/api/v1/audit?action=crises.exposure", headers=auditor).get_json()["items"]
+    assert [(e["purpose"], e["outcome"]) for e in audited] == [("map", "ok"), ("roster", "ok"), (None, "invalid")]
+    assert audited[0]["object_ids"][0] == crisis["id"] and audited[0]["result_count"] == 1
+
+
+def test_declaring_needs_the_coordinator_or_admin_role(client, desk, make_user):
+    response = client.post(CRISES, json={"name": "x", "kind": "flood", "severity": "high",
+                                         "area": circle(*DUBAI, 5)}, headers=desk)
+    assert response.status_code == 403
