@@ -25,6 +25,8 @@ ENVIRONMENT = {
     "REGISTRY_AUDIT_KEY": ("", "HMAC key (hex, >= 32 bytes) of the audit trail's hash chain; required in production"),
     "REGISTRY_DB_ROLE": ("sagip_app", "database role the API and workers switch to (SET ROLE): not the tables' "
                                       "owner, bound by row-level security; empty to stay the connecting role"),
+    "REGISTRY_EXPOSURE_REFRESH_SECONDS": ("300", "how often active crises are re-run when nationals registered "
+                                                  "or moved since their last exposure run"),
     "REGISTRY_AUDIT_SEAL_SECONDS": ("10", "how often the worker seals new audit events into the hash chain"),
     "REGISTRY_RETENTION_RETURNED_DAYS": ("365", "days after a national's return before the record is purged"),
     "REGISTRY_AUTH_FAILURES_PER_MINUTE": ("30", "failed authentications per client address and minute before 429"),
@@ -124,6 +126,7 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_AUDIT_KEY": audit_key,
         "REGISTRY_ENCRYPTION_KEYS": encryption_keys,
         "REGISTRY_DB_ROLE": _env("REGISTRY_DB_ROLE", environ),
+        "REGISTRY_EXPOSURE_REFRESH_SECONDS": float(_env("REGISTRY_EXPOSURE_REFRESH_SECONDS", environ)),
         "REGISTRY_AUDIT_SEAL_SECONDS": float(_env("REGISTRY_AUDIT_SEAL_SECONDS", environ)),
         "REGISTRY_RETENTION_RETURNED_DAYS": int(_env("REGISTRY_RETENTION_RETURNED_DAYS", environ)),
         "REGISTRY_AUTH_FAILURES_PER_MINUTE": int(_env("REGISTRY_AUTH_FAILURES_PER_MINUTE", environ)),

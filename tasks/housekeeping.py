@@ -16,6 +16,16 @@ def seal_audit_task() -> int:
     return audit.seal_all()
 
 
+@shared_task(name="crises.refresh_active", ignore_result=True)
+def refresh_active_crises_task() -> int:
+    """Start a new exposure run for each active crisis whose nationals changed since its last run."""
+    from registry.crises.services import refresh_active
+    scope.use_everything()
+    started = refresh_active()
+    db.session.commit()
+    return len(started)
+
+
 @shared_task(name="retention.purge_returned", ignore_result=True)
 def purge_returned_task() -> int:
     """Erase nationals returned longer ago than REGISTRY_RETENTION_RETURNED_DAYS; keep stubs and audit it."""

@@ -250,3 +250,26 @@ def test_declaring_needs_the_coordinator_or_admin_role(client, desk, make_user):
     response = client.post(CRISES, json={"name": "x", "kind": "flood", "severity": "high",
                                          "area": circle(*DUBAI, 5)}, headers=desk)
     assert response.status_code == 403
+
+
+def test_nationals_registered_during_an_active_crisis_join_it_on_the_next_run(client, desk, coordinator, db,
+                                                                             celery_worker):
+    from tasks.housekeeping import refresh_active_crises_task
+    first = register(client, desk, *DUBAI, passport_number="P9000001A")
+    crisis = declare(client, coordinator, circle(*DUBAI, 10))
+    assert refresh_active_crises_task.apply().get() == 0  # nothing changed since the run: no new run
+    later = register(client, desk, *destination(*DUBAI, 90, 4000), passport_number="P9000002A")
+    moved = register(client, desk, *destination(*DUBAI, 200, 80_000), passport_number="P9000003A")
+    assert client.post(f"/api/v1/nationals/{moved}/locations", json={"lat": DUBAI[0], "lon": DUBAI[1]},
+                       headers=desk).status_code == 201
+    refresh_active_crises_task.delay()  # what the worker's beat does every REGISTRY_EXPOSURE_REFRESH_SECONDS
+    current = client.get(f"{CRISES}/{crisis['id']}", headers=coordinator).get_json()
+    for _ in range(100):
+        if current["latest_run"]["id"] != crisis["latest_run"]["id"] and current["latest_run"]["status"] in (
+                "succeeded", "failed"):
+            break
+        import time
+        time.sleep(0.1)
+        current = client.get(f"{CRISES}/{crisis['id']}", headers=coordinator).get_json()
+    assert current["latest_run"]["status"] == "succeeded" and current["version"] == 1
+    assert set(rows(client, coordinator, crisis["id"])) == {first, later, moved}

@@ -103,12 +103,14 @@ def upgrade():
     sa.PrimaryKeyConstraint('run_id', 'national_id', name=op.f('pk_exposures'))
     )
     op.create_index('ix_exposures_national_id', 'exposures', ['national_id'])
+    op.create_index('ix_nationals_updated_at', 'nationals', ['updated_at'], unique=False)
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
 
 
 def downgrade():
     op.execute(f"REVOKE ALL ON {', '.join(TABLES)} FROM {APP_ROLE}")
+    op.drop_index('ix_nationals_updated_at', table_name='nationals')
     op.drop_index('ix_exposures_national_id', table_name='exposures')
     op.drop_table('exposures')
     op.drop_index('ix_exposure_runs_crisis_id_version', table_name='exposure_runs')

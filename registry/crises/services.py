@@ -109,10 +109,48 @@ def version_of(crisis: Crisis, version: int | None = None) -> CrisisVersion:
     return found
 
 
-def latest_run(crisis: Crisis, version: int | None = None) -> ExposureRun | None:
-    return db.session.scalar(select(ExposureRun).where(ExposureRun.crisis_id == crisis.id,
-                                                       ExposureRun.version == (version or crisis.version))
-                             .order_by(ExposureRun.created_at.desc()).limit(1))
+def latest_run(crisis: Crisis, version: int | None = None, *, succeeded: bool = False) -> ExposureRun | None:
+    """The newest run of a version (the current one by default); with ``succeeded``, the newest finished one."""
+    query = select(ExposureRun).where(ExposureRun.crisis_id == crisis.id,
+                                      ExposureRun.version == (version or crisis.version))
+    if succeeded:
+        query = query.where(ExposureRun.status == "succeeded")
+    return db.session.scalar(query.order_by(ExposureRun.created_at.desc()).limit(1))
+
+
+def rerun(crisis: Crisis, user=None) -> ExposureRun:
+    """A new run of the current version (nationals registered or moved since the last one)."""
+    run = ExposureRun(id=uuid.uuid4(), crisis_id=crisis.id, version=crisis.version)
+    job = jobs.enqueue("exposure", EXPOSURE_TASK, params={"run_id": str(run.id)},
+                       created_by=user.id if user else crisis.created_by)
+    run.job_id = job.id
+    db.session.add(run)
+    db.session.flush()
+    return run
+
+
+def refresh_active() -> list[uuid.UUID]:
+    """Re-run every active crisis whose current run is older than a change to a national; their ids.
+
+    The design for "nationals register or move during a crisis": not incremental
+    updates of the rows, but a new run of the whole version, started by the
+    worker's beat (every REGISTRY_EXPOSURE_REFRESH_SECONDS) when anything
+    changed since the last run began. A run is one set-based statement, so a
+    full re-run costs about what an incremental one would, and it is always
+    exactly right. Lists keep serving the previous run until the new one succeeds.
+    """
+    started = []
+    for crisis in db.session.scalars(select(Crisis).where(Crisis.status == "active")):
+        run = latest_run(crisis)
+        if run is not None and run.status in ("queued", "running"):
+            continue
+        since = run.created_at if run is not None else crisis.created_at
+        changed = db.session.scalar(select(func.count()).select_from(
+            select(National.id).where(National.updated_at > since).limit(1).subquery()))
+        if changed:
+            rerun(crisis)
+            started.append(crisis.id)
+    return started
 
 
 def list_crises(*, status: str | None = None, limit: int = 100, cursor: str | None = None) -> dict:
@@ -153,9 +191,10 @@ def run_exposure(job) -> dict:
 # ---------------------------------------------------------------------- reading rows
 
 def _run_for(crisis: Crisis, version: int | None) -> ExposureRun:
-    run = latest_run(crisis, version)
-    if run is None or run.status != "succeeded":
-        state = run.status if run else "missing"
+    run = latest_run(crisis, version, succeeded=True)
+    if run is None:
+        newest = latest_run(crisis, version)
+        state = newest.status if newest else "missing"
         raise Unprocessable(f"The exposure run of version {version or crisis.version} is {state}; "
                             "retry when it has succeeded.", errors={"run": [state]})
     return run
@@ -220,8 +259,8 @@ def _row(result) -> dict:
 
 def visible_counts(crisis: Crisis, user) -> dict | None:
     """The latest run's counts as the caller may see them (an embassy officer: their jurisdiction only)."""
-    run = latest_run(crisis)
-    if run is None or run.status != "succeeded":
+    run = latest_run(crisis, succeeded=True)
+    if run is None:
         return None
     if user.role != "embassy":
         return run.counts

@@ -41,6 +41,8 @@ class National(db.Model):
               postgresql_where=text("national_id_index IS NOT NULL")),
         Index("ix_nationals_returned_at", "returned_at", postgresql_where=text("returned_at IS NOT NULL")),
         Index("ix_nationals_created_at_id", "created_at", "id"),
+        # Active crises re-run when anything changed since their last run (registry/crises/services.py).
+        Index("ix_nationals_updated_at", "updated_at"),
         Index("ix_nationals_search_name_trgm", "search_name", postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
         Index("ix_nationals_location", "location", postgresql_using="gist"),

@@ -231,7 +231,7 @@ def _add_location(national: National, data: dict, *, default_source: str,
     db.session.add(report)
     # The newest report is the current location; an older one only joins the history.
     current = {"location": f"SRID=4326;{wkt}", "location_source": source, "location_precision_m": precision,
-               "location_reported_at": reported_at}
+               "location_reported_at": reported_at, "updated_at": func.now()}
     if country:
         current["jurisdiction_country"] = country
     db.session.execute(
