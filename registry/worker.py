@@ -21,7 +21,12 @@ def init_celery(app: Flask) -> Celery:
         # No result backend: results and progress live in the jobs table.
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
-        broker_transport_options={"visibility_timeout": app.config["REGISTRY_VISIBILITY_TIMEOUT_S"]},
+        broker_transport_options={
+            "visibility_timeout": app.config["REGISTRY_VISIBILITY_TIMEOUT_S"],
+            # Look for overdue unacknowledged tasks every few seconds (kombu's default sweep is ~100 s).
+            "unacked_restore_throttle": 1,
+            "unacked_restore_interval": max(1, min(10, app.config["REGISTRY_VISIBILITY_TIMEOUT_S"] // 3)),
+        },
         task_acks_late=True,  # a task is acknowledged when done, so a killed worker's task is re-run
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

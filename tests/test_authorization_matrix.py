@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -14,11 +15,14 @@ from sqlalchemy import text
 
 from registry.api import PUBLIC_ENDPOINTS
 from tests.conftest import national_body
-from tests.test_imports import csv_bytes, row
+from tests.test_imports import csv_bytes, row, wait_for_job
 
 ROLES = ("desk", "embassy", "coordinator", "admin", "auditor")
 WRITE = frozenset({"desk", "embassy", "admin"})   # register, update nationals
 READ = WRITE | {"coordinator"}                    # read, list, search nationals
+CRISIS_WRITE = frozenset({"coordinator", "admin"})  # declare, change, close crises
+CRISIS_READ = frozenset({"embassy", "coordinator", "admin"})  # read crises
+EXPOSURE = frozenset({"embassy", "coordinator", "admin"})     # exposure lists and diffs (embassy: its rows)
 EXPECTED: dict[str, frozenset[str]] = {
     "api.nationals.create_national": WRITE,
     "api.nationals.list_nationals": READ,
@@ -33,13 +37,27 @@ EXPECTED: dict[str, frozenset[str]] = {
     "api.audit.list_events": frozenset({"admin", "auditor"}),
     "api.places.geocode": READ,                   # reference geography: no personal data, no jurisdiction
     "api.places.country": READ,
+    "api.crises.declare_crisis": CRISIS_WRITE,
+    "api.crises.update_crisis": CRISIS_WRITE,
+    "api.crises.list_crises": CRISIS_READ,
+    "api.crises.get_crisis": CRISIS_READ,
+    "api.crises.exposure": EXPOSURE,
+    "api.crises.exposure_diff": EXPOSURE,
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string:code>"
+CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one
 QA_DEPLOYMENT = {"host_country": "QA", "city": "Doha", "occupation_isco": "5131"}
 QA_POINT, AE_POINT = {"lat": 25.2854, "lon": 51.531}, {"lat": 25.2, "lon": 55.3}
 # The QA national: "Dela Cruz" matches both nationals, yet its family name appears in no AE record.
 OTHER = {"family_name": "Dela Cruz Ramos", "given_names": "Ana Maria", "passport_number": "Q7654321B"}
 NATIONALS = "/api/v1/nationals"
+CRISES = "/api/v1/crises"
+# A circle over the Gulf covering Dubai (the AE national) and Doha (the QA national), both inside.
+MATRIX_CRISIS = {"name": "Matrix", "kind": "flood", "severity": "high",
+                 "area": {"type": "circle", "center": {"lat": 25.25, "lon": 53.4}, "radius_km": 260},
+                 "zones_km": [50]}
+# What each role's answers must count of the matrix crisis: the embassy officer (AE) only the AE national.
+CRISIS_TOTAL = {"embassy": 1, "coordinator": 2, "admin": 2}
 
 
 def api_routes(app) -> dict[tuple[str, str], str]:
@@ -68,16 +86,47 @@ def import_file(where: str) -> dict:
             "content_type": "multipart/form-data"}
 
 
+def small_crisis(where: str) -> dict:
+    """A valid declaration: a 5 km circle around Dubai ("own") or Doha ("other")."""
+    center = QA_POINT if where == "other" else AE_POINT
+    return {"name": f"Matrix walk-in {where}", "kind": "other", "severity": "low",
+            "area": {"type": "circle", "center": center, "radius_km": 5}, "zones_km": []}
+
+
+def declare(client, headers) -> str:
+    """The matrix crisis, declared by an admin, its first exposure run done by the worker."""
+    response = client.post(CRISES, json=MATRIX_CRISIS, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    crisis = response.get_json()
+    job = wait_for_job(client, headers, crisis["latest_run"]["job_id"])
+    assert job["status"] == "succeeded", job
+    return crisis["id"]
+
+
+def settle(db, timeout_s: float = 30) -> None:
+    """Let the worker finish the jobs a test queued (imports, exposure runs) before the tables are emptied."""
+    deadline = time.monotonic() + timeout_s
+    busy = "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
+    while db.session.execute(text(busy)).scalar() and time.monotonic() < deadline:
+        db.session.rollback()
+        time.sleep(0.1)
+    db.session.rollback()
+
+
 @pytest.fixture
-def world(app, client, make_user, db):
-    """A user per role (embassy: AE), and an AE ("own") and a QA ("other") national registered by a desk officer."""
+def world(app, client, make_user, db, celery_worker):
+    """A user per role (embassy: AE), an AE ("own") and a QA ("other") national registered by a desk officer,
+    and a crisis covering both whose exposure run has succeeded."""
     _, registrar = make_user("desk")
     users = {role: make_user(role, ["AE"] if role == "embassy" else ()) for role in ROLES}
     own = register(client, registrar, national_body(passport_number="P1000001A"))
     other = register(client, registrar, qa_body(**OTHER))
+    crisis = declare(client, users["admin"][1])
     yield SimpleNamespace(registrar=registrar, users=users, headers={r: h for r, (_, h) in users.items()},
-                          own=own, other=other, passports=(f"P{n:07d}A" for n in itertools.count(2000001)))
-    app.extensions["celery"].control.purge()  # drop import messages no worker ran
+                          own=own, other=other, crisis=crisis,
+                          passports=(f"P{n:07d}A" for n in itertools.count(2000001)))
+    settle(db)
+    app.extensions["celery"].control.purge()  # drop messages no worker ran
 
 
 def make_jobs(client, db, w) -> dict[str, str]:
@@ -116,7 +165,7 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         national = register(client, w.registrar, (qa_body if other else national_body)(
             family_name="Throwaway", passport_number=next(w.passports)))
     path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, w.jobs["other" if other else role]) \
-        .replace(COUNTRY, "QA" if other else "AE")
+        .replace(COUNTRY, "QA" if other else "AE").replace(CRISIS_ID, w.crisis)
     assert "<" not in path, f"no value for the path parameter of {rule}: teach the matrix about it"
     kwargs = {
         "api.nationals.create_national": lambda: {"json": (qa_body if other else national_body)(
@@ -130,6 +179,10 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "api.audit.list_events": lambda: {"query_string": {"object_id": national}},
         "api.places.geocode": lambda: {"query_string": {"country": "QA", "q": "Doha"} if other
                                        else {"country": "AE", "q": "Dubai"}},
+        "api.crises.declare_crisis": lambda: {"json": small_crisis(where)},
+        "api.crises.update_crisis": lambda: {"json": {"severity": "extreme"}},  # no new version, no new run
+        "api.crises.exposure": lambda: {"query_string": {"purpose": "matrix", "format": "json"}},
+        "api.crises.exposure_diff": lambda: {"query_string": {"from": 1, "to": 1, "purpose": "matrix"}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 
@@ -147,14 +200,54 @@ def judge(expect: str, role: str, response) -> tuple[list[str], list[str]]:
     return [], []
 
 
-def exposed(response, hidden: set[str], where: str) -> list[str]:
+def exposed(response, hidden: set[str], where: str, endpoint: str) -> list[str]:
     """What an embassy answer gives away of the other jurisdiction."""
     body = response.get_data(as_text=True)
     found = [f"response names {value}" for value in sorted(hidden) if value in body]
     total = (response.get_json(silent=True) or {}).get("total") if response.is_json else None
-    if where == "other" and total:
+    # Crisis lists count crises (not scoped); exposure totals are checked by counted().
+    if where == "other" and total and not endpoint.startswith("api.crises."):
         found.append(f"total {total} counts other-jurisdiction records")
     return found
+
+
+def crisis_counts(endpoint: str, answer, w) -> dict[str, object]:
+    """label → number: what an answer counts of the matrix crisis's exposure (its latest run)."""
+    def run_total(crisis):
+        return ((crisis or {}).get("latest_run") or {}).get("counts", {}) or {}
+
+    if endpoint in ("api.crises.get_crisis", "api.crises.update_crisis"):
+        return {"latest_run.counts.total": run_total(answer).get("total")}
+    if endpoint == "api.crises.list_crises":
+        mine = [item for item in answer.get("items", []) if item.get("id") == w.crisis]
+        return {"the crisis listed": len(mine), "latest_run.counts.total": run_total(mine[0] if mine else None)
+                .get("total")}
+    if endpoint == "api.crises.exposure":
+        return {"total": answer.get("total"), "counts.total": (answer.get("counts") or {}).get("total"),
+                "rows": len(answer.get("items", []))}
+    return {}
+
+
+def counted(role: str, endpoint: str, response, w) -> tuple[list[str], list[str]]:
+    """(leaks, other mismatches) in what a successful crisis answer counts: the embassy officer's
+    answers count the AE national only, everyone else's both."""
+    if not endpoint.startswith("api.crises.") or not 200 <= response.status_code < 300:
+        return [], []
+    answer = response.get_json(silent=True) or {}
+    found, wrong = [], []
+    for label, number in crisis_counts(endpoint, answer, w).items():
+        wanted = 1 if label == "the crisis listed" else CRISIS_TOTAL[role]
+        if number == wanted:
+            continue
+        too_many = role == "embassy" and isinstance(number, int) and number > wanted
+        (found if too_many else wrong).append(f"{label} {number}, expected {wanted}"
+                                              + (" (counts other-jurisdiction rows)" if too_many else ""))
+    if endpoint == "api.crises.exposure":
+        ids = {item["national_id"] for item in answer.get("items", [])}
+        wanted_ids = {w.own} if role == "embassy" else {w.own, w.other}
+        if ids != wanted_ids:
+            (found if ids - wanted_ids else wrong).append(f"rows of {sorted(ids)}, expected {sorted(wanted_ids)}")
+    return found, wrong
 
 
 def test_every_role_gets_exactly_what_spec_section_4_allows(app, client, db, world):
@@ -164,7 +257,7 @@ def test_every_role_gets_exactly_what_spec_section_4_allows(app, client, db, wor
     assert not endpoints - EXPECTED.keys(), f"API endpoints without a rule in EXPECTED: {endpoints - EXPECTED.keys()}"
     assert not EXPECTED.keys() - endpoints, f"EXPECTED rules for gone endpoints: {EXPECTED.keys() - endpoints}"
     world.jobs = make_jobs(client, db, world)
-    secrets = {world.other, OTHER["family_name"], OTHER["passport_number"]}
+    secrets = {world.other, OTHER["family_name"], OTHER["given_names"], OTHER["passport_number"]}
     cases, leaks, problems = 0, 0, []
     for (endpoint, method), rule in sorted(routes.items()):
         for role, where in itertools.product(ROLES, ("own", "other")):
@@ -175,7 +268,10 @@ def test_every_role_gets_exactly_what_spec_section_4_allows(app, client, db, wor
             response = client.open(path, method=method, headers=world.headers[role], **kwargs)
             found, wrong = judge(expectation(role, endpoint, rule, where), role, response)
             if role == "embassy":
-                found += exposed(response, secrets | ({target} if where == "other" and target else set()), where)
+                found += exposed(response, secrets | ({target} if where == "other" and target else set()), where,
+                                 endpoint)
+            more_found, more_wrong = counted(role, endpoint, response, world)
+            found, wrong = found + more_found, wrong + more_wrong
             if watched and client.get(f"{NATIONALS}/{target}", headers=world.registrar).get_json() != before:
                 found.append("the other-jurisdiction record was changed")
             leaks += bool(found)
@@ -203,11 +299,53 @@ def test_embassy_lists_and_searches_leave_out_the_other_jurisdiction(client, wor
     assert response.status_code == 200 and response.get_json() == {"items": [], "total": 0, "next_cursor": None}
 
 
+def test_embassy_exposure_leaves_out_the_other_jurisdiction_in_every_format(client, world):
+    """The crisis covers both nationals: a coordinator's exposure has both rows, the embassy officer's
+    JSON, CSV and GeoJSON only the AE row, the crisis read counts it alone, and diffs leave out the QA row."""
+    embassy, coordinator = world.headers["embassy"], world.headers["coordinator"]
+    exposure = f"{CRISES}/{world.crisis}/exposure"
+    for headers, ids in ((coordinator, {world.own, world.other}), (embassy, {world.own})):
+        page = client.get(exposure, query_string={"purpose": "matrix"}, headers=headers).get_json()
+        assert {item["national_id"] for item in page["items"]} == ids
+        assert page["total"] == page["counts"]["total"] == page["counts"]["inside"] == len(ids)
+        crisis = client.get(f"{CRISES}/{world.crisis}", headers=headers).get_json()
+        assert crisis["latest_run"]["counts"]["total"] == len(ids)
+    for fmt in ("csv", "geojson"):
+        response = client.get(exposure, query_string={"purpose": "matrix", "format": fmt}, headers=embassy)
+        assert response.status_code == 200, response.get_data(as_text=True)[:200]
+        body = response.get_data(as_text=True)
+        assert world.own in body
+        for secret in (world.other, OTHER["family_name"], OTHER["given_names"], OTHER["passport_number"]):
+            assert secret not in body, f"{fmt} names {secret}"
+    geojson = client.get(exposure, query_string={"purpose": "matrix", "format": "geojson"}, headers=embassy)
+    assert [f["properties"]["national_id"] for f in geojson.get_json()["features"]] == [world.own]
+    csv_lines = client.get(exposure, query_string={"purpose": "matrix", "format": "csv"},
+                           headers=embassy).get_data(as_text=True).splitlines()
+    assert len(csv_lines) == 2 and csv_lines[1].startswith(world.own)  # the header and the AE row
+    diff = client.get(f"{exposure}/diff", query_string={"from": 1, "to": 1, "purpose": "matrix"}, headers=embassy)
+    assert diff.status_code == 200 and diff.get_json() == {"from": 1, "to": 1, "added": [], "removed": [],
+                                                            "changed": []}
+    # Version 2 covers Dubai only: the QA national drops out, which the embassy officer's diff must not show.
+    admin = world.headers["admin"]
+    dubai_only = {"type": "circle", "center": AE_POINT, "radius_km": 50}
+    changed = client.patch(f"{CRISES}/{world.crisis}", json={"area": dubai_only, "zones_km": []}, headers=admin)
+    assert changed.status_code == 200 and changed.get_json()["version"] == 2, changed.get_json()
+    assert wait_for_job(client, admin, changed.get_json()["latest_run"]["job_id"])["status"] == "succeeded"
+    query = {"from": 1, "to": 2, "purpose": "matrix"}
+    removed = client.get(f"{exposure}/diff", query_string=query, headers=coordinator).get_json()["removed"]
+    assert [entry["national_id"] for entry in removed] == [world.other]
+    diff = client.get(f"{exposure}/diff", query_string=query, headers=embassy)
+    assert diff.status_code == 200 and (diff.get_json()["added"], diff.get_json()["removed"]) == ([], [])
+    assert diff.get_json()["changed"] == []  # the AE national is inside both versions
+    for secret in (world.other, OTHER["family_name"], OTHER["given_names"]):
+        assert secret not in diff.get_data(as_text=True)
+
+
 def test_row_level_security_shows_the_database_only_the_scoped_jurisdiction(world, db):
     """The second layer: raw SQL as the application role sees AE rows with scope AE, none unscoped, all with *."""
     from registry.auth import scope
     columns = {"nationals": "id", "deployments": "national_id", "location_reports": "national_id",
-               "next_of_kin": "national_id"}
+               "next_of_kin": "national_id", "exposures": "national_id"}
     for setting, expected in (("AE", {world.own}), ("", set()), ("*", {world.own, world.other})):
         scope.use(setting)
         for table, column in columns.items():

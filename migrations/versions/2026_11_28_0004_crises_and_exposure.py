@@ -15,6 +15,9 @@ branch_labels = None
 depends_on = None
 
 APP_ROLE = "sagip_app"
+# Exposure rows name nationals: the same row-level security as the national tables (migration 0002).
+IN_SCOPE = ("(current_setting('sagip.scope', true) = '*' OR EXISTS ("
+            "SELECT 1 FROM nationals n WHERE n.id = national_id))")
 TABLES = ("crises", "crisis_versions", "crisis_area_parts", "exposure_runs", "exposures")
 
 
@@ -104,6 +107,9 @@ def upgrade():
     )
     op.create_index('ix_exposures_national_id', 'exposures', ['national_id'])
     op.create_index('ix_nationals_updated_at', 'nationals', ['updated_at'], unique=False)
+    op.execute("ALTER TABLE exposures ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE exposures FORCE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY in_scope ON exposures USING {IN_SCOPE} WITH CHECK {IN_SCOPE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
 
@@ -111,6 +117,7 @@ def upgrade():
 def downgrade():
     op.execute(f"REVOKE ALL ON {', '.join(TABLES)} FROM {APP_ROLE}")
     op.drop_index('ix_nationals_updated_at', table_name='nationals')
+    op.execute("DROP POLICY in_scope ON exposures")
     op.drop_index('ix_exposures_national_id', table_name='exposures')
     op.drop_table('exposures')
     op.drop_index('ix_exposure_runs_crisis_id_version', table_name='exposure_runs')
