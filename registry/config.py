@@ -27,6 +27,10 @@ ENVIRONMENT = {
                                       "owner, bound by row-level security; empty to stay the connecting role"),
     "REGISTRY_EXPOSURE_REFRESH_SECONDS": ("300", "how often active crises are re-run when nationals registered "
                                                   "or moved since their last exposure run"),
+    "REGISTRY_WORKER_DB_ROLE": ("sagip_system", "database role of the Celery workers: the application role's "
+                                                "privileges plus BYPASSRLS (they act for the whole service; "
+                                                "spatial indexes are unusable under RLS); empty to stay the "
+                                                "connecting role"),
     "REGISTRY_AUDIT_SEAL_SECONDS": ("10", "how often the worker seals new audit events into the hash chain"),
     "REGISTRY_RETENTION_RETURNED_DAYS": ("365", "days after a national's return before the record is purged"),
     "REGISTRY_AUTH_FAILURES_PER_MINUTE": ("30", "failed authentications per client address and minute before 429"),
@@ -126,6 +130,9 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_AUDIT_KEY": audit_key,
         "REGISTRY_ENCRYPTION_KEYS": encryption_keys,
         "REGISTRY_DB_ROLE": _env("REGISTRY_DB_ROLE", environ),
+        "REGISTRY_WORKER_DB_ROLE": _env("REGISTRY_WORKER_DB_ROLE", environ),
+        # "api" (row-level security applies) or "worker" (tasks/__init__.py): which database role to take.
+        "REGISTRY_PROCESS": "api",
         "REGISTRY_EXPOSURE_REFRESH_SECONDS": float(_env("REGISTRY_EXPOSURE_REFRESH_SECONDS", environ)),
         "REGISTRY_AUDIT_SEAL_SECONDS": float(_env("REGISTRY_AUDIT_SEAL_SECONDS", environ)),
         "REGISTRY_RETENTION_RETURNED_DAYS": int(_env("REGISTRY_RETENTION_RETURNED_DAYS", environ)),

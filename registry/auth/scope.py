@@ -7,9 +7,19 @@ BYPASSRLS), and every transaction carries ``sagip.scope``, set with
 ``set_config(…, is_local => true)`` (SET LOCAL): ``*`` for roles that see
 every record, the comma-separated host countries of an embassy officer,
 nothing (and so no rows) otherwise. The policies are in migration 0002.
+
+Transactions whose scope is everything (desk, coordinator, admin; workers
+and the command line) run as ``REGISTRY_WORKER_DB_ROLE`` (``sagip_system``:
+the same privileges plus BYPASSRLS), set per transaction like the scope.
+For them the policies would filter nothing, but would cost every spatial
+and trigram index: PostGIS and pg_trgm operators are not LEAKPROOF, so under
+row-level security the planner may not use them before the policy (measured:
+a name search became a sequential scan). Scoped transactions (embassy,
+auditor) keep the application role, bound by the policies.
 """
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import event, text
 
 from registry.extensions import db
@@ -17,6 +27,7 @@ from registry.extensions import db
 SETTING = "sagip.scope"
 EVERYTHING = "*"
 _SET = text(f"SELECT set_config('{SETTING}', :scope, true)")
+_SET_WITH_ROLE = text(f"SELECT set_config('{SETTING}', :scope, true), set_config('role', :role, true)")
 
 # The same expression, in SQL, for the token lookup (it sets the scope in the same round trip).
 SCOPE_SQL = ("CASE users.role WHEN 'embassy' THEN array_to_string(users.jurisdiction, ',') "
@@ -29,17 +40,43 @@ def scope_for(role: str, jurisdiction) -> str:
     return "" if role == "auditor" else EVERYTHING
 
 
+def role_sql() -> str | None:
+    """The role expression of the token lookup (unbound role names), or None without role switching."""
+    return None if not _roles() else ("CASE WHEN " + SCOPE_SQL + " = '*' THEN CAST(:full_role AS text) "
+                                      "ELSE CAST(:scoped_role AS text) END")
+
+
+def role_params() -> dict:
+    roles = _roles()
+    return {"full_role": roles[0], "scoped_role": roles[1]} if roles else {}
+
+
+def _roles() -> tuple[str, str] | None:
+    """(the role of unscoped transactions, the role of scoped ones), or None when roles are not switched."""
+    config = current_app.config
+    if not config["REGISTRY_DB_ROLE"] or not config["REGISTRY_WORKER_DB_ROLE"]:
+        return None
+    return config["REGISTRY_WORKER_DB_ROLE"], config["REGISTRY_DB_ROLE"]
+
+
+def _statement(scope: str) -> tuple:
+    roles = _roles()
+    if roles is None:
+        return _SET, {"scope": scope}
+    return _SET_WITH_ROLE, {"scope": scope, "role": roles[0] if scope == EVERYTHING else roles[1]}
+
+
 def remember(scope: str) -> None:
     """Record the scope already set in the current transaction, for the later ones of this session."""
     db.session.info["db_scope"] = scope
 
 
 def use(scope: str) -> None:
-    """Bind this session's transactions, the current one included, to ``scope``."""
+    """Bind this session's transactions, the current one included, to ``scope`` (and its role)."""
     session = db.session()
     session.info["db_scope"] = scope
     if session.in_transaction():
-        session.execute(_SET, {"scope": scope})
+        session.execute(*_statement(scope))
 
 
 def use_everything() -> None:
@@ -50,12 +87,14 @@ def use_everything() -> None:
 def _after_begin(session, transaction, connection) -> None:
     scope = session.info.get("db_scope")
     if scope is not None:
-        connection.execute(_SET, {"scope": scope})
+        connection.execute(*_statement(scope))
 
 
 def init_app(app) -> None:
-    """Switch every new connection to the application role; carry the scope across transactions."""
-    role = app.config["REGISTRY_DB_ROLE"]
+    """Switch every new connection to the application role (the workers': theirs); carry the scope
+    across transactions."""
+    worker = app.config.get("REGISTRY_PROCESS") == "worker"
+    role = app.config["REGISTRY_WORKER_DB_ROLE" if worker else "REGISTRY_DB_ROLE"]
     if not event.contains(db.session, "after_begin", _after_begin):
         event.listen(db.session, "after_begin", _after_begin)
     if not role:

@@ -70,14 +70,20 @@ class Principal:
     jurisdiction: tuple[str, ...]
 
 
-# Built once: this lookup runs on every API call. It also sets the row-level security
-# scope of the transaction for the user it finds (registry/auth/scope.py): no extra round trip.
-_PRINCIPAL_BY_TOKEN = (
-    select(User.id, User.name, User.role, User.jurisdiction,
-           func.set_config(scope.SETTING, text(scope.SCOPE_SQL), True).label("scope")).join(ApiToken)
-    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
-           ApiToken.expires_at > bindparam("now"), User.active.is_(True))
-)
+def _principal_query(with_role: bool):
+    """The token lookup. It also sets the transaction's row-level security scope (and database role)
+    for the user it finds (registry/auth/scope.py): no extra round trip."""
+    columns = [User.id, User.name, User.role, User.jurisdiction,
+               func.set_config(scope.SETTING, text(scope.SCOPE_SQL), True).label("scope")]
+    if with_role:
+        columns.append(func.set_config("role", text(scope.role_sql()), True).label("role"))
+    return (select(*columns).join(ApiToken)
+            .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
+                   ApiToken.expires_at > bindparam("now"), User.active.is_(True)))
+
+
+# Built once: this lookup runs on every API call.
+_PRINCIPAL_BY_TOKEN = {}
 
 
 def user_for_token(token: str) -> Principal | None:
@@ -87,8 +93,12 @@ def user_for_token(token: str) -> Principal | None:
     """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
-    row = db.session.execute(_PRINCIPAL_BY_TOKEN,
-                             {"token_hash": token_hash(token), "now": datetime.now(timezone.utc)}).first()
+    roles = scope.role_params()
+    query = _PRINCIPAL_BY_TOKEN.get(bool(roles))
+    if query is None:
+        query = _PRINCIPAL_BY_TOKEN[bool(roles)] = _principal_query(bool(roles))
+    row = db.session.execute(query, {"token_hash": token_hash(token), "now": datetime.now(timezone.utc),
+                                     **roles}).first()
     return Principal(row.id, row.name, row.role, tuple(row.jurisdiction)) if row else None
 
 

@@ -18,7 +18,9 @@ never doubles), and one ``INSERT … SELECT`` writes the rows:
 ``zone`` is ``inside`` at distance 0, else ``ring`` with ``ring_km`` the first
 ring edge at or beyond the distance; nobody beyond the last ring is kept.
 Precision circles are searched up to ``MAX_SEARCH_PRECISION_M`` (larger
-precisions count as that much when looking for candidates).
+precisions count as that much when looking for candidates). Known limit: the
+index boxes do not wrap at ±180°, so a ring reaching across the antimeridian
+from an area that does not itself cross it misses the people on the far side.
 """
 from __future__ import annotations
 
@@ -45,13 +47,27 @@ WITH parts AS MATERIALIZED (
     SELECT DISTINCT ON (n.id) n.id
     FROM parts p JOIN nationals n ON n.location && p.geom AND ST_Intersects(n.location, p.geom)
     WHERE n.erased_at IS NULL AND n.location_source <> 'country_centroid'
+), candidates AS MATERIALIZED (
+    -- Located nationals near the area but not in it: one indexed box search around the whole area
+    -- (not one search per piece: a detailed area has thousands of pieces over the same people).
+    SELECT n.id, n.location, n.location_precision_m,
+           (n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}) AS precise
+    FROM nationals n
+    WHERE n.location && (SELECT ST_Expand(ST_Extent(geom)::geometry, :reach_deg + :precision_deg)
+                         FROM crisis_area_parts WHERE crisis_id = :crisis_id AND version = :version)
+      AND n.erased_at IS NULL AND n.location_source <> 'country_centroid'
+      AND n.id NOT IN (SELECT id FROM located)  -- a hashed subplan, whatever the estimates
 ), near AS MATERIALIZED (
-    SELECT n.id, min(ST_Distance(n.location::geography, p.geog)) AS distance_m
-    FROM parts p JOIN nationals n
-      ON ST_DWithin(n.location::geography, p.geog, :reach_m + {MAX_SEARCH_PRECISION_M})
-    WHERE n.erased_at IS NULL AND n.location_source <> 'country_centroid'
-      AND NOT EXISTS (SELECT 1 FROM located l WHERE l.id = n.id)
-    GROUP BY n.id
+    -- The distance to the nearest piece, looked up per candidate in the pieces' index. Precise fixes
+    -- matter up to the outer ring; imprecise ones up to the ring plus their precision.
+    SELECT c.id, min(ST_Distance(c.location::geography, p.geom::geography)) AS distance_m
+    FROM candidates c
+    JOIN crisis_area_parts p ON p.crisis_id = :crisis_id AND p.version = :version
+     AND p.geom && ST_Expand(c.location, CASE WHEN c.precise THEN :reach_deg ELSE :reach_deg + :precision_deg END)
+     AND ST_DWithin(c.location::geography, p.geom::geography,
+                    CASE WHEN c.precise THEN :reach_m ELSE :reach_m + {MAX_SEARCH_PRECISION_M} END)
+    WHERE NOT c.precise OR :reach_m > 0
+    GROUP BY c.id
 ), countries_near AS MATERIALIZED (
     SELECT cp.alpha2, min(ST_Distance(cp.geom::geography, p.geog)) AS distance_m
     FROM parts p JOIN country_parts cp
@@ -101,11 +117,15 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
     db.session.execute(_PARTS_SQL, params)
     db.session.execute(text("DELETE FROM exposures WHERE run_id = :run_id"), {"run_id": run_id})
     reach_m = (max(zones_km) if zones_km else 0.0) * 1000.0
-    # Degrees that surely cover reach_m at any latitude where people live (|lat| <= 75: 1° lon >= 25.8 km).
-    reach_deg = reach_m / 25_800.0 + 0.01
-    db.session.execute(_ROWS_SQL, {**params, "run_id": run_id, "reach_m": reach_m, "reach_deg": reach_deg,
-                                   "zones": zones_km})
+    db.session.execute(_ROWS_SQL, {**params, "run_id": run_id, "reach_m": reach_m, "reach_deg": degrees(reach_m),
+                                   "precision_deg": degrees(MAX_SEARCH_PRECISION_M), "zones": zones_km})
     return counts_of(run_id)
+
+
+def degrees(metres: float) -> float:
+    """Degrees that surely cover ``metres`` at any latitude where people live (|lat| <= 75°: 1° of
+    longitude >= 28.8 km), for index boxes; the exact test is geodesic."""
+    return metres / 25_800.0 + 0.01
 
 
 def counts_of(run_id: uuid.UUID, rows=None) -> dict:
