@@ -135,6 +135,7 @@ def seed(url: str, count: int, label_points: dict) -> None:
 # The floor: the area cut into an indexed scratch table, then one hand-written INSERT … SELECT of the
 # same rows (what a PostGIS hand would type into psql).
 FLOOR_SETUP = (
+    "SET LOCAL work_mem = '128MB'",
     "CREATE TEMP TABLE floor_parts ON COMMIT DROP AS "
     "SELECT g AS geom FROM ST_Subdivide(ST_GeomFromWKB(%(wkb)s, 4326), 256) g",
     "CREATE INDEX ON floor_parts USING gist (geom)",
@@ -149,10 +150,10 @@ WITH inside AS MATERIALIZED (
 candidates AS MATERIALIZED (
     SELECT n.id, n.location, n.location_precision_m,
            n.location_source = 'gps' AND n.location_precision_m <= 1000 AS precise
-    FROM nationals n
+    FROM nationals n LEFT JOIN inside i ON i.id = n.id
     WHERE n.location && (SELECT ST_Expand(ST_Extent(geom)::geometry, %(reach_deg)s + %(precision_deg)s)
                          FROM floor_parts)
-      AND n.erased_at IS NULL AND n.location_source <> 'country_centroid' AND n.id NOT IN (SELECT id FROM inside)),
+      AND n.erased_at IS NULL AND n.location_source <> 'country_centroid' AND i.id IS NULL),
 near AS MATERIALIZED (
     SELECT c.id, min(ST_Distance(c.location::geography, p.geom::geography)) AS d
     FROM candidates c JOIN floor_parts p
@@ -303,6 +304,8 @@ def main() -> int:
         worker.wait(timeout=30)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS bench_floor")
+            conn.execute("DELETE FROM exposures WHERE run_id IN (SELECT r.id FROM exposure_runs r JOIN crises c "
+                         "ON c.id = r.crisis_id WHERE c.name LIKE 'bench %')")
             conn.execute("DELETE FROM crises WHERE name LIKE 'bench %'")
 
     print(f"\n{args.nationals:,} nationals, median of {args.runs} runs per scenario, 2 CPUs shared by the worker, "

@@ -68,7 +68,7 @@ def test_rings_by_geodesic_distance_at_their_boundaries(client, desk, coordinato
     assert found[far]["distance_km"] == pytest.approx(25.1, abs=0.05)
     assert {r["certainty"] for r in found.values()} == {"high"}
     assert crisis["latest_run"]["counts"] == {"inside": 1, "ring": 2, "total": 3, "by_ring": {"25": 1, "100": 1},
-                                              "by_certainty": {"high": 3}}
+                                              "by_certainty": {"high": 3}, "by_city": {"(unknown)": 3}}
     assert found[inside]["location_age_days"] == 0 and found[inside]["family_name"] == "Dela Cruz"
 
 

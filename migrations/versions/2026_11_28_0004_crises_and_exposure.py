@@ -15,6 +15,10 @@ branch_labels = None
 depends_on = None
 
 APP_ROLE = "sagip_app"
+# The workers' role: the application role's privileges, plus BYPASSRLS. Workers act for the whole
+# service (scope '*'), and PostGIS operators are not LEAKPROOF, so under row-level security the
+# planner cannot use the spatial indexes for them: an exposure run would scan every national.
+WORKER_ROLE = "sagip_system"
 # Exposure rows name nationals: the same row-level security as the national tables (migration 0002).
 IN_SCOPE = ("(current_setting('sagip.scope', true) = '*' OR EXISTS ("
             "SELECT 1 FROM nationals n WHERE n.id = national_id))")
@@ -99,10 +103,7 @@ def upgrade():
     sa.Column('location_age_days', sa.Integer(), nullable=True),
     sa.CheckConstraint("zone IN ('inside', 'ring')", name=op.f('ck_exposures_zone')),
     sa.CheckConstraint("certainty IN ('high', 'possible', 'country_only')", name=op.f('ck_exposures_certainty')),
-    sa.ForeignKeyConstraint(['national_id'], ['nationals.id'], name=op.f('fk_exposures_national_id_nationals'),
-                            ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['run_id'], ['exposure_runs.id'], name=op.f('fk_exposures_run_id_exposure_runs'),
-                            ondelete='CASCADE'),
+    # No foreign keys, on purpose: see registry/crises/models.py (Exposure).
     sa.PrimaryKeyConstraint('run_id', 'national_id', name=op.f('pk_exposures'))
     )
     op.create_index('ix_exposures_national_id', 'exposures', ['national_id'])
@@ -112,6 +113,13 @@ def upgrade():
     op.execute(f"CREATE POLICY in_scope ON exposures USING {IN_SCOPE} WITH CHECK {IN_SCOPE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(TABLES)} TO {APP_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
+    op.execute(f"""
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{WORKER_ROLE}') THEN
+        CREATE ROLE {WORKER_ROLE} NOLOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE INHERIT;
+    END IF;
+END $$""")
+    op.execute(f"GRANT {APP_ROLE} TO {WORKER_ROLE}")
 
 
 def downgrade():

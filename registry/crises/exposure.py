@@ -33,6 +33,7 @@ from registry.extensions import db
 PRECISE_M = 1000.0
 MAX_SEARCH_PRECISION_M = 30_000.0
 SUBDIVIDE_VERTICES = 256
+WORK_MEM = "128MB"
 
 _PARTS_SQL = text(f"""
 INSERT INTO crisis_area_parts (crisis_id, version, geom)
@@ -50,13 +51,14 @@ WITH parts AS MATERIALIZED (
 ), candidates AS MATERIALIZED (
     -- Located nationals near the area but not in it: one indexed box search around the whole area
     -- (not one search per piece: a detailed area has thousands of pieces over the same people).
+    -- (An anti-join by LEFT JOIN … IS NULL: it hashes, or spills, but never goes quadratic the way
+    -- NOT IN does once the located ids outgrow work_mem.)
     SELECT n.id, n.location, n.location_precision_m,
            (n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}) AS precise
-    FROM nationals n
+    FROM nationals n LEFT JOIN located l ON l.id = n.id
     WHERE n.location && (SELECT ST_Expand(ST_Extent(geom)::geometry, :reach_deg + :precision_deg)
                          FROM crisis_area_parts WHERE crisis_id = :crisis_id AND version = :version)
-      AND n.erased_at IS NULL AND n.location_source <> 'country_centroid'
-      AND n.id NOT IN (SELECT id FROM located)  -- a hashed subplan, whatever the estimates
+      AND n.erased_at IS NULL AND n.location_source <> 'country_centroid' AND l.id IS NULL
 ), near AS MATERIALIZED (
     -- The distance to the nearest piece, looked up per candidate in the pieces' index. Precise fixes
     -- matter up to the outer ring; imprecise ones up to the ring plus their precision.
@@ -105,8 +107,11 @@ WHERE z.distance_km = 0 OR z.ring_km IS NOT NULL
 """)
 
 _COUNTS_SQL = text("""
-SELECT zone, ring_km, certainty, count(*) FROM exposures WHERE run_id = :run_id GROUP BY zone, ring_km, certainty
+SELECT e.zone, e.ring_km, e.certainty, d.city, count(*)
+FROM exposures e LEFT JOIN deployments d ON d.national_id = e.national_id AND d.is_current
+WHERE e.run_id = :run_id GROUP BY e.zone, e.ring_km, e.certainty, d.city
 """)
+TOP_CITIES = 50
 
 
 def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: list[float]) -> dict:
@@ -117,6 +122,8 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
     db.session.execute(_PARTS_SQL, params)
     db.session.execute(text("DELETE FROM exposures WHERE run_id = :run_id"), {"run_id": run_id})
     reach_m = (max(zones_km) if zones_km else 0.0) * 1000.0
+    # Room for the hash tables of a run over a million nationals (this transaction only).
+    db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     db.session.execute(_ROWS_SQL, {**params, "run_id": run_id, "reach_m": reach_m, "reach_deg": degrees(reach_m),
                                    "precision_deg": degrees(MAX_SEARCH_PRECISION_M), "zones": zones_km})
     return counts_of(run_id)
@@ -135,12 +142,16 @@ def counts_of(run_id: uuid.UUID, rows=None) -> dict:
 
 
 def summarize(rows) -> dict:
-    counts = {"inside": 0, "ring": 0, "total": 0, "by_ring": {}, "by_certainty": {}}
-    for zone, ring_km, certainty, number in rows:
+    """Counts from (zone, ring_km, certainty, city, n) rows; ``by_city`` holds the largest cities."""
+    counts = {"inside": 0, "ring": 0, "total": 0, "by_ring": {}, "by_certainty": {}, "by_city": {}}
+    cities: dict[str, int] = {}
+    for zone, ring_km, certainty, city, number in rows:
         counts[zone] += number
         counts["total"] += number
         if ring_km is not None:
             key = f"{ring_km:g}"
             counts["by_ring"][key] = counts["by_ring"].get(key, 0) + number
         counts["by_certainty"][certainty] = counts["by_certainty"].get(certainty, 0) + number
+        cities[city or "(unknown)"] = cities.get(city or "(unknown)", 0) + number
+    counts["by_city"] = dict(sorted(cities.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CITIES])
     return counts

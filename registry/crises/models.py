@@ -98,7 +98,13 @@ class ExposureRun(db.Model):
 
 
 class Exposure(db.Model):
-    """A national in a run's zones, as computed at that moment (names and contacts are read live)."""
+    """A national in a run's zones, as computed at that moment (names and contacts are read live).
+
+    No foreign keys: a run writes up to hundreds of thousands of rows in one statement, and a key
+    check per row costs a third of it (bench/exposure.py). The run writes only ids it just read
+    from ``nationals`` under its own run id; nationals are never deleted (erasure keeps a stub),
+    and neither are crises or runs (a crisis is closed).
+    """
 
     __tablename__ = "exposures"
     __table_args__ = (
@@ -107,8 +113,8 @@ class Exposure(db.Model):
         Index("ix_exposures_national_id", "national_id"),
     )
 
-    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("exposure_runs.id", ondelete="CASCADE"), primary_key=True)
-    national_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nationals.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    national_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     zone: Mapped[str] = mapped_column(String(10))
     ring_km: Mapped[float | None] = mapped_column(Float)
     distance_km: Mapped[float] = mapped_column(Float)

@@ -225,8 +225,9 @@ def exposure_rows(crisis: Crisis, user, *, zone=None, ring_km=None, certainty=No
         query = query.where(visible.c.vulnerabilities.contains([vulnerability]))
     if city:
         query = query.where(func.lower(Deployment.city) == city.lower())
-    counts_query = query.with_only_columns(Exposure.zone, Exposure.ring_km, Exposure.certainty, func.count()) \
-        .group_by(Exposure.zone, Exposure.ring_km, Exposure.certainty)
+    counts_query = query.with_only_columns(Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city,
+                                           func.count()) \
+        .group_by(Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city)
     counts = exposure.summarize(db.session.execute(counts_query).all())
     ordered = query.order_by(Exposure.distance_km, Exposure.national_id)
     if cursor:
@@ -265,8 +266,8 @@ def visible_counts(crisis: Crisis, user) -> dict | None:
     if user.role != "embassy":
         return run.counts
     query = _rows_query(user, run.id)[1].with_only_columns(Exposure.zone, Exposure.ring_km, Exposure.certainty,
-                                                        func.count()) \
-        .group_by(Exposure.zone, Exposure.ring_km, Exposure.certainty)
+                                                           Deployment.city, func.count()) \
+        .group_by(Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city)
     return exposure.summarize(db.session.execute(query).all())
 
 
