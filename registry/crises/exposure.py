@@ -41,9 +41,18 @@ SELECT crisis_id, version, ST_Subdivide(geom, {SUBDIVIDE_VERTICES})
 FROM crisis_versions WHERE crisis_id = :crisis_id AND version = :version
 """)
 
+# The run's pieces in a scratch table of their own: its GiST index serves the per-candidate lookups
+# (the shared table's index would also return every other crisis's pieces in the box).
+_RUN_PARTS_SQL = (
+    text("CREATE TEMP TABLE run_parts ON COMMIT DROP AS "
+         "SELECT geom FROM crisis_area_parts WHERE crisis_id = :crisis_id AND version = :version"),
+    text("CREATE INDEX ON run_parts USING gist (geom)"),
+    text("ANALYZE run_parts"),
+)
+
 _ROWS_SQL = text(f"""
 WITH parts AS MATERIALIZED (
-    SELECT geom, geom::geography AS geog FROM crisis_area_parts WHERE crisis_id = :crisis_id AND version = :version
+    SELECT geom, geom::geography AS geog FROM run_parts
 ), located AS MATERIALIZED (
     SELECT DISTINCT ON (n.id) n.id
     FROM parts p JOIN nationals n ON n.location && p.geom AND ST_Intersects(n.location, p.geom)
@@ -56,16 +65,14 @@ WITH parts AS MATERIALIZED (
     SELECT n.id, n.location, n.location_precision_m,
            (n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}) AS precise
     FROM nationals n LEFT JOIN located l ON l.id = n.id
-    WHERE n.location && (SELECT ST_Expand(ST_Extent(geom)::geometry, :reach_deg + :precision_deg)
-                         FROM crisis_area_parts WHERE crisis_id = :crisis_id AND version = :version)
+    WHERE n.location && (SELECT ST_Expand(ST_Extent(geom)::geometry, :reach_deg + :precision_deg) FROM run_parts)
       AND n.erased_at IS NULL AND n.location_source <> 'country_centroid' AND l.id IS NULL
 ), near AS MATERIALIZED (
     -- The distance to the nearest piece, looked up per candidate in the pieces' index. Precise fixes
     -- matter up to the outer ring; imprecise ones up to the ring plus their precision.
     SELECT c.id, min(ST_Distance(c.location::geography, p.geom::geography)) AS distance_m
     FROM candidates c
-    JOIN crisis_area_parts p ON p.crisis_id = :crisis_id AND p.version = :version
-     AND p.geom && ST_Expand(c.location, CASE WHEN c.precise THEN :reach_deg ELSE :reach_deg + :precision_deg END)
+    JOIN run_parts p ON p.geom && ST_Expand(c.location, CASE WHEN c.precise THEN :reach_deg ELSE :reach_deg + :precision_deg END)
      AND ST_DWithin(c.location::geography, p.geom::geography,
                     CASE WHEN c.precise THEN :reach_m ELSE :reach_m + {MAX_SEARCH_PRECISION_M} END)
     WHERE NOT c.precise OR :reach_m > 0
@@ -124,6 +131,8 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
     reach_m = (max(zones_km) if zones_km else 0.0) * 1000.0
     # Room for the hash tables of a run over a million nationals (this transaction only).
     db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    for statement in _RUN_PARTS_SQL:
+        db.session.execute(statement, params)
     db.session.execute(_ROWS_SQL, {**params, "run_id": run_id, "reach_m": reach_m, "reach_deg": degrees(reach_m),
                                    "precision_deg": degrees(MAX_SEARCH_PRECISION_M), "zones": zones_km})
     return counts_of(run_id)
