@@ -53,20 +53,17 @@ _RUN_PARTS_SQL = (
 _ROWS_SQL = text(f"""
 WITH parts AS MATERIALIZED (
     SELECT geom, geom::geography AS geog FROM run_parts
-), located AS MATERIALIZED (
-    SELECT DISTINCT ON (n.id) n.id
-    FROM parts p JOIN nationals n ON n.location && p.geom AND ST_Intersects(n.location, p.geom)
-    WHERE n.erased_at IS NULL AND n.location_source <> 'country_centroid'
 ), candidates AS MATERIALIZED (
-    -- Located nationals near the area but not in it: one indexed box search around the whole area
-    -- (not one search per piece: a detailed area has thousands of pieces over the same people).
-    -- (An anti-join by LEFT JOIN … IS NULL: it hashes, or spills, but never goes quadratic the way
-    -- NOT IN does once the located ids outgrow work_mem.)
+    -- Located nationals in a box around the whole area (one indexed search, not one per piece: a
+    -- detailed area has thousands of pieces over the same people), each tested against the pieces'
+    -- index. No join between large sets: the plan cannot go quadratic on a bad row estimate.
     SELECT n.id, n.location, n.location_precision_m,
-           (n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}) AS precise
-    FROM nationals n LEFT JOIN located l ON l.id = n.id
+           (n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}) AS precise,
+           EXISTS (SELECT 1 FROM run_parts p WHERE p.geom && n.location AND ST_Intersects(p.geom, n.location))
+               AS inside
+    FROM nationals n
     WHERE n.location && (SELECT ST_Expand(ST_Extent(geom)::geometry, :reach_deg + :precision_deg) FROM run_parts)
-      AND n.erased_at IS NULL AND n.location_source <> 'country_centroid' AND l.id IS NULL
+      AND n.erased_at IS NULL AND n.location_source <> 'country_centroid'
 ), near AS MATERIALIZED (
     -- The distance to the nearest piece, looked up per candidate in the pieces' index. Precise fixes
     -- matter up to the outer ring; imprecise ones up to the ring plus their precision.
@@ -75,7 +72,7 @@ WITH parts AS MATERIALIZED (
     JOIN run_parts p ON p.geom && ST_Expand(c.location, CASE WHEN c.precise THEN :reach_deg ELSE :reach_deg + :precision_deg END)
      AND ST_DWithin(c.location::geography, p.geom::geography,
                     CASE WHEN c.precise THEN :reach_m ELSE :reach_m + {MAX_SEARCH_PRECISION_M} END)
-    WHERE NOT c.precise OR :reach_m > 0
+    WHERE NOT c.inside AND (NOT c.precise OR :reach_m > 0)
     GROUP BY c.id
 ), countries_near AS MATERIALIZED (
     SELECT cp.alpha2, min(ST_Distance(cp.geom::geography, p.geog)) AS distance_m
@@ -83,7 +80,7 @@ WITH parts AS MATERIALIZED (
       ON cp.geom && ST_Expand(p.geom, :reach_deg) AND ST_DWithin(cp.geom::geography, p.geog, :reach_m)
     GROUP BY cp.alpha2
 ), measured AS (
-    SELECT l.id, 0.0::float8 AS distance_m FROM located l
+    SELECT c.id, 0.0::float8 AS distance_m FROM candidates c WHERE c.inside
     UNION ALL
     SELECT nr.id, CASE WHEN n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}
                        THEN nr.distance_m
