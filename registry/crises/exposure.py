@@ -4,10 +4,14 @@ One transaction: the version's area is cut with ST_Subdivide into indexed
 pieces (never simplified), the run's old rows are deleted (a rerun replaces,
 never doubles), and one ``INSERT … SELECT`` writes the rows:
 
-* **located nationals** (a point with its precision): inside when a piece
-  contains the point (planar test on small pieces, GiST), otherwise the
-  geodesic distance to the nearest piece, computed once, only for the points
-  near enough (``ST_DWithin`` on ``location::geography``, indexed). The
+* **located nationals** (a point with its precision): the candidates are
+  found once, in an indexed box around the whole area (plus the outer ring
+  and the largest precision); each is inside when a piece contains it (a
+  planar test against the pieces' GiST index), otherwise its geodesic
+  distance to the nearest piece is computed, looking the pieces up per
+  candidate in their index. Every step is linear in the candidates, whatever
+  the planner's estimates (an anti-join between the large sets went
+  quadratic on a bad estimate at a million nationals). The
   distance to the *possible position* is the distance to the point for a
   precise fix (GPS or a given point, precision <= 1 km), and to its precision
   circle otherwise (minus the precision, floored at 0). Certainty ``high`` for
