@@ -15,7 +15,8 @@ def flask_app():
     global _flask_app
     if _flask_app is None:
         from registry import create_app
-        _flask_app = create_app()
+        # The workers' database role bypasses row-level security (registry/auth/scope.py, migration 0004).
+        _flask_app = create_app({"REGISTRY_PROCESS": "worker"})
     return _flask_app
 
 
