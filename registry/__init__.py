@@ -49,6 +49,7 @@ def _register_models() -> None:
     from registry.imports import models as import_models  # noqa: F401
     from registry.jobs import models as job_models  # noqa: F401
     from registry.nationals import models as national_models  # noqa: F401
+    from registry.rosters import models as roster_models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -60,8 +61,10 @@ def _register_blueprints(app: Flask) -> None:
     from registry.jobs.views import bp as jobs_bp
     from registry.nationals.views import bp as nationals_bp
     from registry.places.views import bp as places_bp
+    from registry.rosters.views import bp as assembly_points_bp
 
-    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, crises_bp, audit_bp, places_bp, openapi.bp]))
+    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, audit_bp, places_bp,
+                                        openapi.bp]))
     app.register_blueprint(health.bp)
 
 

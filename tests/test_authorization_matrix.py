@@ -43,14 +43,23 @@ EXPECTED: dict[str, frozenset[str]] = {
     "api.crises.get_crisis": CRISIS_READ,
     "api.crises.exposure": EXPOSURE,
     "api.crises.exposure_diff": EXPOSURE,
+    # "declare, change, close crises; assembly points": coordinator and admin; reading them goes with
+    # reading crises (no personal data).
+    "api.assembly_points.create_point": CRISIS_WRITE,
+    "api.assembly_points.update_point": CRISIS_WRITE,
+    "api.assembly_points.list_points": CRISIS_READ,
+    "api.assembly_points.get_point": CRISIS_READ,
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string:code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one
+POINT_ID = "<uuid:point_id>"  # nor are assembly points
 QA_DEPLOYMENT = {"host_country": "QA", "city": "Doha", "occupation_isco": "5131"}
 QA_POINT, AE_POINT = {"lat": 25.2854, "lon": 51.531}, {"lat": 25.2, "lon": 55.3}
 # The QA national: "Dela Cruz" matches both nationals, yet its family name appears in no AE record.
 OTHER = {"family_name": "Dela Cruz Ramos", "given_names": "Ana Maria", "passport_number": "Q7654321B"}
 NATIONALS = "/api/v1/nationals"
+ASSEMBLY_POINT = {"name": "Embassy, Abu Dhabi", "kind": "embassy", "location": {"lat": 24.4539, "lon": 54.3773},
+                  "capacity": 400, "country": "AE"}
 CRISES = "/api/v1/crises"
 # A circle over the Gulf covering Dubai (the AE national) and Doha (the QA national), both inside.
 MATRIX_CRISIS = {"name": "Matrix", "kind": "flood", "severity": "high",
@@ -122,8 +131,9 @@ def world(app, client, make_user, db, celery_worker):
     own = register(client, registrar, national_body(passport_number="P1000001A"))
     other = register(client, registrar, qa_body(**OTHER))
     crisis = declare(client, users["admin"][1])
+    point = client.post("/api/v1/assembly-points", headers=users["admin"][1], json=ASSEMBLY_POINT).get_json()["id"]
     yield SimpleNamespace(registrar=registrar, users=users, headers={r: h for r, (_, h) in users.items()},
-                          own=own, other=other, crisis=crisis,
+                          own=own, other=other, crisis=crisis, point=point,
                           passports=(f"P{n:07d}A" for n in itertools.count(2000001)))
     settle(db)
     app.extensions["celery"].control.purge()  # drop messages no worker ran
@@ -165,7 +175,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         national = register(client, w.registrar, (qa_body if other else national_body)(
             family_name="Throwaway", passport_number=next(w.passports)))
     path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, w.jobs["other" if other else role]) \
-        .replace(COUNTRY, "QA" if other else "AE").replace(CRISIS_ID, w.crisis)
+        .replace(COUNTRY, "QA" if other else "AE").replace(CRISIS_ID, w.crisis) \
+        .replace(POINT_ID, w.point)
     assert "<" not in path, f"no value for the path parameter of {rule}: teach the matrix about it"
     kwargs = {
         "api.nationals.create_national": lambda: {"json": (qa_body if other else national_body)(
@@ -181,6 +192,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
                                        else {"country": "AE", "q": "Dubai"}},
         "api.crises.declare_crisis": lambda: {"json": small_crisis(where)},
         "api.crises.update_crisis": lambda: {"json": {"severity": "extreme"}},  # no new version, no new run
+        "api.assembly_points.create_point": lambda: {"json": ASSEMBLY_POINT},
+        "api.assembly_points.update_point": lambda: {"json": {"capacity": 250}},
         "api.crises.exposure": lambda: {"query_string": {"purpose": "matrix", "format": "json"}},
         "api.crises.exposure_diff": lambda: {"query_string": {"from": 1, "to": 1, "purpose": "matrix"}},
     }.get(endpoint, dict)()
@@ -206,7 +219,7 @@ def exposed(response, hidden: set[str], where: str, endpoint: str) -> list[str]:
     found = [f"response names {value}" for value in sorted(hidden) if value in body]
     total = (response.get_json(silent=True) or {}).get("total") if response.is_json else None
     # Crisis lists count crises (not scoped); exposure totals are checked by counted().
-    if where == "other" and total and not endpoint.startswith("api.crises."):
+    if where == "other" and total and not endpoint.startswith(("api.crises.", "api.assembly_points.")):
         found.append(f"total {total} counts other-jurisdiction records")
     return found
 

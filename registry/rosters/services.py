@@ -1,0 +1,88 @@
+"""Assembly points: created and changed by coordinators and admins; their point must be in their country."""
+from __future__ import annotations
+
+import uuid
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy import func, select, tuple_
+
+from registry import geo
+from registry.errors import InvalidLocation, NotFound
+from registry.extensions import db
+from registry.pagination import decode_cursor, encode_cursor
+from registry.rosters.models import AssemblyPoint
+
+
+def _check_point(data: dict) -> None:
+    location = data["location"]
+    problem = geo.check_in_country(location["lon"], location["lat"], data["country"])
+    if problem:
+        raise InvalidLocation(problem.message, errors={"location": {problem.field: [problem.message]}})
+
+
+def create_point(data: dict) -> AssemblyPoint:
+    """:raises InvalidLocation: the point is not in ``country``."""
+    _check_point(data)
+    location = data.pop("location")
+    point = AssemblyPoint(id=uuid.uuid4(), location=f"SRID=4326;{geo.point_wkt(location['lon'], location['lat'])}",
+                          **data)
+    db.session.add(point)
+    db.session.flush()
+    db.session.refresh(point)
+    return point
+
+
+def get_point(point_id: uuid.UUID) -> AssemblyPoint:
+    point = db.session.get(AssemblyPoint, point_id)
+    if point is None:
+        raise NotFound("No such assembly point.")
+    return point
+
+
+def update_point(point_id: uuid.UUID, data: dict) -> AssemblyPoint:
+    """A partial update; a new location or country is checked again. :raises NotFound, InvalidLocation:"""
+    point = get_point(point_id)
+    if "location" in data or "country" in data:
+        current = to_shape(point.location)
+        _check_point({"location": data.get("location", {"lat": current.y, "lon": current.x}),
+                      "country": data.get("country", point.country)})
+    location = data.pop("location", None)
+    if location:
+        point.location = f"SRID=4326;{geo.point_wkt(location['lon'], location['lat'])}"
+    for key, value in data.items():
+        setattr(point, key, value)
+    point.updated_at = func.now()
+    db.session.flush()
+    db.session.refresh(point)
+    return point
+
+
+def list_points(*, country=None, kind=None, active=None, limit: int = 100, cursor: str | None = None) -> dict:
+    query = select(AssemblyPoint)
+    if country:
+        query = query.where(AssemblyPoint.country == country)
+    if kind:
+        query = query.where(AssemblyPoint.kind == kind)
+    if active is not None:
+        query = query.where(AssemblyPoint.active.is_(active))
+    total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+    if cursor:
+        name, point_id = decode_cursor(cursor, 2)
+        try:
+            query = query.where(tuple_(AssemblyPoint.name, AssemblyPoint.id) > tuple_(name, uuid.UUID(point_id)))
+        except ValueError:
+            from registry.errors import BadRequest
+            raise BadRequest("The cursor is not valid; use next_cursor from a previous page.",
+                             errors={"cursor": ["Not a cursor issued by this service."]}) from None
+    items = list(db.session.scalars(query.order_by(AssemblyPoint.name, AssemblyPoint.id).limit(limit + 1)))
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "total": total,
+            "next_cursor": encode_cursor(items[-1].name, items[-1].id) if more else None}
+
+
+def point_out(point: AssemblyPoint) -> dict:
+    shape = to_shape(point.location)
+    return {"id": point.id, "name": point.name, "kind": point.kind, "capacity": point.capacity,
+            "country": point.country, "active": point.active, "created_at": point.created_at,
+            "updated_at": point.updated_at, "location": {"lat": shape.y, "lon": shape.x}}
