@@ -68,7 +68,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
 
 
-UPLOAD_ENDPOINTS = {"api.imports.create_import"}
+UPLOAD_ENDPOINTS = {"api.imports.create_import", "api.assembly_points.import_points"}
 # Crisis areas may be detailed (up to areas.MAX_AREA_VERTICES): their own, larger body limit.
 AREA_ENDPOINTS = {"api.crises.declare_crisis", "api.crises.update_crisis"}
 

@@ -60,3 +60,37 @@ def test_desk_officers_may_not_manage_assembly_points(client, desk, db):
     assert client.post(POINTS, json=EMBASSY, headers=desk).status_code == 403
     assert client.get(POINTS, headers=desk).status_code == 403
     assert count(db, "assembly_points") == 0
+
+
+def test_a_csv_of_assembly_points_stores_the_good_rows_and_reports_the_bad(client, coordinator, db):
+    import io
+    csv_text = ("name,kind,lat,lon,capacity,country,active\n"
+                "Embassy Abu Dhabi,embassy,24.4539,54.3773,400,AE,true\n"
+                "Dubai airport,airport,25.2532,55.3657,2000,AE,\n"
+                "Castle,castle,25.2,55.3,10,AE,\n"                       # row 4: bad kind
+                "Swapped school,school,55.27,25.2,100,AE,\n"              # row 5: swapped
+                "Many,shelter,25.2,55.3,lots,AE,false\n")                # row 6: bad capacity
+    response = client.post(f"{POINTS}/import", headers=coordinator, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(csv_text.encode()), "points.csv")})
+    assert response.status_code == 200, response.get_json()
+    result = response.get_json()
+    assert (result["created"], result["rejected"]) == (2, 3)
+    assert sorted((e["row"], e["field"]) for e in result["errors"]) == [(4, "kind"), (5, "location"),
+                                                                        (6, "capacity")]
+    assert "swap" in next(e["message"] for e in result["errors"] if e["row"] == 5)
+    assert count(db, "assembly_points") == 2
+
+
+@pytest.mark.parametrize("content, field", [
+    (b"name,kind,lat,lon,capacity\nX,embassy,1,1,1\n", "country"),
+    (b"name,kind,lat,lon,capacity,country,colour\n", "colour"),
+    (b"\x00\x01binary", "file"),
+])
+def test_an_unusable_file_of_assembly_points_is_a_422(client, coordinator, db, content, field):
+    import io
+    response = client.post(f"{POINTS}/import", headers=coordinator, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(content), "points.csv")})
+    assert response.status_code == 422
+    problem = response.get_json()
+    assert field in problem.get("errors", {}) or problem["code"] == "not-a-spreadsheet", problem
+    assert count(db, "assembly_points") == 0

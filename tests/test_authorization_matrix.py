@@ -46,6 +46,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     # "declare, change, close crises; assembly points": coordinator and admin; reading them goes with
     # reading crises (no personal data).
     "api.assembly_points.create_point": CRISIS_WRITE,
+    "api.assembly_points.import_points": CRISIS_WRITE,
     "api.assembly_points.update_point": CRISIS_WRITE,
     "api.assembly_points.list_points": CRISIS_READ,
     "api.assembly_points.get_point": CRISIS_READ,
@@ -193,6 +194,9 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "api.crises.declare_crisis": lambda: {"json": small_crisis(where)},
         "api.crises.update_crisis": lambda: {"json": {"severity": "extreme"}},  # no new version, no new run
         "api.assembly_points.create_point": lambda: {"json": ASSEMBLY_POINT},
+        "api.assembly_points.import_points": lambda: {
+            "data": {"file": (io.BytesIO(b"name,kind,lat,lon,capacity,country\nShelter,shelter,24.45,54.38,50,AE\n"),
+                              "points.csv")}, "content_type": "multipart/form-data"},
         "api.assembly_points.update_point": lambda: {"json": {"capacity": 250}},
         "api.crises.exposure": lambda: {"query_string": {"purpose": "matrix", "format": "json"}},
         "api.crises.exposure_diff": lambda: {"query_string": {"from": 1, "to": 1, "purpose": "matrix"}},

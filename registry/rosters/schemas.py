@@ -48,3 +48,16 @@ class AssemblyPointPage(Schema):
     items = fields.List(fields.Nested(AssemblyPointOut))
     total = fields.Integer()
     next_cursor = fields.String(allow_none=True)
+
+
+class RowError(Schema):
+    row = fields.Integer()
+    field = fields.String()
+    message = fields.String()
+
+
+class PointImportResult(Schema):
+    created = fields.Integer()
+    rejected = fields.Integer()
+    errors = fields.List(fields.Nested(RowError))
+    ids = fields.List(fields.UUID())

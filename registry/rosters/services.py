@@ -86,3 +86,66 @@ def point_out(point: AssemblyPoint) -> dict:
     return {"id": point.id, "name": point.name, "kind": point.kind, "capacity": point.capacity,
             "country": point.country, "active": point.active, "created_at": point.created_at,
             "updated_at": point.updated_at, "location": {"lat": shape.y, "lon": shape.x}}
+
+
+POINT_COLUMNS = ("name", "kind", "lat", "lon", "capacity", "country", "active")
+MAX_IMPORTED_POINTS = 10_000
+
+
+def import_points(data: bytes, schema) -> dict:
+    """Create assembly points from a CSV or XLSX (columns ``POINT_COLUMNS``, ``active`` optional).
+
+    Each row is validated like ``POST /assembly-points``; good rows are stored even when others
+    fail, and every bad row is reported with its field. :raises Unprocessable: unreadable file,
+    unknown or missing columns, too many rows.
+    """
+    from marshmallow import ValidationError
+
+    from registry.errors import Unprocessable
+    from registry.imports.reader import open_rows
+    header, rows, _ = open_rows(data)
+    unknown = sorted(set(header) - set(POINT_COLUMNS) - {""})
+    missing = sorted(set(POINT_COLUMNS) - {"active"} - set(header))
+    if unknown or missing:
+        errors = {**({c: ["Unknown column."] for c in unknown}), **({c: ["Missing column."] for c in missing})}
+        raise Unprocessable("The columns do not match the assembly point template.", errors=errors)
+    created, errors = [], []
+    for index, cells in enumerate(rows):
+        row_no = index + 2
+        if index >= MAX_IMPORTED_POINTS:
+            raise Unprocessable(f"At most {MAX_IMPORTED_POINTS} assembly points per file.",
+                                errors={"file": ["Too many rows."]})
+        values = {name: (str(cell).strip() if cell is not None else "") for name, cell in zip(header, cells) if name}
+        if not any(values.values()):
+            continue
+        body = {"name": values.get("name"), "kind": values.get("kind"), "country": values.get("country"),
+                "location": {"lat": _number(values.get("lat")), "lon": _number(values.get("lon"))},
+                "capacity": _number(values.get("capacity"), integer=True),
+                "active": values.get("active", "").lower() not in ("false", "no", "0")}
+        try:
+            point_data = schema.load(body)
+            problem = geo.check_in_country(point_data["location"]["lon"], point_data["location"]["lat"],
+                                           point_data["country"])
+            if problem:
+                raise ValidationError({"location": [problem.message]})
+        except ValidationError as exc:
+            errors.extend({"row": row_no, "field": field, "message": "; ".join(_flatten(messages))}
+                          for field, messages in exc.messages.items())
+            continue
+        created.append(create_point(point_data).id)
+    return {"created": len(created), "rejected": len({e["row"] for e in errors}), "errors": errors,
+            "ids": created}
+
+
+def _number(text: str | None, *, integer: bool = False):
+    """The cell as a number when it is one, else the text (so the schema reports it)."""
+    try:
+        return int(text) if integer else float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _flatten(messages) -> list[str]:
+    if isinstance(messages, dict):
+        return [f"{key}: {m}" for key, value in messages.items() for m in _flatten(value)]
+    return [str(m) for m in messages]

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from registry.api import documented, dump, load_json, load_query
 from registry.audit import services as audit
 from registry.auth.access import requires
+from registry.errors import Unprocessable
 from registry.rosters import schemas, services
 
 bp = Blueprint("assembly_points", __name__, url_prefix="/assembly-points")
@@ -28,6 +29,21 @@ def create_point():
     audit.note(object_type="assembly_point", object_ids=[point.id])
     return dump(_OUT, services.point_out(point), status=201,
                 headers={"Location": f"/api/v1/assembly-points/{point.id}"})
+
+
+@bp.post("/import")
+@requires("crises:write")
+@documented(summary="Create assembly points from a CSV or XLSX", response=schemas.PointImportResult,
+            errors=(413, 422))
+def import_points():
+    """Multipart field ``file``; columns ``name, kind, lat, lon, capacity, country`` and optional
+    ``active``. Good rows are stored even when others fail; bad rows are listed with their field."""
+    upload = request.files.get("file")
+    if upload is None:
+        raise Unprocessable("Upload the file as multipart/form-data, field 'file'.", errors={"file": ["Missing."]})
+    result = services.import_points(upload.read(), _IN)
+    audit.note(object_type="assembly_point", object_ids=result["ids"], result_count=result["created"])
+    return dump(schemas.PointImportResult(), result)
 
 
 @bp.get("")
