@@ -550,6 +550,7 @@ def load_demo(nationals: int, seed: int, user) -> None:
         click.echo(f"  {demo_user.name:<17} {demo_user.role + where:<20} {token}")
 
     if nationals <= 0:
+        _declare_demo_crisis(db.session.get(User, user_id))
         return
     started = time.perf_counter()
     rows = generate_rows(nationals, seed, as_of=date.today())
@@ -557,6 +558,7 @@ def load_demo(nationals: int, seed: int, user) -> None:
     if db.session.scalar(select(National.id).where(
             National.nationality == "PH", National.passport_index == keyring().blind_index("passport", first_passport))):
         click.echo(f"The demo (seed {seed}) is already loaded: its first passport is registered. Nothing imported.")
+        _declare_demo_crisis(db.session.get(User, user_id))
         return
     from registry.cli import import_in_process
     job = import_in_process(f"demo-seed{seed}.csv", rows_to_csv(rows), db.session.get(User, user_id),
@@ -566,3 +568,24 @@ def load_demo(nationals: int, seed: int, user) -> None:
                f"in {time.perf_counter() - started:.1f} s")
     for error in result["errors"][:20]:
         click.echo(f"  row {error['row']}: {error['field']}: {error['message']}", err=True)
+    _declare_demo_crisis(db.session.get(User, user_id))  # after the nationals: its first run finds them
+
+
+DEMO_CRISIS = {"name": "Demo: flash flood, Dubai", "kind": "flood", "severity": "high",
+               "area": {"type": "circle", "center": {"lat": 25.2048, "lon": 55.2708}, "radius_km": 30},
+               "zones_km": [25, 100]}
+
+
+def _declare_demo_crisis(user) -> None:
+    """One declared crisis (once): its exposure run is queued, and a worker computes it when it runs."""
+    import click
+    from sqlalchemy import select
+
+    from registry.crises.models import Crisis
+    from registry.crises.services import declare
+    from registry.extensions import db
+    if db.session.scalar(select(Crisis.id).where(Crisis.name == DEMO_CRISIS["name"])):
+        return
+    crisis = declare(dict(DEMO_CRISIS), user)
+    db.session.commit()
+    click.echo(f"Declared the demo crisis {crisis.id} ({DEMO_CRISIS['name']}); a worker computes its exposure.")

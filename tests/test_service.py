@@ -166,3 +166,15 @@ def test_the_readme_lists_every_environment_variable():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [name for name in config.ENVIRONMENT if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_the_demo_loads_nationals_users_and_declares_a_crisis(db):
+    result = run_cli("demo", "--nationals", "50")
+    assert result.returncode == 0, result.stderr
+    assert "created 50" in result.stdout and "Declared the demo crisis" in result.stdout
+    again = run_cli("demo", "--nationals", "50")
+    assert "already loaded" in again.stdout and "Declared" not in again.stdout
+    db.session.rollback()
+    from sqlalchemy import text
+    assert db.session.execute(text("SELECT count(*) FROM crises")).scalar() == 1
+    assert db.session.execute(text("SELECT count(*) FROM nationals")).scalar() == 50
