@@ -25,6 +25,7 @@ def test_a_coordinator_creates_reads_lists_and_changes_an_assembly_point(client,
                               "location": {"lat": 25.2854, "lon": 51.531}}, headers=coordinator)
     _, embassy = make_user("embassy", ["AE"])
     assert client.get(f"{POINTS}/{point['id']}", headers=embassy).get_json()["name"] == EMBASSY["name"]
+    assert client.get(POINTS, headers=coordinator).get_json()["total"] == 2  # no filter: still counted
     listed = client.get(POINTS, headers=coordinator, query_string={"country": "QA"}).get_json()
     assert [p["name"] for p in listed["items"]] == ["Doha shelter"] and listed["total"] == 1
     first = client.get(POINTS, headers=coordinator, query_string={"limit": 1}).get_json()

@@ -273,3 +273,14 @@ def test_nationals_registered_during_an_active_crisis_join_it_on_the_next_run(cl
         current = client.get(f"{CRISES}/{crisis['id']}", headers=coordinator).get_json()
     assert current["latest_run"]["status"] == "succeeded" and current["version"] == 1
     assert set(rows(client, coordinator, crisis["id"])) == {first, later, moved}
+
+
+def test_lists_count_every_crisis_and_audit_event_without_filters(client, coordinator, make_user, db):
+    for radius in (5, 6):
+        response = client.post(CRISES, json={"name": f"c{radius}", "kind": "flood", "severity": "low",
+                                             "area": circle(*DUBAI, radius)}, headers=coordinator)
+        assert response.status_code == 202
+    assert client.get(CRISES, headers=coordinator).get_json()["total"] == 2
+    _, auditor = make_user("auditor")
+    trail = client.get("/api/v1/audit", headers=auditor).get_json()
+    assert trail["total"] == len(trail["items"]) >= 3

@@ -204,7 +204,7 @@ def list_events(*, object_id: uuid.UUID | None = None, actor: uuid.UUID | None =
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at < until)
-    total = db.session.scalar(query.with_only_columns(db.func.count()).order_by(None))
+    total = db.session.scalar(query.with_only_columns(db.func.count(), maintain_column_froms=True).order_by(None))
     if cursor:
         query = query.where(AuditEvent.id < decode_offset(cursor))
     items = list(db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))

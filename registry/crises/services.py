@@ -157,7 +157,7 @@ def list_crises(*, status: str | None = None, limit: int = 100, cursor: str | No
     query = select(Crisis)
     if status:
         query = query.where(Crisis.status == status)
-    total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     if cursor:
         created, crisis_id = decode_cursor(cursor, 2)
         try:

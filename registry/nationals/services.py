@@ -348,7 +348,7 @@ def purge_returned(older_than_days: int, batch: int = 500) -> list[uuid.UUID]:
 
 
 def _page(query: Select, order: tuple, limit: int, cursor: str | None, cursor_of) -> dict:
-    total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     if cursor:
         query = query.where(cursor_of(decode_cursor(cursor, 2)))
     items = list(db.session.scalars(query.order_by(*order).limit(limit + 1)))
@@ -394,7 +394,7 @@ def search_nationals(user, *, q=None, passport_number=None, host_country=None, l
         # ``%>`` uses the trigram index; every word of the query must be close to some word of the name.
         query = query.where(National.search_name.op("%>")(key))
         order = (score.desc(), National.id)
-    total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     offset = decode_offset(cursor)
     items = list(db.session.scalars(query.order_by(*order).offset(offset).limit(limit + 1)))
     more = len(items) > limit

@@ -65,7 +65,7 @@ def list_points(*, country=None, kind=None, active=None, limit: int = 100, curso
         query = query.where(AssemblyPoint.kind == kind)
     if active is not None:
         query = query.where(AssemblyPoint.active.is_(active))
-    total = db.session.scalar(query.with_only_columns(func.count()).order_by(None))
+    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     if cursor:
         name, point_id = decode_cursor(cursor, 2)
         try:
