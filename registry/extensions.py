@@ -16,6 +16,11 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 
 
+def sql_in(values) -> str:
+    """``('a', 'b')``: the right side of an ``IN`` in a check constraint over fixed names."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Alembic filter: PostGIS owns ``spatial_ref_sys``; the migrations own everything else."""
     return not (type_ == "table" and name == "spatial_ref_sys")

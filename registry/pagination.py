@@ -12,6 +12,11 @@ def encode_cursor(*values) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _invalid() -> BadRequest:
+    return BadRequest("The cursor is not valid; use next_cursor from a previous page.",
+                      errors={"cursor": ["Not a cursor issued by this service."]})
+
+
 def decode_cursor(cursor: str, size: int) -> list[str]:
     """:raises BadRequest: the cursor was not made by this service."""
     try:
@@ -19,9 +24,20 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
         if not isinstance(values, list) or len(values) != size or not all(isinstance(v, str) for v in values):
             raise ValueError
     except ValueError:
-        raise BadRequest("The cursor is not valid; use next_cursor from a previous page.",
-                         errors={"cursor": ["Not a cursor issued by this service."]}) from None
+        raise _invalid() from None
     return values
+
+
+def decode_keys(cursor: str, *parsers) -> list:
+    """The keyset values of a cursor, each through its parser (e.g. ``float``, ``uuid.UUID``).
+
+    :raises BadRequest: the cursor was not made by this service.
+    """
+    values = decode_cursor(cursor, len(parsers))
+    try:
+        return [parse(value) for parse, value in zip(parsers, values)]
+    except ValueError:
+        raise _invalid() from None
 
 
 def decode_offset(cursor: str | None) -> int:
@@ -30,6 +46,5 @@ def decode_offset(cursor: str | None) -> int:
         return 0
     value = decode_cursor(cursor, 1)[0]
     if not value.isdigit():
-        raise BadRequest("The cursor is not valid; use next_cursor from a previous page.",
-                         errors={"cursor": ["Not a cursor issued by this service."]})
+        raise _invalid()
     return int(value)

@@ -10,7 +10,7 @@ from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Float, ForeignKey
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import db, sql_in
 
 KINDS = ("earthquake", "typhoon", "flood", "conflict", "civil_unrest", "epidemic", "other")
 SEVERITIES = ("low", "moderate", "high", "extreme")
@@ -20,16 +20,12 @@ CERTAINTIES = ("high", "possible", "country_only")
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
 
 
-def _in(values) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
 class Crisis(db.Model):
     __tablename__ = "crises"
     __table_args__ = (
-        CheckConstraint(f"kind IN {_in(KINDS)}", name="kind"),
-        CheckConstraint(f"severity IN {_in(SEVERITIES)}", name="severity"),
-        CheckConstraint(f"status IN {_in(STATUSES)}", name="status"),
+        CheckConstraint(f"kind IN {sql_in(KINDS)}", name="kind"),
+        CheckConstraint(f"severity IN {sql_in(SEVERITIES)}", name="severity"),
+        CheckConstraint(f"status IN {sql_in(STATUSES)}", name="status"),
         Index("ix_crises_created_at_id", "created_at", "id"),
     )
 
@@ -81,7 +77,7 @@ class CrisisAreaPart(db.Model):
 class ExposureRun(db.Model):
     __tablename__ = "exposure_runs"
     __table_args__ = (
-        CheckConstraint(f"status IN {_in(RUN_STATUSES)}", name="status"),
+        CheckConstraint(f"status IN {sql_in(RUN_STATUSES)}", name="status"),
         ForeignKeyConstraint(["crisis_id", "version"], ["crisis_versions.crisis_id", "crisis_versions.version"],
                              ondelete="CASCADE"),
         Index("ix_exposure_runs_crisis_id_version", "crisis_id", "version"),
@@ -108,8 +104,8 @@ class Exposure(db.Model):
 
     __tablename__ = "exposures"
     __table_args__ = (
-        CheckConstraint(f"zone IN {_in(ZONES)}", name="zone"),
-        CheckConstraint(f"certainty IN {_in(CERTAINTIES)}", name="certainty"),
+        CheckConstraint(f"zone IN {sql_in(ZONES)}", name="zone"),
+        CheckConstraint(f"certainty IN {sql_in(CERTAINTIES)}", name="certainty"),
         Index("ix_exposures_national_id", "national_id"),
     )
 

@@ -14,16 +14,16 @@ from datetime import datetime, timezone
 
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select, tuple_, update
 
 from registry.crises import areas, exposure
 from registry.crises.models import Crisis, CrisisVersion, Exposure, ExposureRun
-from registry.errors import BadRequest, NotFound, Unprocessable
+from registry.errors import NotFound, Unprocessable
 from registry.extensions import db
 from registry.jobs import services as jobs
 from registry.nationals.models import Country, Deployment, National
 from registry.nationals.services import visible_nationals
-from registry.pagination import decode_cursor, encode_cursor
+from registry.pagination import decode_keys, encode_cursor
 
 EXPOSURE_TASK = "crises.run_exposure"
 
@@ -159,13 +159,8 @@ def list_crises(*, status: str | None = None, limit: int = 100, cursor: str | No
         query = query.where(Crisis.status == status)
     total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     if cursor:
-        created, crisis_id = decode_cursor(cursor, 2)
-        try:
-            query = query.where((Crisis.created_at, Crisis.id) < (datetime.fromisoformat(created),
-                                                                  uuid.UUID(crisis_id)))
-        except ValueError:
-            raise BadRequest("The cursor is not valid; use next_cursor from a previous page.",
-                             errors={"cursor": ["Not a cursor issued by this service."]}) from None
+        created, crisis_id = decode_keys(cursor, datetime.fromisoformat, uuid.UUID)
+        query = query.where(tuple_(Crisis.created_at, Crisis.id) < tuple_(created, crisis_id))
     items = list(db.session.scalars(query.order_by(Crisis.created_at.desc(), Crisis.id.desc()).limit(limit + 1)))
     more = len(items) > limit
     items = items[:limit]
@@ -225,19 +220,11 @@ def exposure_rows(crisis: Crisis, user, *, zone=None, ring_km=None, certainty=No
         query = query.where(visible.c.vulnerabilities.contains([vulnerability]))
     if city:
         query = query.where(func.lower(Deployment.city) == city.lower())
-    counts_query = query.with_only_columns(Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city,
-                                           func.count()) \
-        .group_by(Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city)
-    counts = exposure.summarize(db.session.execute(counts_query).all())
+    counts = _counts(query)
     ordered = query.order_by(Exposure.distance_km, Exposure.national_id)
     if cursor:
-        distance, national_id = decode_cursor(cursor, 2)
-        try:
-            ordered = ordered.where((Exposure.distance_km, Exposure.national_id) > (float(distance),
-                                                                                     uuid.UUID(national_id)))
-        except ValueError:
-            raise BadRequest("The cursor is not valid; use next_cursor from a previous page.",
-                             errors={"cursor": ["Not a cursor issued by this service."]}) from None
+        distance, national_id = decode_keys(cursor, float, uuid.UUID)
+        ordered = ordered.where(tuple_(Exposure.distance_km, Exposure.national_id) > tuple_(distance, national_id))
     if limit is not None:
         ordered = ordered.limit(limit + 1)
     rows = [_row(r) for r in db.session.execute(ordered)]
@@ -265,10 +252,14 @@ def visible_counts(crisis: Crisis, user) -> dict | None:
         return None
     if user.role != "embassy":
         return run.counts
-    query = _rows_query(user, run.id)[1].with_only_columns(Exposure.zone, Exposure.ring_km, Exposure.certainty,
-                                                           Deployment.city, func.count()) \
-        .group_by(Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city)
-    return exposure.summarize(db.session.execute(query).all())
+    return _counts(_rows_query(user, run.id)[1])
+
+
+def _counts(rows_query) -> dict:
+    """The counts (registry.crises.exposure.summarize) of the rows a query of ``_rows_query`` selects."""
+    keys = (Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city)
+    return exposure.summarize(db.session.execute(
+        rows_query.with_only_columns(*keys, func.count()).group_by(*keys)).all())
 
 
 def diff(crisis: Crisis, user, from_version: int, to_version: int) -> dict:

@@ -10,7 +10,7 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, Fl
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from registry.extensions import db
+from registry.extensions import db, sql_in
 
 SEXES = ("F", "M", "X")
 VULNERABILITIES = ("pregnant", "chronic_illness", "disability", "minor", "elderly", "other")
@@ -20,20 +20,16 @@ LEGAL_STATUSES = ("documented", "undocumented", "unknown")
 LOCATION_SOURCES = ("gps", "geocoded_city", "geocoded_address", "country_centroid")
 
 
-def _in(values) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
 class National(db.Model):
     """A person registered abroad; ``location*`` mirror the latest location report."""
 
     __tablename__ = "nationals"
     __table_args__ = (
-        CheckConstraint(f"sex IN {_in(SEXES)}", name="sex"),
-        CheckConstraint(f"status IN {_in(NATIONAL_STATUSES)}", name="status"),
-        CheckConstraint(f"source IN {_in(SOURCES)}", name="source"),
+        CheckConstraint(f"sex IN {sql_in(SEXES)}", name="sex"),
+        CheckConstraint(f"status IN {sql_in(NATIONAL_STATUSES)}", name="status"),
+        CheckConstraint(f"source IN {sql_in(SOURCES)}", name="source"),
         CheckConstraint(f"vulnerabilities <@ ARRAY{list(VULNERABILITIES)}::varchar[]", name="vulnerabilities"),
-        CheckConstraint(f"location_source IN {_in(LOCATION_SOURCES)}", name="location_source"),
+        CheckConstraint(f"location_source IN {sql_in(LOCATION_SOURCES)}", name="location_source"),
         # One registration per passport and issuing nationality.
         Index("uq_nationals_nationality_passport_index", "nationality", "passport_index", unique=True,
               postgresql_where=text("passport_index IS NOT NULL")),
@@ -102,7 +98,7 @@ class Deployment(db.Model):
 
     __tablename__ = "deployments"
     __table_args__ = (
-        CheckConstraint(f"legal_status IN {_in(LEGAL_STATUSES)}", name="legal_status"),
+        CheckConstraint(f"legal_status IN {sql_in(LEGAL_STATUSES)}", name="legal_status"),
         CheckConstraint("contract_end IS NULL OR contract_start IS NULL OR contract_end > contract_start",
                         name="contract_dates"),
         Index("uq_deployments_current", "national_id", unique=True, postgresql_where=text("is_current")),
@@ -140,7 +136,7 @@ class LocationReport(db.Model):
 
     __tablename__ = "location_reports"
     __table_args__ = (
-        CheckConstraint(f"source IN {_in(LOCATION_SOURCES)}", name="source"),
+        CheckConstraint(f"source IN {sql_in(LOCATION_SOURCES)}", name="source"),
         CheckConstraint("precision_m >= 0", name="precision_m"),
         Index("ix_location_reports_national_id_reported_at", "national_id", "reported_at"),
         Index("ix_location_reports_geom", "geom", postgresql_using="gist"),

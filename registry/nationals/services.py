@@ -19,7 +19,7 @@ from registry.extensions import db
 from registry.geo import point_wkt
 from registry.geocoding import gazetteer
 from registry.nationals.models import Country, Deployment, LocationReport, National, NextOfKin
-from registry.pagination import decode_cursor, decode_offset, encode_cursor
+from registry.pagination import decode_keys, decode_offset, encode_cursor
 
 GPS_DEFAULT_PRECISION_M = 50.0
 PERSONAL_FIELDS = ("family_name", "given_names", "native_name", "sex", "date_of_birth", "passport_ciphertext",
@@ -350,7 +350,7 @@ def purge_returned(older_than_days: int, batch: int = 500) -> list[uuid.UUID]:
 def _page(query: Select, order: tuple, limit: int, cursor: str | None, cursor_of) -> dict:
     total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     if cursor:
-        query = query.where(cursor_of(decode_cursor(cursor, 2)))
+        query = query.where(cursor_of(decode_keys(cursor, datetime.fromisoformat, uuid.UUID)))
     items = list(db.session.scalars(query.order_by(*order).limit(limit + 1)))
     more = len(items) > limit
     items = items[:limit]
@@ -373,8 +373,7 @@ def list_nationals(user, *, host_country=None, city=None, status=None, vulnerabi
         query = query.where(National.vulnerabilities.contains([vulnerability]))
 
     def after(values):
-        return tuple_(National.created_at, National.id) > tuple_(datetime.fromisoformat(values[0]),
-                                                                 uuid.UUID(values[1]))
+        return tuple_(National.created_at, National.id) > tuple_(*values)
 
     return _page(query, (National.created_at, National.id), limit, cursor, after)
 

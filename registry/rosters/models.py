@@ -8,7 +8,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import Boolean, CheckConstraint, DateTime, Index, Integer, String, Uuid, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.extensions import db
+from registry.extensions import db, sql_in
 
 KINDS = ("embassy", "shelter", "airport", "port", "school", "other")
 
@@ -16,7 +16,7 @@ KINDS = ("embassy", "shelter", "airport", "port", "school", "other")
 class AssemblyPoint(db.Model):
     __tablename__ = "assembly_points"
     __table_args__ = (
-        CheckConstraint("kind IN ('embassy', 'shelter', 'airport', 'port', 'school', 'other')", name="kind"),
+        CheckConstraint(f"kind IN {sql_in(KINDS)}", name="kind"),
         CheckConstraint("capacity >= 0", name="capacity"),
         Index("ix_assembly_points_location", "location", postgresql_using="gist"),
         Index("ix_assembly_points_country", "country"),

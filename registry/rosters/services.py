@@ -9,7 +9,7 @@ from sqlalchemy import func, select, tuple_
 from registry import geo
 from registry.errors import InvalidLocation, NotFound
 from registry.extensions import db
-from registry.pagination import decode_cursor, encode_cursor
+from registry.pagination import decode_keys, encode_cursor
 from registry.rosters.models import AssemblyPoint
 
 
@@ -67,13 +67,8 @@ def list_points(*, country=None, kind=None, active=None, limit: int = 100, curso
         query = query.where(AssemblyPoint.active.is_(active))
     total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
     if cursor:
-        name, point_id = decode_cursor(cursor, 2)
-        try:
-            query = query.where(tuple_(AssemblyPoint.name, AssemblyPoint.id) > tuple_(name, uuid.UUID(point_id)))
-        except ValueError:
-            from registry.errors import BadRequest
-            raise BadRequest("The cursor is not valid; use next_cursor from a previous page.",
-                             errors={"cursor": ["Not a cursor issued by this service."]}) from None
+        name, point_id = decode_keys(cursor, str, uuid.UUID)
+        query = query.where(tuple_(AssemblyPoint.name, AssemblyPoint.id) > tuple_(name, point_id))
     items = list(db.session.scalars(query.order_by(AssemblyPoint.name, AssemblyPoint.id).limit(limit + 1)))
     more = len(items) > limit
     items = items[:limit]
