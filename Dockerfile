@@ -28,6 +28,13 @@ RUN groupadd --system --gid 10001 sagip \
     && mkdir -p /data \
     && chown sagip:sagip /data
 
+# Fonts for the PDF manifests (names in Arabic, Indic, Thai, Ethiopic and CJK scripts; see
+# registry/rosters/pdf.py and scripts/bootstrap.sh).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-dejavu-extra fonts-noto-ui-core \
+       fonts-sil-abyssinica fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so that a code change does not

@@ -62,9 +62,10 @@ def _register_blueprints(app: Flask) -> None:
     from registry.nationals.views import bp as nationals_bp
     from registry.places.views import bp as places_bp
     from registry.rosters.views import bp as assembly_points_bp
+    from registry.rosters.views import crisis_rosters_bp, rosters_bp
 
-    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, audit_bp, places_bp,
-                                        openapi.bp]))
+    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp,
+                                          crisis_rosters_bp, rosters_bp, audit_bp, places_bp, openapi.bp]))
     app.register_blueprint(health.bp)
 
 

@@ -28,6 +28,7 @@ def register_commands(app) -> None:
     from registry.audit.commands import audit
     from registry.auth.commands import users
     from registry.nationals.commands import keys, retention
+    from registry.rosters.commands import export
     app.cli.add_command(users)
     app.cli.add_command(audit)
     app.cli.add_command(keys)
@@ -36,6 +37,7 @@ def register_commands(app) -> None:
     app.cli.add_command(serve)
     app.cli.add_command(worker)
     app.cli.add_command(import_file)
+    app.cli.add_command(export)
 
 
 @click.command("serve")

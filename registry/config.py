@@ -44,6 +44,14 @@ ENVIRONMENT = {
     "REGISTRY_TOKEN_TTL_DAYS": ("365", "lifetime of a new API token"),
     "REGISTRY_OUTBOX_RELAY_SECONDS": ("5", "how often the worker re-sends work whose dispatch failed"),
     "REGISTRY_LOG_LEVEL": ("INFO", "log level of the service's own loggers"),
+    "REGISTRY_EXPORT_INLINE_ROWS": ("5000", "roster exports up to this many rows are answered at once; larger "
+                                            "ones are built by a worker (202 with a job)"),
+    "REGISTRY_EXPORT_TTL_SECONDS": ("3600", "how long a worker-built export file can be downloaded before it "
+                                            "is deleted"),
+    "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": ("90", "days after a crisis is closed before its rosters and welfare "
+                                                    "records are purged"),
+    "REGISTRY_PFIF_DOMAIN": ("sagip.example.org", "the record domain of PFIF exports (person_record_id "
+                                                  "domain/local-id)"),
 }
 
 
@@ -145,6 +153,10 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_TOKEN_TTL_DAYS": int(_env("REGISTRY_TOKEN_TTL_DAYS", environ)),
         "REGISTRY_OUTBOX_RELAY_SECONDS": float(_env("REGISTRY_OUTBOX_RELAY_SECONDS", environ)),
         "REGISTRY_LOG_LEVEL": _env("REGISTRY_LOG_LEVEL", environ),
+        "REGISTRY_EXPORT_INLINE_ROWS": int(_env("REGISTRY_EXPORT_INLINE_ROWS", environ)),
+        "REGISTRY_EXPORT_TTL_SECONDS": int(_env("REGISTRY_EXPORT_TTL_SECONDS", environ)),
+        "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": int(_env("REGISTRY_RETENTION_CLOSED_CRISIS_DAYS", environ)),
+        "REGISTRY_PFIF_DOMAIN": _env("REGISTRY_PFIF_DOMAIN", environ),
         "JSON_SORT_KEYS": False,
     }
     config.update(overrides or {})

@@ -7,6 +7,7 @@ from flask import Flask
 # Redis re-delivers an unacknowledged task (its worker died) after REGISTRY_VISIBILITY_TIMEOUT_S
 # (default an hour; the longest task, a 1M-row import or exposure run, takes minutes).
 RETENTION_EVERY_S = 6 * 3600
+EXPORT_PURGE_EVERY_S = 300
 
 
 def init_celery(app: Flask) -> Celery:
@@ -41,8 +42,10 @@ def init_celery(app: Flask) -> Celery:
             "refresh-crises": {"task": "crises.refresh_active",
                                "schedule": app.config["REGISTRY_EXPOSURE_REFRESH_SECONDS"]},
             "purge-returned": {"task": "retention.purge_returned", "schedule": RETENTION_EVERY_S},
+            "purge-closed-crises": {"task": "retention.purge_closed_crises", "schedule": RETENTION_EVERY_S},
+            "purge-exports": {"task": "exports.purge_expired", "schedule": EXPORT_PURGE_EVERY_S},
         },
-        include=["tasks.jobs", "tasks.imports", "tasks.housekeeping", "tasks.exposure"],
+        include=["tasks.jobs", "tasks.imports", "tasks.housekeeping", "tasks.exposure", "tasks.rosters"],
     )
     celery.set_default()
     app.extensions["celery"] = celery

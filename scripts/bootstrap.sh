@@ -23,6 +23,15 @@ if command -v pg_lsclusters >/dev/null 2>&1 && [ -n "$(ls /etc/postgresql 2>/dev
         pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" main start
         for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
     fi
+    # Fonts for the PDF manifests: Latin, Greek, Cyrillic, Hebrew, Arabic (DejaVu), Indic, Sinhala, Thai
+    # (Noto UI), Ethiopic (Abyssinica), Chinese, Japanese, Korean (WenQuanYi); about 7 MB.
+    FONT_PACKAGES="fonts-dejavu-core fonts-dejavu-extra fonts-noto-ui-core fonts-sil-abyssinica fonts-wqy-microhei"
+    missing_fonts=$(for p in $FONT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+    if [ -n "$missing_fonts" ]; then
+        log "installing PDF fonts (apt): $missing_fonts"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            $missing_fonts >/dev/null
+    fi
     if ! command -v redis-server >/dev/null 2>&1; then
         log "installing Redis (apt)"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null

@@ -28,7 +28,7 @@ LOG_FILE = os.path.join(DATA_DIR, "session.log")
 # The tests' passports (P + 7 digits + a letter) and any E.164 phone number.
 PERSONAL_DATA = re.compile(r"\bP\d{7}[A-Z]\b|\+\d{8,15}\b", re.IGNORECASE)
 
-APP_TABLES = ("assembly_points", "exposures", "exposure_runs", "crisis_area_parts", "crisis_versions", "crises", "audit_seals", "audit_events", "idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments",
+APP_TABLES = ("welfare_events", "welfare_statuses", "roster_entries", "roster_points", "rosters", "assembly_points", "exposures", "exposure_runs", "crisis_area_parts", "crisis_versions", "crises", "audit_seals", "audit_events", "idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments",
               "nationals", "api_tokens", "users")
 
 
@@ -95,13 +95,21 @@ def make_app(**overrides):
     config.update(overrides)
     application = create_app(config)
     application.test_client_class = IsolatedClient
+    if _session_app:
+        # A threaded solo-pool worker runs each task through Celery's *default* app (trace_task_ret uses
+        # current_app), and every new app makes itself the default: give the role back to the session's.
+        _session_app[0].extensions["celery"].set_default()
     return application
+
+
+_session_app: list = []
 
 
 @pytest.fixture(scope="session")
 def app():
     recreate_database(TEST_DATABASE_URL)
     application = make_app()
+    _session_app.append(application)
     with application.app_context():
         from flask_migrate import upgrade
         upgrade()
@@ -117,6 +125,7 @@ def celery_worker(app):
     import tasks.exposure  # noqa: F401
     import tasks.housekeeping  # noqa: F401
     import tasks.jobs  # noqa: F401
+    import tasks.rosters  # noqa: F401
     celery = app.extensions["celery"]
     celery.control.purge()
     with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:

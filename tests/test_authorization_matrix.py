@@ -23,6 +23,8 @@ READ = WRITE | {"coordinator"}                    # read, list, search nationals
 CRISIS_WRITE = frozenset({"coordinator", "admin"})  # declare, change, close crises
 CRISIS_READ = frozenset({"embassy", "coordinator", "admin"})  # read crises
 EXPOSURE = frozenset({"embassy", "coordinator", "admin"})     # exposure lists and diffs (embassy: its rows)
+ROSTER_READ = frozenset({"embassy", "coordinator", "admin"})  # read and export rosters (embassy: its rows)
+WELFARE = frozenset({"embassy", "coordinator", "admin"})      # welfare status (embassy: in jurisdiction)
 EXPECTED: dict[str, frozenset[str]] = {
     "api.nationals.create_national": WRITE,
     "api.nationals.list_nationals": READ,
@@ -50,10 +52,21 @@ EXPECTED: dict[str, frozenset[str]] = {
     "api.assembly_points.update_point": CRISIS_WRITE,
     "api.assembly_points.list_points": CRISIS_READ,
     "api.assembly_points.get_point": CRISIS_READ,
+    "api.crisis_rosters.create_roster": CRISIS_WRITE,  # "build rosters"
+    "api.crisis_rosters.list_rosters": ROSTER_READ,
+    "api.rosters.get_roster": ROSTER_READ,
+    "api.rosters.list_entries": ROSTER_READ,
+    "api.rosters.get_entry": ROSTER_READ,
+    "api.rosters.roster_diff": ROSTER_READ,
+    "api.rosters.export_roster": ROSTER_READ,
+    "api.rosters.update_entry": WELFARE,
+    # Any role may ask; only whoever started the export gets the file (checked in expectation()).
+    "api.jobs.download": frozenset(ROLES),
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string:code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one
 POINT_ID = "<uuid:point_id>"  # nor are assembly points
+ROSTER_ID = "<uuid:roster_id>"  # nor are rosters (their rows are)
 QA_DEPLOYMENT = {"host_country": "QA", "city": "Doha", "occupation_isco": "5131"}
 QA_POINT, AE_POINT = {"lat": 25.2854, "lon": 51.531}, {"lat": 25.2, "lon": 55.3}
 # The QA national: "Dela Cruz" matches both nationals, yet its family name appears in no AE record.
@@ -113,6 +126,31 @@ def declare(client, headers) -> str:
     return crisis["id"]
 
 
+def build_roster(client, headers, crisis_id: str) -> str:
+    """A roster of the matrix crisis (both nationals: the AE one placed in Abu Dhabi, the QA one too far)."""
+    response = client.post(f"{CRISES}/{crisis_id}/rosters", json={"max_distance_km": 200}, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    assert wait_for_job(client, headers, response.get_json()["job_id"])["status"] == "succeeded"
+    return response.get_json()["id"]
+
+
+def export_jobs(app, client, w) -> dict[str, str]:
+    """A finished roster export job of each role that may export (a file to download)."""
+    jobs = {}
+    inline = app.config["REGISTRY_EXPORT_INLINE_ROWS"]
+    app.config["REGISTRY_EXPORT_INLINE_ROWS"] = 0  # every export is built by the worker
+    try:
+        for role in sorted(ROSTER_READ):
+            response = client.get(f"/api/v1/rosters/{w.roster}/export", headers=w.headers[role],
+                                  query_string={"format": "csv", "purpose": "matrix"})
+            assert response.status_code == 202, response.get_json()
+            jobs[role] = response.get_json()["job_id"]
+            assert wait_for_job(client, w.headers[role], jobs[role])["status"] == "succeeded"
+    finally:
+        app.config["REGISTRY_EXPORT_INLINE_ROWS"] = inline
+    return jobs
+
+
 def settle(db, timeout_s: float = 30) -> None:
     """Let the worker finish the jobs a test queued (imports, exposure runs) before the tables are emptied."""
     deadline = time.monotonic() + timeout_s
@@ -133,8 +171,9 @@ def world(app, client, make_user, db, celery_worker):
     other = register(client, registrar, qa_body(**OTHER))
     crisis = declare(client, users["admin"][1])
     point = client.post("/api/v1/assembly-points", headers=users["admin"][1], json=ASSEMBLY_POINT).get_json()["id"]
+    roster = build_roster(client, users["admin"][1], crisis)
     yield SimpleNamespace(registrar=registrar, users=users, headers={r: h for r, (_, h) in users.items()},
-                          own=own, other=other, crisis=crisis, point=point,
+                          own=own, other=other, crisis=crisis, point=point, roster=roster,
                           passports=(f"P{n:07d}A" for n in itertools.count(2000001)))
     settle(db)
     app.extensions["celery"].control.purge()  # drop messages no worker ran
@@ -159,6 +198,8 @@ def expectation(role: str, endpoint: str, rule: str, where: str) -> str:
     """What SPEC §4 promises: 'forbidden' (403), 'hidden' (404) or 'allowed'."""
     if role not in EXPECTED[endpoint]:
         return "forbidden"
+    if endpoint == "api.jobs.download":  # the file is its requester's alone, whatever the role
+        return "allowed" if where == "own" and role in ROSTER_READ else "hidden"
     if where == "other" and role == "embassy" and NATIONAL_ID in rule:
         return "hidden"       # a record outside the jurisdiction is not revealed
     if where == "other" and role == "embassy" and endpoint == "api.nationals.create_national":
@@ -175,9 +216,11 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
     if endpoint == "api.nationals.erase_national":  # a throwaway, so later cases keep their records
         national = register(client, w.registrar, (qa_body if other else national_body)(
             family_name="Throwaway", passport_number=next(w.passports)))
-    path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, w.jobs["other" if other else role]) \
+    jobs = w.export_jobs if endpoint == "api.jobs.download" else w.jobs
+    job = (w.jobs["other"] if other else jobs.get(role, w.jobs[role])) if JOB_ID in rule else None
+    path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, job or "") \
         .replace(COUNTRY, "QA" if other else "AE").replace(CRISIS_ID, w.crisis) \
-        .replace(POINT_ID, w.point)
+        .replace(POINT_ID, w.point).replace(ROSTER_ID, w.roster)
     assert "<" not in path, f"no value for the path parameter of {rule}: teach the matrix about it"
     kwargs = {
         "api.nationals.create_national": lambda: {"json": (qa_body if other else national_body)(
@@ -200,6 +243,11 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "api.assembly_points.update_point": lambda: {"json": {"capacity": 250}},
         "api.crises.exposure": lambda: {"query_string": {"purpose": "matrix", "format": "json"}},
         "api.crises.exposure_diff": lambda: {"query_string": {"from": 1, "to": 1, "purpose": "matrix"}},
+        "api.crisis_rosters.create_roster": lambda: {"json": {}},
+        "api.rosters.update_entry": lambda: {"json": {"welfare_status": "safe",
+                                                      "contact": {"channel": "phone", "outcome": "reached"}}},
+        "api.rosters.roster_diff": lambda: {"query_string": {"from": w.roster, "purpose": "matrix"}},
+        "api.rosters.export_roster": lambda: {"query_string": {"format": "csv", "purpose": "matrix"}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 
@@ -223,7 +271,9 @@ def exposed(response, hidden: set[str], where: str, endpoint: str) -> list[str]:
     found = [f"response names {value}" for value in sorted(hidden) if value in body]
     total = (response.get_json(silent=True) or {}).get("total") if response.is_json else None
     # Crisis lists count crises (not scoped); exposure totals are checked by counted().
-    if where == "other" and total and not endpoint.startswith(("api.crises.", "api.assembly_points.")):
+    # Roster entries are checked by counted() too.
+    if where == "other" and total and not endpoint.startswith(("api.crises.", "api.assembly_points.",
+                                                               "api.rosters.", "api.crisis_rosters.")):
         found.append(f"total {total} counts other-jurisdiction records")
     return found
 
@@ -248,7 +298,11 @@ def crisis_counts(endpoint: str, answer, w) -> dict[str, object]:
 def counted(role: str, endpoint: str, response, w) -> tuple[list[str], list[str]]:
     """(leaks, other mismatches) in what a successful crisis answer counts: the embassy officer's
     answers count the AE national only, everyone else's both."""
-    if not endpoint.startswith("api.crises.") or not 200 <= response.status_code < 300:
+    if not 200 <= response.status_code < 300:
+        return [], []
+    if endpoint in ("api.rosters.list_entries", "api.rosters.export_roster", "api.rosters.get_roster"):
+        return roster_counted(role, endpoint, response, w)
+    if not endpoint.startswith("api.crises."):
         return [], []
     answer = response.get_json(silent=True) or {}
     found, wrong = [], []
@@ -267,6 +321,26 @@ def counted(role: str, endpoint: str, response, w) -> tuple[list[str], list[str]
     return found, wrong
 
 
+def roster_counted(role: str, endpoint: str, response, w) -> tuple[list[str], list[str]]:
+    """The roster's people in an answer: the embassy officer's the AE national only, everyone else's both."""
+    wanted = {w.own} if role == "embassy" else {w.own, w.other}
+    if endpoint == "api.rosters.get_roster":
+        counts = response.get_json()["counts"]
+        number = counts["assigned"] + counts["unassigned"]
+        if number == len(wanted):
+            return [], []
+        return ([f"counts {number} people, expected {len(wanted)}"], []) if number > len(wanted) else \
+            ([], [f"counts {number} people, expected {len(wanted)}"])
+    if endpoint == "api.rosters.export_roster":
+        ids = {line.split(",")[0] for line in response.get_data(as_text=True).splitlines()[1:]}
+    else:
+        ids = {item["national_id"] for item in response.get_json()["items"]}
+    if ids == wanted:
+        return [], []
+    return ([f"rows of {sorted(ids)}, expected {sorted(wanted)}"], []) if ids - wanted else \
+        ([], [f"rows of {sorted(ids)}, expected {sorted(wanted)}"])
+
+
 def test_every_role_gets_exactly_what_spec_section_4_allows(app, client, db, world):
     """Every role × API endpoint × method × own/other jurisdiction: 403, 404 or success as SPEC §4 says."""
     routes = api_routes(app)
@@ -274,6 +348,7 @@ def test_every_role_gets_exactly_what_spec_section_4_allows(app, client, db, wor
     assert not endpoints - EXPECTED.keys(), f"API endpoints without a rule in EXPECTED: {endpoints - EXPECTED.keys()}"
     assert not EXPECTED.keys() - endpoints, f"EXPECTED rules for gone endpoints: {EXPECTED.keys() - endpoints}"
     world.jobs = make_jobs(client, db, world)
+    world.export_jobs = export_jobs(app, client, world)
     secrets = {world.other, OTHER["family_name"], OTHER["given_names"], OTHER["passport_number"]}
     cases, leaks, problems = 0, 0, []
     for (endpoint, method), rule in sorted(routes.items()):

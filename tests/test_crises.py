@@ -16,7 +16,7 @@ CRISES = "/api/v1/crises"
 
 
 def register(client, headers, lat, lon, host="AE", **changes) -> str:
-    body = national_body(passport_number=changes.pop("passport_number", None), phones=[],
+    body = national_body(passport_number=changes.pop("passport_number", None), phones=changes.pop("phones", []),
                          location={"lat": lat, "lon": lon} if lat is not None else None,
                          deployment={"host_country": host, **changes.pop("deployment", {})}, **changes)
     response = client.post("/api/v1/nationals", json=body, headers=headers)

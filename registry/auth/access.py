@@ -27,6 +27,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "crises:read": frozenset({"embassy", "coordinator", "admin"}),
     # Embassy officers get their jurisdiction's rows only (the query layer and RLS).
     "exposure:read": frozenset({"embassy", "coordinator", "admin"}),
+    "rosters:write": frozenset({"coordinator", "admin"}),
+    # Embassy officers: their jurisdiction's people only, in lists, counts, exports and welfare updates.
+    "rosters:read": frozenset({"embassy", "coordinator", "admin"}),
+    "welfare:write": frozenset({"embassy", "coordinator", "admin"}),
     # Reference geography (no personal data): everyone who works with records.
     "geodata:read": frozenset({"desk", "embassy", "coordinator", "admin"}),
     # Any authenticated user; the view narrows further (jobs: creator or admin).

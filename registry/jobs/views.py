@@ -29,3 +29,18 @@ def get_job(job_id: uuid.UUID):
     """Visible to the job's creator and to admins."""
     audit.note(object_type="job", object_ids=[job_id])
     return dump(_JOB_OUT, services.get_job(job_id, g.user))
+
+
+@bp.get("/<uuid:job_id>/download")
+@requires("authenticated")
+@documented(summary="Download the file a job built (a large roster export)", status=200, errors=(404, 410))
+def download(job_id: uuid.UUID):
+    """Only for whoever started the export, until ``result.expires_at``; 410 after."""
+    from registry.rosters.exports import FORMATS, open_download
+    audit.note(object_type="job", object_ids=[job_id])
+    job = services.get_job(job_id, g.user)
+    chunks, result = open_download(job, g.user)
+    audit.note(object_ids=[job_id, uuid.UUID(job.params["roster_id"])], purpose=job.params.get("purpose"),
+               result_count=result["rows"], details={"format": result["format"], "delivery": "download"})
+    return Response(chunks, content_type=FORMATS[result["format"]][0], headers={
+        "Content-Disposition": f'attachment; filename="{result["filename"]}"'})

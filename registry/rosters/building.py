@@ -1,0 +1,356 @@
+"""Rosters: requested by coordinators, built by a worker, read (and diffed) within the caller's jurisdiction.
+
+A roster request resolves everything it depends on at once (the exposure run,
+the zones, the assembly points) and stores it with a queued job in the
+request's transaction; the worker's result then depends only on that stored
+input and the run's rows, so building it twice gives the same roster.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import and_, delete, func, literal, select, text
+
+from registry.crises.models import CERTAINTIES, ZONES, Crisis, Exposure, ExposureRun
+from registry.crises.services import get_crisis, latest_run, version_of
+from registry.errors import NotFound, Unprocessable
+from registry.extensions import db
+from registry.jobs import services as jobs
+from registry.nationals.services import visible_nationals
+from registry.pagination import decode_keys, encode_cursor
+from registry.rosters import assign, compute
+from registry.rosters.models import (PRIORITIES, UNASSIGNED_REASONS, AssemblyPoint, Roster, RosterEntry,
+                                     RosterPoint)
+
+ROSTER_TASK = "rosters.build"
+DEFAULT_VEHICLE_CAPACITY = 40
+# Far enough for a bus ride to an airport or a border post; beyond it, a roster says so per person.
+DEFAULT_MAX_DISTANCE_KM = 100.0
+MAX_EXPLICIT_POINTS = 5000
+
+_AFFECTED_COUNTRIES_SQL = text("""
+SELECT DISTINCT cp.alpha2
+FROM crisis_area_parts p JOIN country_parts cp
+  ON cp.geom && ST_Expand(p.geom, :reach_deg) AND ST_DWithin(cp.geom::geography, p.geom::geography, :reach_m)
+WHERE p.crisis_id = :crisis_id AND p.version = :version
+""")
+
+
+def _affected_countries(run: ExposureRun, reach_km: float) -> list[str]:
+    """Countries the area or its outer ring touch: where the default assembly points are."""
+    from registry.crises.exposure import degrees
+    reach_m = reach_km * 1000.0
+    return sorted(db.session.scalars(_AFFECTED_COUNTRIES_SQL, {
+        "crisis_id": run.crisis_id, "version": run.version, "reach_m": reach_m, "reach_deg": degrees(reach_m)}))
+
+
+def _resolve_points(data: dict, run: ExposureRun, reach_km: float) -> list[uuid.UUID]:
+    """:raises Unprocessable: unknown or inactive points named, or none to use."""
+    ids = data.get("assembly_point_ids")
+    if ids:
+        found = dict(db.session.execute(select(AssemblyPoint.id, AssemblyPoint.active)
+                                        .where(AssemblyPoint.id.in_(ids))).all())
+        unknown = [str(i) for i in ids if i not in found]
+        inactive = [str(i) for i in ids if found.get(i) is False]
+        if unknown or inactive:
+            messages = ([f"Unknown: {', '.join(unknown)}."] if unknown else []) + \
+                       ([f"Inactive: {', '.join(inactive)}."] if inactive else [])
+            raise Unprocessable("Some assembly points cannot be used.", errors={"assembly_point_ids": messages})
+        return sorted(set(ids))
+    countries = _affected_countries(run, reach_km)
+    return sorted(db.session.scalars(select(AssemblyPoint.id).where(
+        AssemblyPoint.active.is_(True), AssemblyPoint.country.in_(countries))))
+
+
+def request_roster(crisis_id: uuid.UUID, data: dict, user) -> Roster:
+    """A queued roster of the crisis's latest succeeded run. :raises NotFound, Unprocessable:"""
+    crisis = db.session.scalar(select(Crisis).where(Crisis.id == crisis_id).with_for_update())
+    if crisis is None:
+        raise NotFound("No such crisis.")
+    if crisis.status != "active":
+        raise Unprocessable("The crisis is closed; reopen it to build a roster.", errors={"status": ["Closed."]})
+    run = latest_run(crisis, succeeded=True)
+    if run is None:
+        newest = latest_run(crisis)
+        state = newest.status if newest else "missing"
+        raise Unprocessable(f"The exposure run of version {crisis.version} is {state}; retry when it has "
+                            "succeeded.", errors={"run": [state]})
+    params = {
+        "zones": sorted(data.get("zones") or ZONES),
+        "certainties": sorted(data.get("certainties") or CERTAINTIES),
+        "max_ring_km": data.get("max_ring_km"),
+        "vehicle_capacity": int(data.get("vehicle_capacity", DEFAULT_VEHICLE_CAPACITY)),
+        "max_distance_km": float(data.get("max_distance_km", DEFAULT_MAX_DISTANCE_KM)),
+    }
+    outer_ring_km = max(version_of(crisis, run.version).zones_km or [0.0])
+    points = _resolve_points(data, run, outer_ring_km)
+    params["assembly_point_ids"] = [str(p) for p in points]
+    number = (db.session.scalar(select(func.max(Roster.number)).where(Roster.crisis_id == crisis.id)) or 0) + 1
+    roster = Roster(id=uuid.uuid4(), crisis_id=crisis.id, number=number, run_id=run.id, version=run.version,
+                    params=params, status="queued", created_by=user.id if user else None)
+    job = jobs.enqueue("roster", ROSTER_TASK, params={"roster_id": str(roster.id)},
+                       created_by=user.id if user else crisis.created_by)
+    roster.job_id = job.id
+    db.session.add(roster)
+    db.session.flush()
+    return roster
+
+
+def get_roster(roster_id: uuid.UUID) -> Roster:
+    roster = db.session.get(Roster, roster_id)
+    if roster is None:
+        raise NotFound("No such roster.")
+    return roster
+
+
+def list_rosters(crisis_id: uuid.UUID, *, limit: int = 100, cursor: str | None = None) -> dict:
+    get_crisis(crisis_id)
+    query = select(Roster).where(Roster.crisis_id == crisis_id)
+    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True))
+    if cursor:
+        (number,) = decode_keys(cursor, int)
+        query = query.where(Roster.number < number)
+    items = list(db.session.scalars(query.order_by(Roster.number.desc()).limit(limit + 1)))
+    more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "total": total, "next_cursor": encode_cursor(items[-1].number) if more else None}
+
+
+# ---------------------------------------------------------------------- building (the worker)
+
+_POINTS_SQL = text("""
+SELECT id, name, kind, country, location, ST_X(location) AS lon, ST_Y(location) AS lat, capacity
+FROM assembly_points WHERE id = ANY(:ids) ORDER BY id
+""")
+
+
+def build(job) -> dict:
+    """The task's work: the roster's entries, points and counts (the caller commits). Rerunnable."""
+    roster = db.session.get(Roster, uuid.UUID(job.params["roster_id"]))
+    if roster is None:
+        raise NotFound("The roster is gone (its crisis was deleted).")
+    params = roster.params
+    roster.status = "running"
+    db.session.execute(text("SET LOCAL work_mem = '256MB'"))
+    db.session.execute(delete(RosterEntry).where(RosterEntry.roster_id == roster.id))
+    db.session.execute(delete(RosterPoint).where(RosterPoint.roster_id == roster.id))
+    points = db.session.execute(_POINTS_SQL, {"ids": [uuid.UUID(p) for p in params["assembly_point_ids"]]}).all()
+    cursor = db.session.connection().connection.driver_connection.cursor()
+    ids, members = compute.read_members(cursor, roster.run_id, params)
+    jobs.set_progress(job.id, 0.3)
+    result = assign.assign(members, assign.Points(
+        lon=np.array([p.lon for p in points], dtype=np.float64), lat=np.array([p.lat for p in points], dtype=np.float64),
+        capacity=np.array([p.capacity for p in points], dtype=np.int64)),
+        vehicle_capacity=params["vehicle_capacity"], max_distance_km=params["max_distance_km"])
+    jobs.set_progress(job.id, 0.6)
+    compute.write_entries(cursor, roster.id, ids, result, [p.id for p in points])
+    db.session.add_all(RosterPoint(roster_id=roster.id, assembly_point_id=p.id, name=p.name, kind=p.kind,
+                                   country=p.country, location=p.location, capacity=p.capacity,
+                                   assigned=int(result.assigned_per_point[i]),
+                                   vehicles=int(result.vehicles_per_point[i]))
+                       for i, p in enumerate(points))
+    reasons = np.bincount(result.reason, minlength=len(UNASSIGNED_REASONS) + 1)
+    counts = {"assigned": int((result.point >= 0).sum()), "unassigned": int((result.point < 0).sum()),
+              "by_reason": {reason: int(reasons[code]) for code, reason in enumerate(UNASSIGNED_REASONS, start=1)
+                            if reasons[code]},
+              "vehicles": int(result.vehicles_per_point.sum())}
+    roster.status, roster.counts, roster.finished_at = "succeeded", counts, datetime.now(timezone.utc)
+    jobs.finish(job.id, {"roster_id": str(roster.id), "counts": counts})
+    return counts
+
+
+def mark_failed(job_id: uuid.UUID) -> None:
+    db.session.execute(Roster.__table__.update().where(Roster.job_id == job_id).values(status="failed"))
+
+
+# ---------------------------------------------------------------------- reading
+
+def visible_counts(roster: Roster, user) -> dict | None:
+    """``assigned``, ``unassigned``, ``by_reason``, ``vehicles`` and ``by_assembly_point`` as the caller may
+    see them: an embassy officer counts only their jurisdiction's people (capacities are not personal)."""
+    if roster.status != "succeeded":
+        return None
+    points = list(db.session.scalars(select(RosterPoint).where(RosterPoint.roster_id == roster.id)
+                                     .order_by(RosterPoint.name, RosterPoint.assembly_point_id)))
+    if user.role != "embassy":
+        counts = dict(roster.counts)
+        per_point = {p.assembly_point_id: (p.assigned, p.vehicles) for p in points}
+    else:
+        visible = visible_nationals(user).subquery()
+        rows = db.session.execute(
+            select(RosterEntry.assembly_point_id, RosterEntry.unassigned_reason, func.count(),
+                   func.count(func.distinct(RosterEntry.vehicle)))
+            .join(visible, visible.c.id == RosterEntry.national_id)
+            .where(RosterEntry.roster_id == roster.id)
+            .group_by(RosterEntry.assembly_point_id, RosterEntry.unassigned_reason)).all()
+        per_point = {point: (number, vehicles) for point, reason, number, vehicles in rows if point}
+        by_reason = {reason: number for point, reason, number, _ in rows if reason}
+        counts = {"assigned": sum(n for n, _ in per_point.values()), "unassigned": sum(by_reason.values()),
+                  "by_reason": by_reason, "vehicles": sum(v for _, v in per_point.values())}
+    counts["by_assembly_point"] = [
+        {"assembly_point_id": p.assembly_point_id, "name": p.name, "kind": p.kind, "country": p.country,
+         "capacity": p.capacity, "assigned": per_point.get(p.assembly_point_id, (0, 0))[0],
+         "vehicles": per_point.get(p.assembly_point_id, (0, 0))[1]} for p in points]
+    return counts
+
+
+def roster_out(roster: Roster, user) -> dict:
+    return {"id": roster.id, "crisis_id": roster.crisis_id, "number": roster.number, "run_id": roster.run_id,
+            "version": roster.version, "status": roster.status, "job_id": roster.job_id, "params": roster.params,
+            "counts": visible_counts(roster, user), "created_at": roster.created_at,
+            "finished_at": roster.finished_at}
+
+
+def require_built(roster: Roster) -> None:
+    """:raises Unprocessable: the roster is not (yet) built."""
+    if roster.status != "succeeded":
+        raise Unprocessable(f"The roster is {roster.status}; retry when it has succeeded.",
+                            errors={"status": [roster.status]})
+
+
+def entries_query(roster: Roster, user):
+    """(the visible-nationals subquery, the query of the roster's rows the caller may see, with everything
+    a list or an export shows), ordered by the roster's order."""
+    from registry.nationals.models import Deployment
+    from registry.rosters.models import WelfareStatus
+    visible = visible_nationals(user).subquery()
+    query = (select(RosterEntry, visible.c.family_name, visible.c.given_names, visible.c.native_name,
+                    visible.c.sex, visible.c.date_of_birth, visible.c.phones, visible.c.vulnerabilities,
+                    Exposure.zone, Exposure.ring_km, Exposure.distance_km, Exposure.certainty,
+                    func.ST_X(Exposure.location).label("lon"), func.ST_Y(Exposure.location).label("lat"),
+                    RosterPoint.name.label("assembly_point"), RosterPoint.kind.label("assembly_point_kind"),
+                    func.ST_X(RosterPoint.location).label("assembly_point_lon"),
+                    func.ST_Y(RosterPoint.location).label("assembly_point_lat"),
+                    Deployment.host_country, Deployment.city, WelfareStatus)
+             .join(visible, visible.c.id == RosterEntry.national_id)
+             .join(Exposure, and_(Exposure.run_id == literal(roster.run_id), Exposure.national_id == RosterEntry.national_id))
+             .outerjoin(RosterPoint, and_(RosterPoint.roster_id == RosterEntry.roster_id,
+                                          RosterPoint.assembly_point_id == RosterEntry.assembly_point_id))
+             .outerjoin(Deployment, and_(Deployment.national_id == RosterEntry.national_id, Deployment.is_current))
+             .outerjoin(WelfareStatus, and_(WelfareStatus.crisis_id == literal(roster.crisis_id),
+                                            WelfareStatus.national_id == RosterEntry.national_id))
+             .where(RosterEntry.roster_id == roster.id))
+    return visible, query
+
+
+def entry_row(result) -> dict:
+    (entry, family, given, native, sex, born, phones, vulnerabilities, zone, ring_km, distance_km, certainty, lon, lat,
+     point, point_kind, point_lon, point_lat, host, city, welfare) = result
+    return {"national_id": entry.national_id, "family_name": family, "given_names": given, "native_name": native,
+            "sex": sex, "date_of_birth": born, "phones": phones or [], "vulnerabilities": vulnerabilities or [],
+            "household_id": entry.household_id, "priority": entry.priority,
+            "priority_label": PRIORITIES[entry.priority], "rank": entry.rank, "zone": zone, "ring_km": ring_km,
+            "distance_km": distance_km, "certainty": certainty, "lat": lat, "lon": lon,
+            "assembly_point_id": entry.assembly_point_id, "assembly_point": point,
+            "assembly_point_kind": point_kind, "assembly_point_lat": point_lat, "assembly_point_lon": point_lon,
+            "vehicle": entry.vehicle, "seat": entry.seat, "distance_to_point_km": entry.distance_to_point_km,
+            "unassigned_reason": entry.unassigned_reason, "host_country": host, "city": city,
+            "welfare_status": welfare.status if welfare else "unknown",
+            "welfare_note": welfare.note if welfare else None,
+            "welfare_updated_at": welfare.updated_at if welfare else None,
+            "contact_attempts": welfare.contact_attempts if welfare else 0,
+            "last_contact_at": welfare.last_contact_at if welfare else None,
+            "last_contact_outcome": welfare.last_contact_outcome if welfare else None,
+            "reached": welfare.reached if welfare else False}
+
+
+def list_entries(roster: Roster, user, *, welfare_status=None, reached=None, assembly_point_id=None,
+                 vehicle=None, assigned=None, priority=None, limit: int = 100, cursor: str | None = None) -> dict:
+    """The call list: the roster's people in its order, filtered (``reached`` False: never reached yet)."""
+    from registry.rosters.models import WelfareStatus
+    require_built(roster)
+    _, query = entries_query(roster, user)
+    if welfare_status == "unknown":
+        query = query.where(func.coalesce(WelfareStatus.status, "unknown") == "unknown")
+    elif welfare_status:
+        query = query.where(WelfareStatus.status == welfare_status)
+    if reached is not None:
+        query = query.where(func.coalesce(WelfareStatus.reached, False).is_(reached))
+    if assembly_point_id:
+        query = query.where(RosterEntry.assembly_point_id == assembly_point_id)
+    if vehicle is not None:
+        query = query.where(RosterEntry.vehicle == vehicle)
+    if assigned is not None:
+        query = query.where(RosterEntry.assembly_point_id.isnot(None) if assigned
+                            else RosterEntry.assembly_point_id.is_(None))
+    if priority is not None:
+        query = query.where(RosterEntry.priority == priority)
+    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True))
+    if cursor:
+        (rank,) = decode_keys(cursor, int)
+        query = query.where(RosterEntry.rank > rank)
+    rows = [entry_row(r) for r in db.session.execute(query.order_by(RosterEntry.rank).limit(limit + 1))]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "total": total, "next_cursor": encode_cursor(rows[-1]["rank"]) if more else None}
+
+
+def get_entry(roster: Roster, national_id: uuid.UUID, user) -> dict:
+    """One entry the caller may see. :raises NotFound:"""
+    require_built(roster)
+    _, query = entries_query(roster, user)
+    found = db.session.execute(query.where(RosterEntry.national_id == national_id)).first()
+    if found is None:
+        raise NotFound("No such national in this roster.")
+    return entry_row(found)
+
+
+_DIFF_KEYS = ("assembly_point_id", "vehicle", "unassigned_reason")
+
+
+def diff(roster: Roster, other: Roster, user) -> dict:
+    """What changed from ``other`` (an earlier roster of the crisis) to ``roster``: people added, removed,
+    and moved (another point, vehicle, or reason)."""
+    require_built(roster)
+    require_built(other)
+    if other.crisis_id != roster.crisis_id:
+        raise Unprocessable("Both rosters must belong to the same crisis.", errors={"from": ["Another crisis."]})
+
+    def rows(of: Roster) -> dict:
+        _, query = entries_query(of, user)
+        return {r["national_id"]: r for r in map(entry_row, db.session.execute(query.order_by(RosterEntry.rank)))}
+
+    old, new = rows(other), rows(roster)
+    brief = ("national_id", "family_name", "given_names", "assembly_point_id", "assembly_point", "vehicle", "seat",
+             "priority", "unassigned_reason", "zone", "distance_km")
+
+    def short(row):
+        return {key: row[key] for key in brief}
+
+    changed = [{**short(new[k]), "old_assembly_point_id": old[k]["assembly_point_id"],
+                "old_assembly_point": old[k]["assembly_point"], "old_vehicle": old[k]["vehicle"],
+                "old_unassigned_reason": old[k]["unassigned_reason"]}
+               for k in new if k in old and tuple(old[k][x] for x in _DIFF_KEYS) != tuple(new[k][x] for x in _DIFF_KEYS)]
+    return {"from": other.id, "to": roster.id,
+            "added": [short(new[k]) for k in new if k not in old],
+            "removed": [short(old[k]) for k in old if k not in new],
+            "changed": changed}
+
+
+def previous_roster(roster: Roster) -> Roster | None:
+    return db.session.scalar(select(Roster).where(Roster.crisis_id == roster.crisis_id,
+                                                  Roster.number < roster.number, Roster.status == "succeeded")
+                             .order_by(Roster.number.desc()).limit(1))
+
+
+
+def purge_closed(older_than_days: int) -> list[uuid.UUID]:
+    """Delete the rosters, welfare records and exposure rows of crises closed more than ``older_than_days``
+    ago (SPEC §6b); the crisis, its versions and its runs' counts stay. The ids of the crises purged."""
+    from registry.crises.models import Exposure
+    from registry.rosters.models import WelfareEvent, WelfareStatus
+    crisis_ids = list(db.session.scalars(select(Crisis.id).where(
+        Crisis.status == "closed", Crisis.closed_at < func.now() - func.make_interval(0, 0, 0, older_than_days))))
+    if not crisis_ids:
+        return []
+    runs = select(ExposureRun.id).where(ExposureRun.crisis_id.in_(crisis_ids))
+    rosters = select(Roster.id).where(Roster.crisis_id.in_(crisis_ids))
+    deleted = 0
+    deleted += db.session.execute(delete(RosterEntry).where(RosterEntry.roster_id.in_(rosters))).rowcount
+    deleted += db.session.execute(delete(Roster).where(Roster.crisis_id.in_(crisis_ids))).rowcount
+    deleted += db.session.execute(delete(WelfareEvent).where(WelfareEvent.crisis_id.in_(crisis_ids))).rowcount
+    deleted += db.session.execute(delete(WelfareStatus).where(WelfareStatus.crisis_id.in_(crisis_ids))).rowcount
+    deleted += db.session.execute(delete(Exposure).where(Exposure.run_id.in_(runs))).rowcount
+    return crisis_ids if deleted else []

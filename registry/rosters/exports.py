@@ -1,0 +1,382 @@
+"""Roster exports: every national of the roster, placed or not, in seven formats, with the role's columns.
+
+The rows come from one SQL query (``_ROWS_SQL``), filtered to the caller's
+jurisdiction explicitly (a worker bypasses row-level security, so the filter
+cannot rely on it) and streamed through a server-side cursor; CSV and HXL are
+written by PostgreSQL itself (COPY … CSV), the fastest path there is. Small
+exports are answered in the request; large ones are built by a worker into a
+file encrypted at rest (``EncryptedFile``), downloadable by whoever asked for
+it until it expires.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import struct
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from flask import current_app
+from psycopg import sql
+
+from registry.crypto import keyring
+from registry.errors import ApiError
+from registry.extensions import db
+from registry.rosters.models import Roster
+
+FORMATS = {  # format -> (media type, file extension)
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "hxl": ("text/csv; charset=utf-8", "hxl.csv"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+    "pdf": ("application/pdf", "pdf"),
+    "geojson": ("application/geo+json", "geojson"),
+    "kml": ("application/vnd.google-earth.kml+xml", "kml"),
+    "pfif": ("application/xml", "pfif.xml"),
+}
+PAPERS = ("a4", "letter")
+
+# What each role's export carries (SPEC §6b: only the columns the role needs). Coordinators move people:
+# who, where to, when, how to call them, and the priority class, but not the medical detail behind it nor
+# dates of birth; embassy officers do consular case work (travel documents, medical needs, welfare notes).
+_TRANSPORT = ("national_id", "family_name", "given_names", "native_name", "sex", "household_id", "priority",
+              "priority_label", "assembly_point", "assembly_point_id", "vehicle", "seat", "phones", "zone",
+              "ring_km", "distance_km", "distance_to_point_km", "lat", "lon", "host_country", "city",
+              "welfare_status", "unassigned_reason")
+_CASEWORK = _TRANSPORT + ("date_of_birth", "vulnerabilities", "welfare_note")
+ROLE_COLUMNS = {"coordinator": _TRANSPORT, "embassy": _CASEWORK, "admin": _CASEWORK}
+# Columns every writer may need for layout (grouping, placemarks) even when not printed.
+_LAYOUT = ("assembly_point_kind", "assembly_point_lat", "assembly_point_lon", "welfare_updated_at", "rank")
+
+HXL_TAGS = {
+    "national_id": "#meta+id", "family_name": "#contact+name+family", "given_names": "#contact+name+given",
+    "native_name": "#contact+name+native", "sex": "#meta+sex", "date_of_birth": "#date+birth",
+    "household_id": "#meta+household", "priority": "#indicator+priority", "priority_label": "#meta+priority",
+    "assembly_point": "#loc+name+assembly", "assembly_point_id": "#loc+code+assembly", "vehicle": "#meta+vehicle",
+    "seat": "#meta+seat", "phones": "#contact+phone", "zone": "#meta+zone", "ring_km": "#indicator+ring_km",
+    "distance_km": "#indicator+distance_km", "distance_to_point_km": "#indicator+distance_to_point_km",
+    "lat": "#geo+lat", "lon": "#geo+lon", "host_country": "#country+code", "city": "#adm1+name",
+    "welfare_status": "#status+welfare", "unassigned_reason": "#status+unassigned",
+    "vulnerabilities": "#indicator+vulnerabilities", "welfare_note": "#description+welfare",
+}
+
+# Every column a writer can ask for, as SQL. Text that could start a spreadsheet formula is made text
+# in the CSV path (``_csv_safe``); the other writers escape for their own format.
+_SELECT = {
+    "national_id": "e.national_id::text", "family_name": "n.family_name", "given_names": "n.given_names",
+    "native_name": "n.native_name", "sex": "n.sex", "date_of_birth": "n.date_of_birth",
+    "household_id": "e.household_id::text", "priority": "e.priority", "rank": "e.rank",
+    "priority_label": ("(CASE e.priority WHEN 1 THEN 'medical_or_disability' WHEN 2 THEN 'pregnant' "
+                       "WHEN 3 THEN 'minor_or_elderly' ELSE 'standard' END)"),
+    "assembly_point": "p.name", "assembly_point_id": "e.assembly_point_id::text",
+    "assembly_point_kind": "p.kind", "assembly_point_lat": "ST_Y(p.location)",
+    "assembly_point_lon": "ST_X(p.location)", "vehicle": "e.vehicle", "seat": "e.seat", "phones": "n.phones",
+    "zone": "x.zone", "ring_km": "x.ring_km", "distance_km": "x.distance_km",
+    "distance_to_point_km": "e.distance_to_point_km", "lat": "ST_Y(x.location)", "lon": "ST_X(x.location)",
+    "host_country": "d.host_country", "city": "d.city", "welfare_status": "coalesce(w.status, 'unknown')",
+    "welfare_note": "w.note", "welfare_updated_at": "w.updated_at", "unassigned_reason": "e.unassigned_reason",
+    "vulnerabilities": "n.vulnerabilities",
+}
+_FROM = """
+FROM roster_entries e
+JOIN nationals n ON n.id = e.national_id AND n.erased_at IS NULL {jurisdiction}
+JOIN exposures x ON x.run_id = {run_id} AND x.national_id = e.national_id
+LEFT JOIN roster_points p ON p.roster_id = e.roster_id AND p.assembly_point_id = e.assembly_point_id
+LEFT JOIN deployments d ON d.national_id = e.national_id AND d.is_current
+LEFT JOIN welfare_statuses w ON w.crisis_id = {crisis_id} AND w.national_id = e.national_id
+WHERE e.roster_id = {roster_id}"""
+# Manifest order: by point (name), vehicle and seat; the unplaced last, in the roster's priority order.
+_ORDER = " ORDER BY e.assembly_point_id IS NULL, p.name, e.assembly_point_id, e.vehicle, e.seat, e.rank"
+
+
+class ExportGone(ApiError):
+    status, code, title = 410, "export-expired", "The export has expired"
+
+
+def columns_for(role: str) -> tuple[str, ...]:
+    return ROLE_COLUMNS[role]
+
+
+def _query(roster: Roster, select_sql: str, jurisdiction: list[str] | None, *, ordered: bool = True) -> sql.Composed:
+    where = (sql.SQL("AND n.jurisdiction_country = ANY({})").format(sql.Literal(list(jurisdiction)))
+             if jurisdiction is not None else sql.SQL(""))
+    return sql.SQL(select_sql + _FROM + (_ORDER if ordered else "")).format(
+        jurisdiction=where, run_id=sql.Literal(str(roster.run_id)), crisis_id=sql.Literal(str(roster.crisis_id)),
+        roster_id=sql.Literal(str(roster.id)))
+
+
+def count_rows(roster: Roster, jurisdiction: list[str] | None) -> int:
+    cursor = _cursor()
+    cursor.execute(_query(roster, "SELECT count(*)", jurisdiction, ordered=False))
+    return cursor.fetchone()[0]
+
+
+def _cursor(name: str | None = None):
+    return db.session.connection().connection.driver_connection.cursor(name=name)
+
+
+def iter_rows(roster: Roster, columns: Iterable[str], jurisdiction: list[str] | None) -> Iterator[dict]:
+    """The export's rows as dicts, streamed from a server-side cursor in manifest order."""
+    names = list(dict.fromkeys([*columns, *_LAYOUT, "assembly_point_id", "vehicle", "seat", "assembly_point",
+                                "unassigned_reason"]))
+    select_sql = "SELECT " + ", ".join(f"{_SELECT[name]} AS {name}" for name in names)
+    cursor = _cursor(f"roster_export_{uuid.uuid4().hex}")
+    cursor.itersize = 5000
+    cursor.execute(_query(roster, select_sql.replace("{", "{{").replace("}", "}}"), jurisdiction))
+    try:
+        for values in cursor:
+            yield dict(zip(names, values))
+    finally:
+        cursor.close()
+
+
+def meta_of(roster: Roster) -> dict:
+    from registry.crises.models import Crisis
+    crisis = db.session.get(Crisis, roster.crisis_id)
+    return {"crisis_name": crisis.name, "crisis_kind": crisis.kind, "crisis_id": str(crisis.id),
+            "roster_id": str(roster.id), "roster_number": roster.number, "exposure_version": roster.version,
+            "generated_at": datetime.now(timezone.utc), "pfif_domain": current_app.config["REGISTRY_PFIF_DOMAIN"]}
+
+
+def write(out, roster: Roster, fmt: str, role: str, jurisdiction: list[str] | None, *, paper: str = "a4",
+          progress=None) -> int:
+    """Write the export to the binary file-like ``out``; the number of rows. ``progress(rows)`` is told
+    how many rows were written so far, now and then."""
+    columns = list(columns_for(role))
+    if fmt in ("csv", "hxl"):
+        return _write_csv(out, roster, columns, jurisdiction, hxl=fmt == "hxl", progress=progress)
+    rows = iter_rows(roster, columns, jurisdiction)
+    if progress is not None:
+        rows = _counting(rows, progress)
+    meta = meta_of(roster)
+    if fmt == "geojson":
+        return write_geojson(out, meta, columns, rows)
+    if fmt == "pdf":
+        from registry.rosters.pdf import write_pdf
+        return write_pdf(out, meta, columns, rows, paper=paper)
+    from registry.rosters import formats
+    writer = {"xlsx": formats.write_xlsx, "kml": formats.write_kml, "pfif": formats.write_pfif}[fmt]
+    return writer(out, meta, columns, rows)
+
+
+def _counting(rows: Iterator[dict], progress) -> Iterator[dict]:
+    done = 0
+    for done, row in enumerate(rows, start=1):
+        if done % 5000 == 0:
+            progress(done)
+        yield row
+    progress(done)
+
+
+# ---------------------------------------------------------------------- CSV and HXL (PostgreSQL writes them)
+
+def _csv_safe(expression: str, name: str) -> str:
+    """Free text as CSV text: a leading = + - @ would run as a formula in a spreadsheet."""
+    if name in ("family_name", "given_names", "native_name", "city", "assembly_point", "welfare_note"):
+        return f"(CASE WHEN left({expression}, 1) IN ('=', '+', '-', '@') THEN '''' || {expression} " \
+               f"ELSE {expression} END)"
+    if name in ("phones", "vulnerabilities"):
+        return f"array_to_string({expression}, ';')"
+    return expression
+
+
+def _write_csv(out, roster: Roster, columns: list[str], jurisdiction, *, hxl: bool, progress=None) -> int:
+    header = io.StringIO()
+    writer = csv.writer(header, lineterminator="\n")
+    writer.writerow(columns)
+    if hxl:
+        writer.writerow([HXL_TAGS.get(name, "") for name in columns])
+    out.write(header.getvalue().encode())
+    select_sql = "SELECT " + ", ".join(f"{_csv_safe(_SELECT[name], name)} AS {name}" for name in columns)
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
+        _query(roster, select_sql.replace("{", "{{").replace("}", "}}"), jurisdiction))
+    cursor = _cursor()
+    seen = 0
+    with cursor.copy(statement) as copy:
+        for block in copy:
+            out.write(block)
+            if progress is not None:
+                seen += bytes(block).count(b"\n")  # about the rows so far (a note may hold a line break)
+                progress(seen)
+    return cursor.rowcount
+
+
+# ---------------------------------------------------------------------- GeoJSON (RFC 7946)
+
+def write_geojson(out, meta: dict, columns: list[str], rows: Iterable[dict]) -> int:
+    """A FeatureCollection: one Point per national (null geometry when the position is unknown), then one
+    per assembly point with its counts; [lon, lat] as RFC 7946 says, streamed."""
+    out.write(b'{"type":"FeatureCollection","name":' + _json({"crisis": meta["crisis_name"],
+                                                               "roster": meta["roster_number"]}) +
+              b',"features":[')
+    points: dict[str, dict] = {}
+    count = 0
+    for row in rows:
+        point_id = row.get("assembly_point_id")
+        if point_id and point_id not in points:
+            points[point_id] = {"name": row["assembly_point"], "kind": row["assembly_point_kind"],
+                                "lon": row["assembly_point_lon"], "lat": row["assembly_point_lat"], "assigned": 0,
+                                "vehicles": set()}
+        if point_id:
+            points[point_id]["assigned"] += 1
+            points[point_id]["vehicles"].add(row["vehicle"])
+        properties = {"feature_type": "national", **{name: _plain(row.get(name)) for name in columns}}
+        geometry = ({"type": "Point", "coordinates": [row["lon"], row["lat"]]}
+                    if row.get("lon") is not None else None)
+        out.write((b"," if count else b"") + _json({"type": "Feature", "geometry": geometry,
+                                                     "properties": properties}))
+        count += 1
+    for number, (point_id, point) in enumerate(points.items()):
+        out.write((b"," if count or number else b"") + _json({
+            "type": "Feature", "geometry": {"type": "Point", "coordinates": [point["lon"], point["lat"]]},
+            "properties": {"feature_type": "assembly_point", "assembly_point_id": point_id, "name": point["name"],
+                           "kind": point["kind"], "assigned": point["assigned"],
+                           "vehicles": len(point["vehicles"])}}))
+    out.write(b"]}")
+    return count
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _json(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------------- files built by a worker
+
+CHUNK_BYTES = 1 << 20
+
+
+class EncryptedFile:
+    """A write-only file encrypted at rest: AES-GCM chunks of 1 MiB, each bound to the export's id, its
+    index and whether it is the last (so chunks cannot be reordered, swapped between files or dropped)."""
+
+    def __init__(self, path: Path, export_id: uuid.UUID):
+        self._file = open(path, "xb")
+        os.chmod(path, 0o600)
+        self._export_id, self._buffer, self._index, self._written = export_id, bytearray(), 0, 0
+
+    def write(self, data) -> int:
+        self._buffer += data
+        self._written += len(data)
+        while len(self._buffer) > CHUNK_BYTES:
+            self._seal(bytes(self._buffer[:CHUNK_BYTES]), last=False)
+            del self._buffer[:CHUNK_BYTES]
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._seal(bytes(self._buffer), last=True)
+            self._file.close()
+
+    def _seal(self, data: bytes, *, last: bool) -> None:
+        blob = keyring().encrypt_bytes(f"export:{self._index}:{int(last)}", self._export_id, data)
+        self._file.write(struct.pack(">I", len(blob)) + blob)
+        self._index += 1
+
+
+def read_encrypted(stored, export_id: uuid.UUID, ring) -> Iterator[bytes]:
+    """The plaintext of an ``EncryptedFile`` opened for reading (``open(path, "rb")``), a chunk at a
+    time; the file is closed at the end. :raises DecryptionError: altered, reordered or truncated."""
+    with stored:
+        index = 0
+        while True:
+            head = stored.read(4)
+            if len(head) < 4:
+                raise ValueError("the export file is truncated")
+            blob = stored.read(struct.unpack(">I", head)[0])
+            last = not stored.peek(1)
+            yield ring.decrypt_bytes(f"export:{index}:{int(last)}", export_id, blob)
+            if last:
+                return
+            index += 1
+
+
+def export_dir() -> Path:
+    path = Path(current_app.config["REGISTRY_DATA_DIR"]) / "exports"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def export_path(job_id: uuid.UUID) -> Path:
+    return export_dir() / f"{job_id}.bin"
+
+
+def build_file(job) -> dict:
+    """The worker's part of a large export: write the encrypted file; the job's result names it."""
+    from registry.rosters.building import get_roster
+    from registry.jobs import services as jobs
+    params = job.params
+    roster = get_roster(uuid.UUID(params["roster_id"]))
+    path = export_path(job.id)
+    path.unlink(missing_ok=True)  # a re-delivered job starts over
+    total = max(int(params.get("rows") or 0), 1)
+    last_report = [0.0]
+
+    def progress(done: int) -> None:  # at most once a second: each report is a small transaction
+        if time.monotonic() - last_report[0] >= 1.0:
+            last_report[0] = time.monotonic()
+            jobs.set_progress(job.id, min(0.99, done / total))
+
+    out = EncryptedFile(path, job.id)
+    try:
+        rows = write(out, roster, params["format"], params["role"], params.get("jurisdiction"),
+                     paper=params.get("paper", "a4"), progress=progress)
+    finally:
+        out.close()
+    expires = datetime.now(timezone.utc) + timedelta(seconds=current_app.config["REGISTRY_EXPORT_TTL_SECONDS"])
+    result = {"download_url": f"/api/v1/jobs/{job.id}/download", "format": params["format"], "rows": rows,
+              "bytes": out.tell(), "filename": filename(roster, params["format"]), "expires_at": expires.isoformat()}
+    jobs.finish(job.id, result)
+    return result
+
+
+def filename(roster: Roster, fmt: str) -> str:
+    return f"roster-{roster.number}-{roster.id}.{FORMATS[fmt][1]}"
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    """Delete export files past their time (and any left by a failed job); how many."""
+    ttl = current_app.config["REGISTRY_EXPORT_TTL_SECONDS"]
+    now = now or datetime.now(timezone.utc)
+    removed = 0
+    for path in export_dir().glob("*.bin"):
+        if now.timestamp() - path.stat().st_mtime > ttl:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+EXPORT_TASK = "rosters.export"
+
+
+def request_file(roster: Roster, args: dict, user, jurisdiction: list[str] | None, rows: int):
+    """A queued job that builds the export into a file, for ``user`` alone to download."""
+    from registry.jobs import services as jobs
+    return jobs.enqueue("roster_export", EXPORT_TASK, created_by=user.id, params={
+        "roster_id": str(roster.id), "format": args["format"], "paper": args["paper"], "purpose": args["purpose"],
+        "role": user.role, "jurisdiction": jurisdiction, "rows": rows})
+
+
+def open_download(job, user) -> tuple[Iterator[bytes], dict]:
+    """(the plaintext chunks, the job's result) of an export ``user`` asked for. :raises NotFound, ExportGone:"""
+    from registry.errors import NotFound
+    if job.kind != "roster_export" or job.created_by != user.id or job.status != "succeeded":
+        raise NotFound("No such download.")
+    result = job.result
+    path = export_path(job.id)
+    if datetime.fromisoformat(result["expires_at"]) < datetime.now(timezone.utc) or not path.exists():
+        raise ExportGone("The export has expired; export the roster again.")
+    return read_encrypted(open(path, "rb"), job.id, keyring()), result
