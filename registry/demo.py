@@ -576,16 +576,57 @@ DEMO_CRISIS = {"name": "Demo: flash flood, Dubai", "kind": "flood", "severity": 
                "zones_km": [25, 100]}
 
 
+DEMO_POINTS = (  # name, kind, lat, lon, capacity, country
+    ("Embassy of the Philippines, Abu Dhabi", "embassy", 24.4539, 54.3773, 400, "AE"),
+    ("Philippine Consulate General, Dubai", "embassy", 25.2285, 55.2867, 150, "AE"),
+    ("Dubai International Airport, Terminal 1", "airport", 25.2532, 55.3657, 300, "AE"),
+    ("Al Barsha community hall", "shelter", 25.1124, 55.1980, 120, "AE"),
+    ("Sharjah Filipino school", "school", 25.3463, 55.4209, 100, "AE"),
+    ("Jebel Ali port, gate 5", "port", 25.0112, 55.0613, 80, "AE"),
+    ("Embassy of the Philippines, Doha", "embassy", 25.3126, 51.4973, 300, "QA"),
+)
+
+
 def _declare_demo_crisis(user) -> None:
-    """One declared crisis (once): its exposure run is queued, and a worker computes it when it runs."""
+    """One declared crisis (once), with its assembly points; its exposure run and a first roster are
+    computed here, through the workers' own task code, so the demo is complete when the command ends."""
     import click
     from sqlalchemy import select
 
     from registry.crises.models import Crisis
-    from registry.crises.services import declare
+    from registry.crises.services import declare, latest_run
     from registry.extensions import db
+    from registry.rosters.building import request_roster
+    from registry.rosters.models import AssemblyPoint, Roster
+    from registry.rosters.services import create_point
+    from tasks.exposure import run_exposure_task
+    from tasks.rosters import build_roster_task
     if db.session.scalar(select(Crisis.id).where(Crisis.name == DEMO_CRISIS["name"])):
         return
+    if not db.session.scalar(select(AssemblyPoint.id).limit(1)):
+        for name, kind, lat, lon, capacity, country in DEMO_POINTS:
+            create_point({"name": name, "kind": kind, "location": {"lat": lat, "lon": lon}, "capacity": capacity,
+                          "country": country, "active": True})
     crisis = declare(dict(DEMO_CRISIS), user)
+    crisis_id, user_id = crisis.id, user.id
+    db.session.info.pop("sagip_outbox_pending", None)  # computed here; the relay's later message is skipped
     db.session.commit()
-    click.echo(f"Declared the demo crisis {crisis.id} ({DEMO_CRISIS['name']}); a worker computes its exposure.")
+    run_exposure_task(str(latest_run(db.session.get(Crisis, crisis_id)).job_id))
+    db.session.expire_all()
+    run = latest_run(db.session.get(Crisis, crisis_id))
+    click.echo(f"Declared the demo crisis {crisis_id} ({DEMO_CRISIS['name']}): {run.status}, "
+               f"{(run.counts or {}).get('total', 0)} exposed.")
+    if run.status != "succeeded":
+        return
+    from registry.auth.models import User
+    roster = request_roster(crisis_id, {"vehicle_capacity": 40, "max_distance_km": 100}, db.session.get(User, user_id))
+    roster_id = roster.id
+    db.session.info.pop("sagip_outbox_pending", None)
+    db.session.commit()
+    build_roster_task(str(roster.job_id))
+    db.session.expire_all()
+    roster = db.session.get(Roster, roster_id)
+    counts = roster.counts or {}
+    click.echo(f"Built its roster {roster_id}: {roster.status}, {counts.get('assigned', 0)} assigned to "
+               f"{len(roster.params['assembly_point_ids'])} assembly points in {counts.get('vehicles', 0)} "
+               f"vehicles, {counts.get('unassigned', 0)} unassigned.")

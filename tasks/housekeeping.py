@@ -1,4 +1,5 @@
-"""Periodic work of the data-protection rules: sealing the audit trail, purging returned nationals."""
+"""Periodic work of the data-protection rules: sealing the audit trail, purging returned nationals, closed
+crises' rosters and expired export files."""
 from __future__ import annotations
 
 from celery import shared_task
@@ -44,3 +45,28 @@ def purge_returned_now(days: int) -> int:
         total += len(ids)
         if not ids:
             return total
+
+
+@shared_task(name="retention.purge_closed_crises", ignore_result=True)
+def purge_closed_crises_task() -> int:
+    """Delete rosters, welfare records and exposure rows of crises closed longer ago than
+    REGISTRY_RETENTION_CLOSED_CRISIS_DAYS; audit it."""
+    return purge_closed_crises_now(current_app.config["REGISTRY_RETENTION_CLOSED_CRISIS_DAYS"])
+
+
+def purge_closed_crises_now(days: int) -> int:
+    from registry.rosters.building import purge_closed
+    scope.use_everything()
+    ids = purge_closed(days)
+    if ids:
+        audit.record("retention.purge_closed_crises", object_type="crisis", object_ids=ids, result_count=len(ids),
+                     details={"retention_days": days})
+    db.session.commit()
+    return len(ids)
+
+
+@shared_task(name="exports.purge_expired", ignore_result=True)
+def purge_expired_exports_task() -> int:
+    """Delete worker-built export files past REGISTRY_EXPORT_TTL_SECONDS."""
+    from registry.rosters.exports import purge_expired
+    return purge_expired()

@@ -168,17 +168,22 @@ def test_the_readme_lists_every_environment_variable():
     assert missing == []
 
 
-def test_the_demo_loads_nationals_users_and_declares_a_crisis(db):
-    # No broker for these runs: the crisis's run stays queued (its outbox row pending), so no test
-    # worker computes it while the tables are emptied after the test.
+def test_the_demo_loads_nationals_users_a_crisis_and_its_roster(db):
+    # No broker for these runs: the demo computes its crisis and roster in its own process, and no
+    # message reaches a test worker while the tables are emptied after the test.
     offline = {"REDIS_URL": "redis://127.0.0.1:1/0"}
-    result = run_cli("demo", "--nationals", "50", env=offline)
+    result = run_cli("demo", "--nationals", "300", env=offline)
     assert result.returncode == 0, result.stderr
-    assert "created 50" in result.stdout and "Declared the demo crisis" in result.stdout
-    again = run_cli("demo", "--nationals", "50", env=offline)
+    assert "created 300" in result.stdout and "Declared the demo crisis" in result.stdout
+    assert "Built its roster" in result.stdout and "succeeded" in result.stdout
+    again = run_cli("demo", "--nationals", "300", env=offline)
     assert "already loaded" in again.stdout and "Declared" not in again.stdout
     db.session.rollback()
     from sqlalchemy import text
     assert db.session.execute(text("SELECT count(*) FROM crises")).scalar() == 1
-    assert db.session.execute(text("SELECT count(*) FROM nationals")).scalar() == 50
-    assert db.session.execute(text("SELECT status FROM jobs WHERE kind = 'exposure'")).scalar() == "queued"
+    assert db.session.execute(text("SELECT count(*) FROM nationals")).scalar() == 300
+    assert db.session.execute(text("SELECT count(*) FROM assembly_points")).scalar() == 7
+    statuses = db.session.execute(text("SELECT kind, status FROM jobs WHERE kind IN ('exposure', 'roster')")).all()
+    assert sorted(statuses) == [("exposure", "succeeded"), ("roster", "succeeded")]
+    exposed = db.session.execute(text("SELECT count(*) FROM exposures")).scalar()
+    assert exposed > 0 and db.session.execute(text("SELECT count(*) FROM roster_entries")).scalar() == exposed

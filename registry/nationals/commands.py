@@ -73,3 +73,13 @@ def purge(days: int | None):
     from tasks.housekeeping import purge_returned_now
     days = current_app.config["REGISTRY_RETENTION_RETURNED_DAYS"] if days is None else days
     click.echo(f"{purge_returned_now(days)} record(s) purged (returned more than {days} days ago)")
+
+
+@retention.command("purge-crises")
+@click.option("--days", type=int, default=None, help="Default: REGISTRY_RETENTION_CLOSED_CRISIS_DAYS.")
+@with_appcontext
+def purge_crises(days: int | None):
+    """Delete the rosters, welfare records and exposure rows of crises closed more than DAYS ago."""
+    from tasks.housekeeping import purge_closed_crises_now
+    days = current_app.config["REGISTRY_RETENTION_CLOSED_CRISIS_DAYS"] if days is None else days
+    click.echo(f"{purge_closed_crises_now(days)} closed crisis(es) purged (closed more than {days} days ago)")
