@@ -91,6 +91,37 @@ SCENARIOS = {
 }
 
 
+def prepare(url: str, redis_url: str):
+    """(the app, a coordinator's token, the countries' reference points) of a migrated bench database,
+    created if need be; DATABASE_URL and REDIS_URL are set for the worker this process starts."""
+    if "bench" not in url.rsplit("/", 1)[-1]:
+        raise SystemExit("refusing a database whose name lacks 'bench' (it is seeded)")
+    os.environ.update(DATABASE_URL=url, REDIS_URL=redis_url)
+
+    import flask_migrate
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from registry import create_app
+    from registry.auth.services import create_user, issue_token
+    from registry.extensions import db
+
+    info = conninfo_to_dict(url)
+    with psycopg.connect(make_conninfo(**{**info, "dbname": "postgres"}), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (info["dbname"],)).fetchone():
+            conn.execute(f'CREATE DATABASE "{info["dbname"]}"')
+    app = create_app()
+    app.extensions["celery"].control.purge()
+    with app.app_context():
+        flask_migrate.upgrade()
+        user = create_user(f"bench-coordinator-{uuid.uuid4().hex[:6]}", "coordinator")
+        token = issue_token(user, ttl_days=1)
+        db.session.commit()
+    with psycopg.connect(url) as conn:
+        label_points = {code: (f"SRID=4326;POINT({x} {y})", float(p)) for code, x, y, p in conn.execute(
+            "SELECT alpha2, ST_X(label_point), ST_Y(label_point), precision_m FROM countries")}
+    return app, token, label_points
+
+
 def seed(url: str, count: int, label_points: dict) -> None:
     with psycopg.connect(url) as conn:
         have = conn.execute("SELECT count(*) FROM nationals WHERE source = 'bulk_import' "
@@ -208,33 +239,10 @@ def main() -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
     args = parser.parse_args()
     url = libpq_url(args.database_url)
-    if "bench" not in url.rsplit("/", 1)[-1]:
-        raise SystemExit("refusing a database whose name lacks 'bench' (it is seeded)")
-    os.environ.update(DATABASE_URL=url, REDIS_URL=args.redis_url)
+    app, token, label_points = prepare(url, args.redis_url)
 
-    import flask_migrate
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    from registry import create_app
-    from registry.auth.services import create_user, issue_token
     from registry.crises import areas
     from registry.crises.exposure import degrees
-    from registry.extensions import db
-
-    info = conninfo_to_dict(url)
-    with psycopg.connect(make_conninfo(**{**info, "dbname": "postgres"}), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (info["dbname"],)).fetchone():
-            conn.execute(f'CREATE DATABASE "{info["dbname"]}"')
-    app = create_app()
-    app.extensions["celery"].control.purge()
-    with app.app_context():
-        flask_migrate.upgrade()
-        user = create_user(f"bench-coordinator-{uuid.uuid4().hex[:6]}", "coordinator")
-        token = issue_token(user, ttl_days=1)
-        db.session.commit()
-    with psycopg.connect(url) as conn:
-        label_points = {code: (f"SRID=4326;POINT({x} {y})", float(p)) for code, x, y, p in conn.execute(
-            "SELECT alpha2, ST_X(label_point), ST_Y(label_point), precision_m FROM countries")}
     seed(url, args.nationals, label_points)
     with psycopg.connect(url, autocommit=True) as conn:
         # The floor writes the same rows, with the same columns and primary key, as the run does.

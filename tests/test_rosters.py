@@ -280,3 +280,28 @@ def test_closed_crises_lose_their_rosters_and_welfare_after_the_retention_period
     for table in ("roster_entries", "rosters", "welfare_statuses", "welfare_events", "exposures"):
         assert count(db, table) == 0, table
     assert client.get(f"/api/v1/crises/{crisis_id}", headers=coordinator).status_code == 200
+
+
+def test_an_erased_national_leaves_the_exposure_welfare_and_every_roster_read(client, desk, coordinator, db, dubai):
+    roster = build(client, coordinator, dubai["crisis"]["id"])
+    elder = dubai["people"]["elder"]
+    client.patch(f"/api/v1/rosters/{roster['id']}/entries/{elder}", headers=coordinator,
+                 json={"welfare_status": "needs_assistance", "note": "Insulin at home"})
+    assert client.delete(f"/api/v1/nationals/{elder}", headers=desk).status_code == 204
+    assert elder not in entries(client, coordinator, roster["id"])
+    assert client.get(f"/api/v1/rosters/{roster['id']}/entries/{elder}", headers=coordinator).status_code == 404
+    from sqlalchemy import text
+    for table in ("exposures", "welfare_statuses", "welfare_events"):
+        assert db.session.execute(text(f"SELECT count(*) FROM {table} WHERE national_id = :id"),
+                                  {"id": elder}).scalar() == 0, table
+
+
+def test_a_retried_roster_request_with_its_idempotency_key_starts_nothing_new(client, coordinator, db, dubai):
+    url, headers = f"/api/v1/crises/{dubai['crisis']['id']}/rosters", {**coordinator, "Idempotency-Key": "bus-plan-1"}
+    first = client.post(url, headers=headers, json={"vehicle_capacity": 30})
+    again = client.post(url, headers=headers, json={"vehicle_capacity": 30})
+    assert first.status_code == again.status_code == 202
+    assert again.get_json()["id"] == first.get_json()["id"] and count(db, "rosters") == 1
+    other = client.post(url, headers=headers, json={"vehicle_capacity": 20})  # same key, another body
+    assert other.status_code == 422
+    assert wait_for_job(client, coordinator, first.get_json()["job_id"])["status"] == "succeeded"

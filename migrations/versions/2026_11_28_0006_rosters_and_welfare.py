@@ -1,4 +1,5 @@
-"""rosters and welfare: rosters of exposure runs, the points they saw, their entries; welfare statuses and history
+"""rosters and welfare: rosters of exposure runs, the points they saw, their entries; welfare statuses and history;
+exposure rows carry household and priority
 
 Revision ID: 0006
 Revises: 0005
@@ -27,7 +28,23 @@ CHANNELS = "'phone', 'sms', 'messaging_app', 'email', 'in_person', 'via_employer
 OUTCOMES = "'reached', 'no_answer', 'busy', 'voicemail', 'wrong_number', 'unreachable', 'other'"
 
 
+BACKFILL_EXPOSURES = """
+UPDATE exposures e SET household_id = n.household_id,
+       priority = CASE WHEN n.vulnerabilities && ARRAY['chronic_illness', 'disability']::varchar[] THEN 1
+                       WHEN n.vulnerabilities @> ARRAY['pregnant']::varchar[] THEN 2
+                       WHEN n.vulnerabilities && ARRAY['minor', 'elderly']::varchar[]
+                            OR n.date_of_birth > current_date - interval '18 years'
+                            OR n.date_of_birth <= current_date - interval '60 years' THEN 3
+                       ELSE 4 END
+FROM nationals n WHERE n.id = e.national_id
+"""
+
+
 def upgrade():
+    # Exposure rows carry what a roster needs of the national as of the run (one table to read).
+    op.add_column('exposures', sa.Column('household_id', sa.Uuid(), nullable=True))
+    op.add_column('exposures', sa.Column('priority', sa.SmallInteger(), nullable=True))
+    op.execute(BACKFILL_EXPOSURES)
     op.create_table('rosters',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('crisis_id', sa.Uuid(), nullable=False),
@@ -61,6 +78,7 @@ def upgrade():
                                                      from_text='ST_GeomFromEWKT', name='geometry', nullable=False),
               nullable=False),
     sa.Column('capacity', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('assigned', sa.Integer(), nullable=False),
     sa.Column('vehicles', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['roster_id'], ['rosters.id'], name=op.f('fk_roster_points_roster_id_rosters'),
@@ -70,7 +88,6 @@ def upgrade():
     op.create_table('roster_entries',
     sa.Column('roster_id', sa.Uuid(), nullable=False),
     sa.Column('national_id', sa.Uuid(), nullable=False),
-    sa.Column('household_id', sa.Uuid(), nullable=False),
     sa.Column('priority', sa.SmallInteger(), nullable=False),
     sa.Column('rank', sa.Integer(), nullable=False),
     sa.Column('assembly_point_id', sa.Uuid(), nullable=True),
@@ -149,3 +166,5 @@ def downgrade():
     op.drop_table('roster_points')
     op.drop_index('uq_rosters_crisis_id_number', table_name='rosters')
     op.drop_table('rosters')
+    op.drop_column('exposures', 'priority')
+    op.drop_column('exposures', 'household_id')

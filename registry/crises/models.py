@@ -6,7 +6,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint, Identity,
-                        Index, Integer, String, Uuid, func)
+                        Index, Integer, SmallInteger, String, Uuid, func)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -119,3 +119,7 @@ class Exposure(db.Model):
     location_source: Mapped[str | None] = mapped_column(String(20))
     location_precision_m: Mapped[float | None] = mapped_column(Float)
     location_age_days: Mapped[int | None] = mapped_column(Integer)
+    # As of the run, for rosters (registry/rosters): the household, and the priority class of the
+    # national's vulnerabilities and age (1 medical or disability … 4 none; exposure.PRIORITY_SQL).
+    household_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    priority: Mapped[int | None] = mapped_column(SmallInteger)

@@ -327,6 +327,12 @@ def _erase(national: National) -> None:
     national.next_of_kin = None
     national.erased_at = func.now()
     db.session.execute(delete(LocationReport).where(LocationReport.national_id == national.id))
+    # Exposure rows hold a location, welfare records free-text notes: both go. Roster entries keep only
+    # ids and a place; every read joins the (now erased) national and leaves them out.
+    from registry.crises.models import Exposure
+    from registry.rosters.models import WelfareEvent, WelfareStatus
+    for table in (Exposure, WelfareEvent, WelfareStatus):
+        db.session.execute(delete(table).where(table.national_id == national.id))
     db.session.execute(update(Deployment).where(Deployment.national_id == national.id)
                        .values(city=None, address=None, employer=None, recruitment_agency=None))
     db.session.flush()

@@ -134,6 +134,7 @@ def build(job) -> dict:
     params = roster.params
     roster.status = "running"
     db.session.execute(text("SET LOCAL work_mem = '256MB'"))
+    db.session.execute(text("SET LOCAL jit = off"))
     db.session.execute(delete(RosterEntry).where(RosterEntry.roster_id == roster.id))
     db.session.execute(delete(RosterPoint).where(RosterPoint.roster_id == roster.id))
     points = db.session.execute(_POINTS_SQL, {"ids": [uuid.UUID(p) for p in params["assembly_point_ids"]]}).all()
@@ -146,9 +147,11 @@ def build(job) -> dict:
         vehicle_capacity=params["vehicle_capacity"], max_distance_km=params["max_distance_km"])
     jobs.set_progress(job.id, 0.6)
     compute.write_entries(cursor, roster.id, ids, result, [p.id for p in points])
+    by_name = sorted(range(len(points)), key=lambda i: (points[i].name.casefold(), str(points[i].id)))
+    position = {index: place for place, index in enumerate(by_name)}
     db.session.add_all(RosterPoint(roster_id=roster.id, assembly_point_id=p.id, name=p.name, kind=p.kind,
                                    country=p.country, location=p.location, capacity=p.capacity,
-                                   assigned=int(result.assigned_per_point[i]),
+                                   position=position[i], assigned=int(result.assigned_per_point[i]),
                                    vehicles=int(result.vehicles_per_point[i]))
                        for i, p in enumerate(points))
     reasons = np.bincount(result.reason, minlength=len(UNASSIGNED_REASONS) + 1)
@@ -173,7 +176,7 @@ def visible_counts(roster: Roster, user) -> dict | None:
     if roster.status != "succeeded":
         return None
     points = list(db.session.scalars(select(RosterPoint).where(RosterPoint.roster_id == roster.id)
-                                     .order_by(RosterPoint.name, RosterPoint.assembly_point_id)))
+                                     .order_by(RosterPoint.position)))
     if user.role != "embassy":
         counts = dict(roster.counts)
         per_point = {p.assembly_point_id: (p.assigned, p.vehicles) for p in points}
@@ -218,7 +221,7 @@ def entries_query(roster: Roster, user):
     visible = visible_nationals(user).subquery()
     query = (select(RosterEntry, visible.c.family_name, visible.c.given_names, visible.c.native_name,
                     visible.c.sex, visible.c.date_of_birth, visible.c.phones, visible.c.vulnerabilities,
-                    Exposure.zone, Exposure.ring_km, Exposure.distance_km, Exposure.certainty,
+                    Exposure.household_id, Exposure.zone, Exposure.ring_km, Exposure.distance_km, Exposure.certainty,
                     func.ST_X(Exposure.location).label("lon"), func.ST_Y(Exposure.location).label("lat"),
                     RosterPoint.name.label("assembly_point"), RosterPoint.kind.label("assembly_point_kind"),
                     func.ST_X(RosterPoint.location).label("assembly_point_lon"),
@@ -236,11 +239,11 @@ def entries_query(roster: Roster, user):
 
 
 def entry_row(result) -> dict:
-    (entry, family, given, native, sex, born, phones, vulnerabilities, zone, ring_km, distance_km, certainty, lon, lat,
-     point, point_kind, point_lon, point_lat, host, city, welfare) = result
+    (entry, family, given, native, sex, born, phones, vulnerabilities, household, zone, ring_km, distance_km, certainty,
+     lon, lat, point, point_kind, point_lon, point_lat, host, city, welfare) = result
     return {"national_id": entry.national_id, "family_name": family, "given_names": given, "native_name": native,
             "sex": sex, "date_of_birth": born, "phones": phones or [], "vulnerabilities": vulnerabilities or [],
-            "household_id": entry.household_id, "priority": entry.priority,
+            "household_id": household, "priority": entry.priority,
             "priority_label": PRIORITIES[entry.priority], "rank": entry.rank, "zone": zone, "ring_km": ring_km,
             "distance_km": distance_km, "certainty": certainty, "lat": lat, "lon": lon,
             "assembly_point_id": entry.assembly_point_id, "assembly_point": point,

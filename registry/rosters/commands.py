@@ -56,7 +56,8 @@ def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, pa
                     bar.update(step)
                     shown[0] += step
 
-            rows = exports.write(sink, roster, fmt, role, countries, paper=paper, progress=progress)
+            rows = exports.write(sink, roster, fmt, role, countries, paper=paper, progress=progress,
+                                 rows_expected=total)
             progress(total)
     finally:
         if not to_stdout:

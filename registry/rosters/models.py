@@ -86,6 +86,8 @@ class RosterPoint(db.Model):
     country: Mapped[str] = mapped_column(String(2))
     location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     capacity: Mapped[int] = mapped_column(Integer)
+    # The point's place in the manifests' order (by name): exports sort on it, not on text.
+    position: Mapped[int] = mapped_column(Integer, default=0)
     assigned: Mapped[int] = mapped_column(Integer, default=0)
     vehicles: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -106,7 +108,7 @@ class RosterEntry(db.Model):
 
     roster_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     national_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    household_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # The household is the exposure row's; this is the household's priority (its most vulnerable member's).
     priority: Mapped[int] = mapped_column(SmallInteger)
     # Position in the roster's order (priority, zone, distance); households are consecutive.
     rank: Mapped[int] = mapped_column(Integer)

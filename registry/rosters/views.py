@@ -6,6 +6,7 @@ import uuid
 
 from flask import Blueprint, Response, current_app, g, request
 
+from registry import idempotency
 from registry.api import documented, dump, load_json, load_query
 from registry.audit import services as audit
 from registry.auth.access import limited, requires
@@ -104,12 +105,27 @@ _ROSTER_LIST_QUERY = schemas.RosterListQuery()
             response=schemas.RosterAccepted, status=202, errors=(400, 404, 415, 422))
 def create_roster(crisis_id: uuid.UUID):
     """Defaults: all zones and certainties of the latest run, the active assembly points in the countries
-    the area and its rings touch, 40 seats per vehicle, 100 km at most. 202 with the roster and its job."""
+    the area and its rings touch, 40 seats per vehicle, 100 km at most. 202 with the roster and its job.
+    Accepts ``Idempotency-Key``: a retried request answers with the roster it already started."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        key = idempotency.check_key(key)
+        fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_data(cache=True))
+        earlier = idempotency.stored_answer(g.user.id, key, fingerprint)
+        if earlier:
+            roster = building.get_roster(uuid.UUID(earlier[1]["id"]))
+            audit.note(object_type="roster", object_ids=[roster.id, crisis_id], details={"idempotent_replay": True})
+            return _roster_accepted(roster)
     roster = building.request_roster(crisis_id, load_json(_ROSTER_IN), g.user)
     audit.note(object_type="roster", object_ids=[roster.id, crisis_id],
                details={"points": len(roster.params["assembly_point_ids"]), "number": roster.number})
-    return dump(_ROSTER_ACCEPTED, roster, status=202,
-                headers={"Location": f"/api/v1/rosters/{roster.id}"})
+    if key is not None:
+        idempotency.remember(g.user.id, key, fingerprint, 202, {"id": str(roster.id)})
+    return _roster_accepted(roster)
+
+
+def _roster_accepted(roster) -> Response:
+    return dump(_ROSTER_ACCEPTED, roster, status=202, headers={"Location": f"/api/v1/rosters/{roster.id}"})
 
 
 @crisis_rosters_bp.get("/<uuid:crisis_id>/rosters")
@@ -241,7 +257,7 @@ def export_roster(roster_id: uuid.UUID):
                    details={**details, "delivery": "job"})
         return jobs_views.accepted(job)
     out = io.BytesIO()
-    exports.write(out, roster, args["format"], g.user.role, jurisdiction, paper=args["paper"])
+    exports.write(out, roster, args["format"], g.user.role, jurisdiction, paper=args["paper"], rows_expected=rows)
     audit.note(object_ids=[roster_id], result_count=rows, purpose=args["purpose"],
                details={**details, "delivery": "inline"})
     media_type, _ = exports.FORMATS[args["format"]]
