@@ -251,3 +251,13 @@ def test_registry_export_writes_the_file_with_progress_and_audits_it(app, roster
     assert purpose == "print for the bus company"
     missing = app.test_cli_runner().invoke(args=["export", roster["roster"]["id"], "--format", "csv"])
     assert missing.exit_code != 0 and "--purpose" in missing.output
+
+
+def test_one_assembly_points_manifests(client, coordinator, roster):
+    sharjah = roster["points"]["sharjah"]
+    table = list(csv.DictReader(io.StringIO(export(client, coordinator, roster["roster"]["id"], "csv",
+                                                   assembly_point_id=sharjah).get_data(as_text=True))))
+    wanted = {k for k, r in roster["rows"].items() if r["assembly_point_id"] == sharjah}
+    assert {line["national_id"] for line in table} == wanted and len(wanted) == 3
+    data = export(client, coordinator, roster["roster"]["id"], "pdf", assembly_point_id=sharjah).get_data()
+    assert len(list(PDFPage.get_pages(io.BytesIO(data)))) == 1

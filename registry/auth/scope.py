@@ -84,6 +84,12 @@ def use_everything() -> None:
     use(EVERYTHING)
 
 
+def everything_statement() -> tuple:
+    """(statement, parameters) that bind a transaction of a connection outside the session (a worker's
+    helper thread) to the service's own scope and role, as ``use_everything`` does for the session."""
+    return _statement(EVERYTHING)
+
+
 def _after_begin(session, transaction, connection) -> None:
     scope = session.info.get("db_scope")
     if scope is not None:

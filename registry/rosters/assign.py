@@ -267,17 +267,20 @@ def _vehicles(order, h_point, sizes, n_points, vehicle_capacity):
     h_vehicle = np.zeros(len(h_point), dtype=np.int64)
     h_first_seat = np.zeros(len(h_point), dtype=np.int64)
     placed = order[h_point[order] >= 0]
-    vehicles = [0] * n_points
-    filled = [0] * n_points
+    by_point = placed[np.argsort(h_point[placed], kind="stable")]  # per point, still in priority order
+    points = h_point[by_point]
+    starts = np.flatnonzero(np.r_[True, points[1:] != points[:-1]]) if len(points) else np.zeros(0, np.int64)
+    vehicles = np.zeros(n_points, dtype=np.int64)
     out_vehicle, out_seat = [], []
-    for point, size in zip(h_point[placed].tolist(), sizes[placed].tolist()):
-        seats = filled[point]
-        if vehicles[point] == 0 or seats + size > vehicle_capacity:
-            vehicles[point] += 1
-            seats = 0
-        out_vehicle.append(vehicles[point])
-        out_seat.append(seats + 1)
-        filled[point] = seats + size
-    h_vehicle[placed] = out_vehicle
-    h_first_seat[placed] = out_seat
-    return h_vehicle, h_first_seat, np.array(vehicles, dtype=np.int64)
+    for point, group in zip(points[starts].tolist(), np.split(sizes[by_point], starts[1:])):
+        vehicle, seats = 1, 0
+        for size in group.tolist():
+            if seats + size > vehicle_capacity:
+                vehicle, seats = vehicle + 1, 0
+            out_vehicle.append(vehicle)
+            out_seat.append(seats + 1)
+            seats += size
+        vehicles[point] = vehicle
+    h_vehicle[by_point] = out_vehicle
+    h_first_seat[by_point] = out_seat
+    return h_vehicle, h_first_seat, vehicles

@@ -7,12 +7,14 @@ input and the run's rows, so building it twice gives the same roster.
 """
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timezone
 
 import numpy as np
 from sqlalchemy import and_, delete, func, literal, select, text
 
+from registry.auth import scope
 from registry.crises.models import CERTAINTIES, ZONES, Crisis, Exposure, ExposureRun
 from registry.crises.services import get_crisis, latest_run, version_of
 from registry.errors import NotFound, Unprocessable
@@ -133,20 +135,31 @@ def build(job) -> dict:
         raise NotFound("The roster is gone (its crisis was deleted).")
     params = roster.params
     roster.status = "running"
+    # The entries are written and committed on connections of their own (two at once for a large roster,
+    # compute.write_entries) before this transaction marks the roster succeeded: readers only read
+    # succeeded rosters, and a rerun (or a failure, ``mark_failed``) first deletes what an attempt left.
+    with db.engine.begin() as connection:
+        connection.execute(*scope.everything_statement())
+        connection.execute(delete(RosterEntry).where(RosterEntry.roster_id == roster.id))
     db.session.execute(text("SET LOCAL work_mem = '256MB'"))
     db.session.execute(text("SET LOCAL jit = off"))
-    db.session.execute(delete(RosterEntry).where(RosterEntry.roster_id == roster.id))
     db.session.execute(delete(RosterPoint).where(RosterPoint.roster_id == roster.id))
     points = db.session.execute(_POINTS_SQL, {"ids": [uuid.UUID(p) for p in params["assembly_point_ids"]]}).all()
     cursor = db.session.connection().connection.driver_connection.cursor()
+    started = time.perf_counter()
     ids, members = compute.read_members(cursor, roster.run_id, params)
+    read_s = time.perf_counter() - started
     jobs.set_progress(job.id, 0.3)
+    started = time.perf_counter()
     result = assign.assign(members, assign.Points(
         lon=np.array([p.lon for p in points], dtype=np.float64), lat=np.array([p.lat for p in points], dtype=np.float64),
         capacity=np.array([p.capacity for p in points], dtype=np.int64)),
         vehicle_capacity=params["vehicle_capacity"], max_distance_km=params["max_distance_km"])
+    assign_s = time.perf_counter() - started
     jobs.set_progress(job.id, 0.6)
-    compute.write_entries(cursor, roster.id, ids, result, [p.id for p in points])
+    started = time.perf_counter()
+    compute.write_entries(db.engine, scope.everything_statement(), roster.id, ids, result, [p.id for p in points])
+    write_s = time.perf_counter() - started
     by_name = sorted(range(len(points)), key=lambda i: (points[i].name.casefold(), str(points[i].id)))
     position = {index: place for place, index in enumerate(by_name)}
     db.session.add_all(RosterPoint(roster_id=roster.id, assembly_point_id=p.id, name=p.name, kind=p.kind,
@@ -160,11 +173,15 @@ def build(job) -> dict:
                             if reasons[code]},
               "vehicles": int(result.vehicles_per_point.sum())}
     roster.status, roster.counts, roster.finished_at = "succeeded", counts, datetime.now(timezone.utc)
-    jobs.finish(job.id, {"roster_id": str(roster.id), "counts": counts})
+    jobs.finish(job.id, {"roster_id": str(roster.id), "counts": counts, "seconds": {
+        "read": round(read_s, 3), "assign": round(assign_s, 3), "write": round(write_s, 3)}})
     return counts
 
 
 def mark_failed(job_id: uuid.UUID) -> None:
+    """The roster of a failed job: failed, and without the entries an attempt may have committed."""
+    failed = select(Roster.id).where(Roster.job_id == job_id).scalar_subquery()
+    db.session.execute(delete(RosterEntry).where(RosterEntry.roster_id == failed))
     db.session.execute(Roster.__table__.update().where(Roster.job_id == job_id).values(status="failed"))
 
 

@@ -24,9 +24,11 @@ from registry.rosters.exports import FORMATS, PAPERS
 @click.option("--role", type=click.Choice(["admin", "coordinator", "embassy"]), default="admin", show_default=True,
               help="Whose columns to export (a coordinator's file carries no medical detail).")
 @click.option("--jurisdiction", default="", help="Only these host countries' people, e.g. AE,QA.")
+@click.option("--assembly-point", "point", type=click.UUID, default=None,
+              help="Only the people placed at this assembly point (its manifests).")
 @with_appcontext
 def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, paper: str, role: str,
-           jurisdiction: str):
+           jurisdiction: str, point: uuid.UUID | None):
     """Export a roster (every national, placed or not) to a file."""
     from registry.cli import cli_user
     from registry.errors import ApiError
@@ -41,7 +43,7 @@ def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, pa
         require_built(roster)
     except ApiError as exc:
         raise click.ClickException(exc.detail) from None
-    total = exports.count_rows(roster, countries)
+    total = exports.count_rows(roster, countries, point=point)
     target = output or Path(exports.filename(roster, fmt))
     to_stdout = str(target) == "-"
     sink = click.get_binary_stream("stdout") if to_stdout else _private_file(target)
@@ -56,7 +58,7 @@ def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, pa
                     bar.update(step)
                     shown[0] += step
 
-            rows = exports.write(sink, roster, fmt, role, countries, paper=paper, progress=progress,
+            rows = exports.write(sink, roster, fmt, role, countries, paper=paper, point=point, progress=progress,
                                  rows_expected=total)
             progress(total)
     finally:
@@ -64,7 +66,8 @@ def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, pa
             sink.close()
     audit.record("rosters.export", actor=cli_user(), object_type="roster", object_ids=[roster.id],
                  result_count=rows, purpose=purpose,
-                 details={"format": fmt, "role": role, "jurisdiction": countries, "delivery": "cli"})
+                 details={"format": fmt, "role": role, "jurisdiction": countries, "delivery": "cli",
+                          "assembly_point_id": str(point) if point else None})
     db.session.commit()
     if not to_stdout:
         click.echo(f"{rows:,} rows written to {target}", err=True)

@@ -7,6 +7,7 @@ no Python object per row. The assignment itself is ``registry.rosters.assign``.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from psycopg import sql
@@ -81,41 +82,67 @@ def _keys(uuids: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(uuids).view(">u8").reshape(-1, 2).astype(np.uint64)
 
 
-def write_entries(cursor, roster_id: uuid.UUID, ids: np.ndarray, result: assign.Assignment,
+PARALLEL_FROM_ROWS = 100_000
+
+
+def write_entries(engine, scope: tuple, roster_id: uuid.UUID, ids: np.ndarray, result: assign.Assignment,
                   point_ids: list[uuid.UUID]) -> None:
-    """COPY one entry per member: the placed ones in one block, the others in one block per reason; each
-    block in national id order, so the primary key grows at its right edge (half the time of random order)."""
+    """COPY one entry per member, committed on connections of their own (see ``building.build``).
+
+    Rows go in national id order, so the primary key grows at its right edge (half the time of random
+    order); a large roster is cut into two ranges of ids written by two connections at once (PostgreSQL
+    parses and indexes them on two cores; the ranges touch different parts of the index). ``scope`` is
+    the (statement, parameters) that gives those transactions the service's scope and role.
+    """
     order = _byte_order(ids["national_id"])
     ids = ids[order]
-    result = assign.Assignment(**{name: (getattr(result, name)[order] if name not in ("assigned_per_point",
-                                                                                        "vehicles_per_point")
-                                         else getattr(result, name)) for name in assign.Assignment.__dataclass_fields__})
-    placed = result.point >= 0
+    per_member = ("point", "vehicle", "seat", "distance_to_point_km", "reason", "rank", "priority")
+    columns = {name: getattr(result, name)[order] for name in per_member}
     point_bytes = np.array([p.bytes for p in point_ids] or [b"\x00" * 16], dtype="V16")
     roster = np.void(roster_id.bytes)
-    with cursor.copy(_COPY_ENTRIES) as copy:
-        copy.write(_SIGNATURE)
-        if placed.any():
-            block = np.zeros(int(placed.sum()), dtype=_ENTRY_PLACED)
-            _fill_common(block, roster, ids[placed], result, placed)
-            _set(block, "assembly_point_id", point_bytes[result.point[placed]])
-            _set(block, "vehicle", result.vehicle[placed])
-            _set(block, "seat", result.seat[placed])
-            _set(block, "distance_to_point_km", np.round(result.distance_to_point_km[placed], 3))
-            block["unassigned_reason_len"] = -1
-            copy.write(block.tobytes())
-        for code, reason in enumerate(UNASSIGNED_REASONS, start=1):
-            chosen = result.reason == code
-            if not chosen.any():
-                continue
-            dtype = _entry_unplaced(len(reason))
-            block = np.zeros(int(chosen.sum()), dtype=dtype)
-            _fill_common(block, roster, ids[chosen], result, chosen)
-            for name in ("assembly_point_id", "vehicle", "seat", "distance_to_point_km"):
-                block[f"{name}_len"] = -1
-            _set(block, "unassigned_reason", reason.encode())
-            copy.write(block.tobytes())
-        copy.write(_TRAILER)
+    streams = 2 if len(ids) >= PARALLEL_FROM_ROWS else 1
+    bounds = np.linspace(0, len(ids), streams + 1).astype(int)
+
+    def write_range(lo: int, hi: int) -> None:
+        with engine.begin() as connection:
+            connection.execute(*scope)
+            cursor = connection.connection.driver_connection.cursor()
+            with cursor.copy(_COPY_ENTRIES) as copy:
+                copy.write(_SIGNATURE)
+                for block in _blocks(roster, ids[lo:hi], {k: v[lo:hi] for k, v in columns.items()}, point_bytes):
+                    copy.write(block)
+                copy.write(_TRAILER)
+
+    if streams == 1:
+        write_range(0, len(ids))
+        return
+    with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="roster-copy") as pool:
+        for done in [pool.submit(write_range, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+            done.result()
+
+
+def _blocks(roster, ids: np.ndarray, columns: dict, point_bytes: np.ndarray):
+    """Binary COPY records: the placed in one block, the others in one block per reason."""
+    placed = columns["point"] >= 0
+    if placed.any():
+        block = np.zeros(int(placed.sum()), dtype=_ENTRY_PLACED)
+        _fill_common(block, roster, ids[placed], columns, placed)
+        _set(block, "assembly_point_id", point_bytes[columns["point"][placed]])
+        _set(block, "vehicle", columns["vehicle"][placed])
+        _set(block, "seat", columns["seat"][placed])
+        _set(block, "distance_to_point_km", np.round(columns["distance_to_point_km"][placed], 3))
+        block["unassigned_reason_len"] = -1
+        yield block.tobytes()
+    for code, reason in enumerate(UNASSIGNED_REASONS, start=1):
+        chosen = columns["reason"] == code
+        if not chosen.any():
+            continue
+        block = np.zeros(int(chosen.sum()), dtype=_entry_unplaced(len(reason)))
+        _fill_common(block, roster, ids[chosen], columns, chosen)
+        for name in ("assembly_point_id", "vehicle", "seat", "distance_to_point_km"):
+            block[f"{name}_len"] = -1
+        _set(block, "unassigned_reason", reason.encode())
+        yield block.tobytes()
 
 
 _ENTRY_PLACED = np.dtype([("count", ">i2"), ("roster_id_len", ">i4"), ("roster_id", "V16"),
@@ -141,9 +168,9 @@ def _set(block: np.ndarray, name: str, values) -> None:
     block[f"{name}_len"] = block.dtype[name].itemsize
 
 
-def _fill_common(block, roster, ids, result: assign.Assignment, chosen) -> None:
+def _fill_common(block, roster, ids, columns: dict, chosen) -> None:
     block["count"] = len(_ENTRY_COLUMNS)
     _set(block, "roster_id", roster)
     _set(block, "national_id", ids["national_id"])
-    _set(block, "priority", result.priority[chosen])
-    _set(block, "rank", result.rank[chosen])
+    _set(block, "priority", columns["priority"][chosen])
+    _set(block, "rank", columns["rank"][chosen])

@@ -90,7 +90,7 @@ JOIN exposures x ON x.run_id = {run_id} AND x.national_id = e.national_id
 LEFT JOIN roster_points p ON p.roster_id = e.roster_id AND p.assembly_point_id = e.assembly_point_id
 LEFT JOIN deployments d ON d.national_id = e.national_id AND d.is_current
 LEFT JOIN welfare_statuses w ON w.crisis_id = {crisis_id} AND w.national_id = e.national_id
-WHERE e.roster_id = {roster_id}"""
+WHERE e.roster_id = {roster_id} {point}"""
 # Manifest order: by point (name), vehicle and seat; the unplaced last, in the roster's priority order.
 _ORDER = " ORDER BY e.assembly_point_id IS NULL, p.position, e.vehicle, e.seat, e.rank"
 
@@ -103,17 +103,27 @@ def columns_for(role: str) -> tuple[str, ...]:
     return ROLE_COLUMNS[role]
 
 
-def _query(roster: Roster, select_sql: str, jurisdiction: list[str] | None, *, ordered: bool = True) -> sql.Composed:
+def _query(roster: Roster, select_sql: str, jurisdiction: list[str] | None, *,
+           point: uuid.UUID | None = None) -> sql.Composed:
+    """The export's statement: the caller's ``jurisdiction`` (None: everywhere), one assembly ``point``'s
+    people (None: everyone, placed or not)."""
     where = (sql.SQL("AND n.jurisdiction_country = ANY({})").format(sql.Literal(list(jurisdiction)))
              if jurisdiction is not None else sql.SQL(""))
-    return sql.SQL(select_sql + _FROM + (_ORDER if ordered else "")).format(
+    one_point = sql.SQL("AND e.assembly_point_id = {}").format(sql.Literal(str(point))) if point else sql.SQL("")
+    return sql.SQL(select_sql + _FROM + _ORDER).format(
         jurisdiction=where, run_id=sql.Literal(str(roster.run_id)), crisis_id=sql.Literal(str(roster.crisis_id)),
-        roster_id=sql.Literal(str(roster.id)))
+        roster_id=sql.Literal(str(roster.id)), point=one_point)
 
 
-def count_rows(roster: Roster, jurisdiction: list[str] | None) -> int:
+def count_rows(roster: Roster, jurisdiction: list[str] | None, *, point: uuid.UUID | None = None) -> int:
+    """How many rows the export will have, give or take people erased since the roster was built: the
+    entries alone (and the nationals only for a jurisdiction), not the export's whole join."""
+    statement = sql.SQL("SELECT count(*) FROM roster_entries e {nationals} WHERE e.roster_id = {roster_id} {point}")
+    nationals = (sql.SQL("JOIN nationals n ON n.id = e.national_id AND n.jurisdiction_country = ANY({})")
+                 .format(sql.Literal(list(jurisdiction))) if jurisdiction is not None else sql.SQL(""))
+    one_point = sql.SQL("AND e.assembly_point_id = {}").format(sql.Literal(str(point))) if point else sql.SQL("")
     cursor = _cursor()
-    cursor.execute(_query(roster, "SELECT count(*)", jurisdiction, ordered=False))
+    cursor.execute(statement.format(nationals=nationals, roster_id=sql.Literal(str(roster.id)), point=one_point))
     return cursor.fetchone()[0]
 
 
@@ -121,14 +131,15 @@ def _cursor(name: str | None = None):
     return db.session.connection().connection.driver_connection.cursor(name=name)
 
 
-def iter_rows(roster: Roster, columns: Iterable[str], jurisdiction: list[str] | None) -> Iterator[dict]:
+def iter_rows(roster: Roster, columns: Iterable[str], jurisdiction: list[str] | None, *,
+              point: uuid.UUID | None = None) -> Iterator[dict]:
     """The export's rows as dicts, streamed from a server-side cursor in manifest order."""
     names = list(dict.fromkeys([*columns, *_LAYOUT, "assembly_point_id", "vehicle", "seat", "assembly_point",
                                 "unassigned_reason"]))
     select_sql = "SELECT " + ", ".join(f"{_SELECT[name]} AS {name}" for name in names)
     cursor = _cursor(f"roster_export_{uuid.uuid4().hex}")
     cursor.itersize = 5000
-    cursor.execute(_query(roster, select_sql.replace("{", "{{").replace("}", "}}"), jurisdiction))
+    cursor.execute(_query(roster, select_sql.replace("{", "{{").replace("}", "}}"), jurisdiction, point=point))
     try:
         for values in cursor:
             yield dict(zip(names, values))
@@ -145,7 +156,7 @@ def meta_of(roster: Roster) -> dict:
 
 
 def write(out, roster: Roster, fmt: str, role: str, jurisdiction: list[str] | None, *, paper: str = "a4",
-          progress=None, rows_expected: int | None = None) -> int:
+          point: uuid.UUID | None = None, progress=None, rows_expected: int | None = None) -> int:
     """Write the export to the binary file-like ``out``; the number of rows. ``progress(rows)`` is told
     how many rows were written so far, now and then."""
     columns = list(columns_for(role))
@@ -158,8 +169,8 @@ def write(out, roster: Roster, fmt: str, role: str, jurisdiction: list[str] | No
         # index lookups, twice as slow as hashing (bench/roster.py). Large exports hash.
         db.session.execute(text("SET LOCAL enable_nestloop = off"))
     if fmt in ("csv", "hxl"):
-        return _write_csv(out, roster, columns, jurisdiction, hxl=fmt == "hxl", progress=progress)
-    rows = iter_rows(roster, columns, jurisdiction)
+        return _write_csv(out, roster, columns, jurisdiction, point=point, hxl=fmt == "hxl", progress=progress)
+    rows = iter_rows(roster, columns, jurisdiction, point=point)
     if progress is not None:
         rows = _counting(rows, progress)
     meta = meta_of(roster)
@@ -194,7 +205,7 @@ def _csv_safe(expression: str, name: str) -> str:
     return expression
 
 
-def _write_csv(out, roster: Roster, columns: list[str], jurisdiction, *, hxl: bool, progress=None) -> int:
+def _write_csv(out, roster: Roster, columns: list[str], jurisdiction, *, point=None, hxl: bool, progress=None) -> int:
     header = io.StringIO()
     writer = csv.writer(header, lineterminator="\n")
     writer.writerow(columns)
@@ -203,7 +214,7 @@ def _write_csv(out, roster: Roster, columns: list[str], jurisdiction, *, hxl: bo
     out.write(header.getvalue().encode())
     select_sql = "SELECT " + ", ".join(f"{_csv_safe(_SELECT[name], name)} AS {name}" for name in columns)
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
-        _query(roster, select_sql.replace("{", "{{").replace("}", "}}"), jurisdiction))
+        _query(roster, select_sql.replace("{", "{{").replace("}", "}}"), jurisdiction, point=point))
     cursor = _cursor()
     seen = 0
     with cursor.copy(statement) as copy:
@@ -343,7 +354,8 @@ def build_file(job) -> dict:
     out = EncryptedFile(path, job.id)
     try:
         rows = write(out, roster, params["format"], params["role"], params.get("jurisdiction"),
-                     paper=params.get("paper", "a4"), progress=progress, rows_expected=params.get("rows"))
+                     paper=params.get("paper", "a4"), progress=progress, rows_expected=params.get("rows"),
+                     point=uuid.UUID(params["assembly_point_id"]) if params.get("assembly_point_id") else None)
     finally:
         out.close()
     expires = datetime.now(timezone.utc) + timedelta(seconds=current_app.config["REGISTRY_EXPORT_TTL_SECONDS"])
@@ -377,7 +389,8 @@ def request_file(roster: Roster, args: dict, user, jurisdiction: list[str] | Non
     from registry.jobs import services as jobs
     return jobs.enqueue("roster_export", EXPORT_TASK, created_by=user.id, params={
         "roster_id": str(roster.id), "format": args["format"], "paper": args["paper"], "purpose": args["purpose"],
-        "role": user.role, "jurisdiction": jurisdiction, "rows": rows})
+        "role": user.role, "jurisdiction": jurisdiction, "rows": rows,
+        "assembly_point_id": str(args["assembly_point_id"]) if args.get("assembly_point_id") else None})
 
 
 def open_download(job, user) -> tuple[Iterator[bytes], dict]:

@@ -244,3 +244,4 @@ class ExportQuery(StrictSchema):
     purpose = fields.String(required=True, validate=validate.Length(min=3, max=200))
     paper = fields.String(load_default="a4", validate=validate.OneOf(PAPERS),
                           metadata={"description": "PDF page size"})
+    assembly_point_id = fields.UUID(metadata={"description": "only the people placed at this point"})

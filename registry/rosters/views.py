@@ -240,7 +240,8 @@ def roster_diff(roster_id: uuid.UUID):
             status=200, errors=(400, 404, 422, 429))
 def export_roster(roster_id: uuid.UUID):
     """Every national of the roster, placed or not (``unassigned_reason``), with the columns of the
-    caller's role; an embassy officer gets their jurisdiction's people. Up to
+    caller's role; an embassy officer gets their jurisdiction's people; ``assembly_point_id`` narrows it
+    to one point's manifests (what its staff print). Up to
     REGISTRY_EXPORT_INLINE_ROWS rows the file is the answer (200); larger exports answer 202 with a job
     whose ``result.download_url`` serves the file until it expires. ``purpose`` is required."""
     audit.note(object_type="roster", object_ids=[roster_id])
@@ -249,15 +250,18 @@ def export_roster(roster_id: uuid.UUID):
     roster = building.get_roster(roster_id)
     building.require_built(roster)
     jurisdiction = sorted(g.user.jurisdiction) if g.user.role == "embassy" else None
-    rows = exports.count_rows(roster, jurisdiction)
-    details = {"format": args["format"], "columns": list(exports.columns_for(g.user.role))}
+    point = args.get("assembly_point_id")
+    rows = exports.count_rows(roster, jurisdiction, point=point)
+    details = {"format": args["format"], "columns": list(exports.columns_for(g.user.role)),
+               "assembly_point_id": str(point) if point else None}
     if rows > current_app.config["REGISTRY_EXPORT_INLINE_ROWS"]:
         job = exports.request_file(roster, args, g.user, jurisdiction, rows)
         audit.note(object_ids=[roster_id, job.id], result_count=rows, purpose=args["purpose"],
                    details={**details, "delivery": "job"})
         return jobs_views.accepted(job)
     out = io.BytesIO()
-    exports.write(out, roster, args["format"], g.user.role, jurisdiction, paper=args["paper"], rows_expected=rows)
+    rows = exports.write(out, roster, args["format"], g.user.role, jurisdiction, paper=args["paper"], point=point,
+                         rows_expected=rows)
     audit.note(object_ids=[roster_id], result_count=rows, purpose=args["purpose"],
                details={**details, "delivery": "inline"})
     media_type, _ = exports.FORMATS[args["format"]]
