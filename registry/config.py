@@ -48,6 +48,8 @@ ENVIRONMENT = {
                                             "ones are built by a worker (202 with a job)"),
     "REGISTRY_EXPORT_TTL_SECONDS": ("3600", "how long a worker-built export file can be downloaded before it "
                                             "is deleted"),
+    "REGISTRY_PDF_MAX_ROWS": ("50000", "largest PDF export (422 beyond: export one assembly point at a time); a "
+                                       "PDF is built in memory, about 2 KB a row"),
     "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": ("90", "days after a crisis is closed before its rosters and welfare "
                                                     "records are purged"),
     "REGISTRY_PFIF_DOMAIN": ("sagip.example.org", "the record domain of PFIF exports (person_record_id "
@@ -155,6 +157,7 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_LOG_LEVEL": _env("REGISTRY_LOG_LEVEL", environ),
         "REGISTRY_EXPORT_INLINE_ROWS": int(_env("REGISTRY_EXPORT_INLINE_ROWS", environ)),
         "REGISTRY_EXPORT_TTL_SECONDS": int(_env("REGISTRY_EXPORT_TTL_SECONDS", environ)),
+        "REGISTRY_PDF_MAX_ROWS": int(_env("REGISTRY_PDF_MAX_ROWS", environ)),
         "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": int(_env("REGISTRY_RETENTION_CLOSED_CRISIS_DAYS", environ)),
         "REGISTRY_PFIF_DOMAIN": _env("REGISTRY_PFIF_DOMAIN", environ),
         "JSON_SORT_KEYS": False,

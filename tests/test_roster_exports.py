@@ -261,3 +261,17 @@ def test_one_assembly_points_manifests(client, coordinator, roster):
     assert {line["national_id"] for line in table} == wanted and len(wanted) == 3
     data = export(client, coordinator, roster["roster"]["id"], "pdf", assembly_point_id=sharjah).get_data()
     assert len(list(PDFPage.get_pages(io.BytesIO(data)))) == 1
+
+
+def test_a_pdf_too_large_for_memory_is_refused_with_the_way_out(app, client, coordinator, roster):
+    limit = app.config["REGISTRY_PDF_MAX_ROWS"]
+    app.config["REGISTRY_PDF_MAX_ROWS"] = 5
+    try:
+        url = f"/api/v1/rosters/{roster['roster']['id']}/export"
+        refused = client.get(url, headers=coordinator, query_string={"format": "pdf", "purpose": "bus manifests"})
+        assert refused.status_code == 422 and "assembly_point_id" in refused.get_json()["errors"]
+        one_point = client.get(url, headers=coordinator, query_string={
+            "format": "pdf", "purpose": "bus manifests", "assembly_point_id": roster["points"]["sharjah"]})
+        assert one_point.status_code == 200 and one_point.mimetype == "application/pdf"
+    finally:
+        app.config["REGISTRY_PDF_MAX_ROWS"] = limit

@@ -44,6 +44,10 @@ def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, pa
     except ApiError as exc:
         raise click.ClickException(exc.detail) from None
     total = exports.count_rows(roster, countries, point=point)
+    try:
+        exports.check_size(fmt, total)
+    except ApiError as exc:
+        raise click.ClickException(exc.detail) from None
     target = output or Path(exports.filename(roster, fmt))
     to_stdout = str(target) == "-"
     sink = click.get_binary_stream("stdout") if to_stdout else _private_file(target)

@@ -115,6 +115,16 @@ def _query(roster: Roster, select_sql: str, jurisdiction: list[str] | None, *,
         roster_id=sql.Literal(str(roster.id)), point=one_point)
 
 
+def check_size(fmt: str, rows: int) -> None:
+    """:raises Unprocessable: a PDF too large to build in a worker's memory (fpdf2 holds the whole document)."""
+    limit = current_app.config["REGISTRY_PDF_MAX_ROWS"]
+    if fmt == "pdf" and rows > limit:
+        from registry.errors import Unprocessable
+        raise Unprocessable(f"A PDF of {rows:,} rows is too large (at most {limit:,}); export one assembly point "
+                            "at a time (assembly_point_id), or use csv or xlsx.",
+                            errors={"assembly_point_id": ["Give one to print that point's manifests."]})
+
+
 def count_rows(roster: Roster, jurisdiction: list[str] | None, *, point: uuid.UUID | None = None) -> int:
     """How many rows the export will have, give or take people erased since the roster was built: the
     entries alone (and the nationals only for a jurisdiction), not the export's whole join."""

@@ -252,6 +252,7 @@ def export_roster(roster_id: uuid.UUID):
     jurisdiction = sorted(g.user.jurisdiction) if g.user.role == "embassy" else None
     point = args.get("assembly_point_id")
     rows = exports.count_rows(roster, jurisdiction, point=point)
+    exports.check_size(args["format"], rows)
     details = {"format": args["format"], "columns": list(exports.columns_for(g.user.role)),
                "assembly_point_id": str(point) if point else None}
     if rows > current_app.config["REGISTRY_EXPORT_INLINE_ROWS"]:
