@@ -305,6 +305,7 @@ def main() -> int:
     finally:
         worker.stop()
     app.config["REGISTRY_EXPORT_INLINE_ROWS"] = 0  # every export through the worker
+    app.config["REGISTRY_PDF_MAX_ROWS"] = max(args.export_rows, app.config["REGISTRY_PDF_MAX_ROWS"])  # measure it
     for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
         times, peaks, sizes = [], [], []
         for _ in range(1 if fmt in ("xlsx", "pdf") else args.runs):
