@@ -164,6 +164,7 @@ def test_a_rebuilt_roster_shows_what_changed(client, coordinator, dubai):
     diff = client.get(f"/api/v1/rosters/{second['id']}/diff", headers=coordinator,
                       query_string={"purpose": "what changed for the bus plan"}).get_json()
     assert diff["from"] == first["id"] and diff["added"] == [] and diff["removed"] == []
+    assert diff["counts"] == {"added": 0, "removed": 0, "changed": len(diff["changed"])} and not diff["truncated"]
     moved = {row["national_id"]: row for row in diff["changed"]}
     unplaced_before = {f"worker{n}" for n in range(4)}
     assert {dubai["people"][k] for k in unplaced_before} & set(moved)
@@ -305,3 +306,23 @@ def test_a_retried_roster_request_with_its_idempotency_key_starts_nothing_new(cl
     other = client.post(url, headers=headers, json={"vehicle_capacity": 20})  # same key, another body
     assert other.status_code == 422
     assert wait_for_job(client, coordinator, first.get_json()["job_id"])["status"] == "succeeded"
+
+
+def test_a_diff_across_exposure_runs_names_who_joined_and_who_left(client, desk, coordinator, make_user, db, dubai):
+    crisis_id = dubai["crisis"]["id"]
+    first = build(client, coordinator, crisis_id)
+    newcomer = register(client, desk, *at(9), family_name="Newcomer", vulnerabilities=[])
+    assert client.delete(f"/api/v1/nationals/{dubai['people']['far']}", headers=desk).status_code == 204
+    changed = client.patch(f"/api/v1/crises/{crisis_id}", headers=coordinator, json={"zones_km": [100, 150]})
+    assert wait_for_job(client, coordinator, changed.get_json()["latest_run"]["job_id"])["status"] == "succeeded"
+    second = build(client, coordinator, crisis_id)
+    assert second["version"] == first["version"] + 1
+    diff = client.get(f"/api/v1/rosters/{second['id']}/diff", headers=coordinator,
+                      query_string={"purpose": "who joined", "from": first["id"]}).get_json()
+    assert [row["national_id"] for row in diff["added"]] == [newcomer]
+    assert diff["added"][0]["family_name"] == "Newcomer" and diff["added"][0]["zone"] == "inside"
+    assert diff["removed"] == []  # the erased national is left out of every read, diffs included
+    _, qa = make_user("embassy", ["QA"])
+    hidden = client.get(f"/api/v1/rosters/{second['id']}/diff", headers=qa,
+                        query_string={"purpose": "who joined", "from": first["id"]}).get_json()
+    assert hidden["added"] == [] and hidden["counts"] == {"added": 0, "removed": 0, "changed": 0}

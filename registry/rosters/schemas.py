@@ -227,12 +227,21 @@ class DiffRow(Schema):
     old_unassigned_reason = fields.String(allow_none=True)
 
 
+class DiffCounts(Schema):
+    added = fields.Integer()
+    removed = fields.Integer()
+    changed = fields.Integer()
+
+
 class RosterDiff(Schema):
     from_ = fields.UUID(data_key="from")
     to = fields.UUID()
     added = fields.List(fields.Nested(DiffRow))
     removed = fields.List(fields.Nested(DiffRow))
     changed = fields.List(fields.Nested(DiffRow))
+    counts = fields.Nested(DiffCounts, metadata={"description": "every list's full size"})
+    truncated = fields.Boolean(metadata={"description": "a list holds only its first 10,000 people, in roster "
+                                                        "order; export the rosters for everything"})
 
 
 class RosterListQuery(PageQuery):

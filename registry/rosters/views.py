@@ -228,8 +228,7 @@ def roster_diff(roster_id: uuid.UUID):
         raise Unprocessable("This is the crisis's first roster; there is nothing to compare it with.",
                             errors={"from": ["No earlier roster."]})
     result = building.diff(roster, other, g.user)
-    audit.note(object_ids=[roster_id, other.id], purpose=args["purpose"],
-               result_count=len(result["added"]) + len(result["removed"]) + len(result["changed"]))
+    audit.note(object_ids=[roster_id, other.id], purpose=args["purpose"], result_count=sum(result["counts"].values()))
     return dump(_DIFF_OUT, {**result, "from_": result["from"]})
 
 
