@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request
 from marshmallow import Schema
 
 from registry.auth.access import authenticate
-from registry.errors import MalformedJSON, UnsupportedMediaType
+from registry.errors import BadRequest, MalformedJSON, UnsupportedMediaType
 
 PUBLIC_ENDPOINTS = {"api.openapi.openapi_document", "api.openapi.docs_page"}
 
@@ -78,3 +78,10 @@ def documented(*, summary: str, body: type[Schema] | None = None, query: type[Sc
         return view
 
     return decorate
+
+
+def require_purpose(what: str) -> None:
+    """:raises BadRequest: the call needs ``?purpose=`` (SPEC §4: recorded in the audit trail)."""
+    if not request.args.get("purpose"):
+        raise BadRequest(f"{what} need a purpose (recorded in the audit trail).",
+                         errors={"purpose": ["Required (3-200 characters)."]})

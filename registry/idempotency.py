@@ -5,6 +5,7 @@ import hashlib
 import uuid
 from datetime import datetime
 
+from flask import request
 from sqlalchemy import DateTime, ForeignKey, Integer, String, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,3 +53,25 @@ def remember(user_id: uuid.UUID, key: str, fingerprint: str, status_code: int, r
     db.session.add(IdempotencyKey(user_id=user_id, key=key, request_hash=fingerprint,
                                   status_code=status_code, response=response))
     db.session.flush()
+
+
+def _request_key() -> tuple[str, str] | None:
+    """(the current request's Idempotency-Key, its fingerprint), or None without one. :raises Unprocessable:"""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    return check_key(key), request_fingerprint(request.method, request.path, request.get_data(cache=True))
+
+
+def earlier_answer(user_id: uuid.UUID) -> tuple[int, dict] | None:
+    """What the current request's key answered before, or None (no key, or its first use).
+    :raises Unprocessable, IdempotencyMismatch:"""
+    found = _request_key()
+    return stored_answer(user_id, *found) if found else None
+
+
+def remember_answer(user_id: uuid.UUID, status_code: int, response: dict) -> None:
+    """Keep the answer under the current request's key, if it sent one."""
+    found = _request_key()
+    if found:
+        remember(user_id, *found, status_code, response)

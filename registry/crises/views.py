@@ -8,11 +8,10 @@ import uuid
 from flask import Blueprint, Response, g, json, request
 from geoalchemy2.shape import to_shape
 
-from registry.api import documented, dump, load_json, load_query
+from registry.api import documented, dump, load_json, load_query, require_purpose
 from registry.audit import services as audit
 from registry.auth.access import limited, requires
 from registry.crises import areas, schemas, services
-from registry.errors import BadRequest
 
 bp = Blueprint("crises", __name__, url_prefix="/crises")
 _CREATE_IN = schemas.CrisisCreate()
@@ -100,12 +99,6 @@ def update_crisis(crisis_id: uuid.UUID):
     return dump(_CRISIS_OUT, crisis_out(services.update_crisis(crisis_id, data, g.user)))
 
 
-def _purpose_required() -> None:
-    if not request.args.get("purpose"):
-        raise BadRequest("Exposure lists need a purpose (recorded in the audit trail).",
-                         errors={"purpose": ["Required (3-200 characters)."]})
-
-
 @bp.get("/<uuid:crisis_id>/exposure")
 @requires("exposure:read")
 @limited("bulk")
@@ -115,7 +108,7 @@ def exposure(crisis_id: uuid.UUID):
     """Filters ``zone``, ``ring_km``, ``certainty``, ``vulnerability``, ``city``; ``format`` json (paged),
     csv or geojson (every row). ``purpose`` is required. An embassy officer gets their jurisdiction's rows."""
     audit.note(object_type="crisis", object_ids=[crisis_id])
-    _purpose_required()
+    require_purpose("Exposure lists")
     args = load_query(_EXPOSURE_QUERY)
     crisis = services.get_crisis(crisis_id)
     fmt, purpose, limit, cursor = args.pop("format"), args.pop("purpose"), args.pop("limit"), args.pop("cursor", None)
@@ -141,7 +134,7 @@ def exposure(crisis_id: uuid.UUID):
 def exposure_diff(crisis_id: uuid.UUID):
     """``from`` and ``to`` are versions; rows ``added``, ``removed`` and ``changed`` (zone or ring)."""
     audit.note(object_type="crisis", object_ids=[crisis_id])
-    _purpose_required()
+    require_purpose("Exposure lists")
     args = load_query(_DIFF_QUERY)
     crisis = services.get_crisis(crisis_id)
     result = services.diff(crisis, g.user, args["from_"], args["to"])

@@ -72,22 +72,17 @@ def create_national():
     """Without ``location`` the host country's reference point is stored. Same passport and
     nationality → 409; likely duplicates are reported in ``possible_duplicates``. Accepts
     ``Idempotency-Key``."""
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        key = idempotency.check_key(key)
-        fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_data(cache=True))
-        earlier = idempotency.stored_answer(g.user.id, key, fingerprint)
-        if earlier:
-            # Only the record's id is kept with the key (no personal data at rest in clear):
-            # the replay answers with the record as it is now.
-            national = services.get_national(uuid.UUID(earlier[1]["id"]), g.user)
-            audit.note(object_type="national", object_ids=[national.id], details={"idempotent_replay": True})
-            return _created(national, services.possible_duplicates(national, g.user), status=earlier[0])
+    earlier = idempotency.earlier_answer(g.user.id)
+    if earlier:
+        # Only the record's id is kept with the key (no personal data at rest in clear):
+        # the replay answers with the record as it is now.
+        national = services.get_national(uuid.UUID(earlier[1]["id"]), g.user)
+        audit.note(object_type="national", object_ids=[national.id], details={"idempotent_replay": True})
+        return _created(national, services.possible_duplicates(national, g.user), status=earlier[0])
     data = load_json(_CREATE_IN)
     national, duplicates, geocoding = services.create_national(data, g.user)
     audit.note(object_type="national", object_ids=[national.id])
-    if key is not None:
-        idempotency.remember(g.user.id, key, fingerprint, 201, {"id": str(national.id)})
+    idempotency.remember_answer(g.user.id, 201, {"id": str(national.id)})
     return _created(national, duplicates, geocoding=geocoding)
 
 

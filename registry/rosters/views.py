@@ -7,10 +7,10 @@ import uuid
 from flask import Blueprint, Response, current_app, g, request
 
 from registry import idempotency
-from registry.api import documented, dump, load_json, load_query
+from registry.api import documented, dump, load_json, load_query, require_purpose
 from registry.audit import services as audit
 from registry.auth.access import limited, requires
-from registry.errors import BadRequest, Unprocessable
+from registry.errors import Unprocessable
 from registry.jobs import views as jobs_views
 from registry.rosters import building, exports, schemas, services, welfare
 
@@ -107,20 +107,15 @@ def create_roster(crisis_id: uuid.UUID):
     """Defaults: all zones and certainties of the latest run, the active assembly points in the countries
     the area and its rings touch, 40 seats per vehicle, 100 km at most. 202 with the roster and its job.
     Accepts ``Idempotency-Key``: a retried request answers with the roster it already started."""
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        key = idempotency.check_key(key)
-        fingerprint = idempotency.request_fingerprint(request.method, request.path, request.get_data(cache=True))
-        earlier = idempotency.stored_answer(g.user.id, key, fingerprint)
-        if earlier:
-            roster = building.get_roster(uuid.UUID(earlier[1]["id"]))
-            audit.note(object_type="roster", object_ids=[roster.id, crisis_id], details={"idempotent_replay": True})
-            return _roster_accepted(roster)
+    earlier = idempotency.earlier_answer(g.user.id)
+    if earlier:
+        roster = building.get_roster(uuid.UUID(earlier[1]["id"]))
+        audit.note(object_type="roster", object_ids=[roster.id, crisis_id], details={"idempotent_replay": True})
+        return _roster_accepted(roster)
     roster = building.request_roster(crisis_id, load_json(_ROSTER_IN), g.user)
     audit.note(object_type="roster", object_ids=[roster.id, crisis_id],
                details={"points": len(roster.params["assembly_point_ids"]), "number": roster.number})
-    if key is not None:
-        idempotency.remember(g.user.id, key, fingerprint, 202, {"id": str(roster.id)})
+    idempotency.remember_answer(g.user.id, 202, {"id": str(roster.id)})
     return _roster_accepted(roster)
 
 
@@ -205,12 +200,6 @@ def update_entry(roster_id: uuid.UUID, national_id: uuid.UUID):
     return dump(_ENTRY_OUT, {**_entry_out(row), "history": welfare.history(roster.crisis_id, national_id)})
 
 
-def _purpose_required(what: str) -> None:
-    if not request.args.get("purpose"):
-        raise BadRequest(f"{what} need a purpose (recorded in the audit trail).",
-                         errors={"purpose": ["Required (3-200 characters)."]})
-
-
 @rosters_bp.get("/<uuid:roster_id>/diff")
 @requires("rosters:read")
 @limited("bulk")
@@ -220,7 +209,7 @@ def roster_diff(roster_id: uuid.UUID):
     """People ``added``, ``removed``, and ``changed`` (another point, vehicle or reason) since roster
     ``from`` (by default the one built before). ``purpose`` is required."""
     audit.note(object_type="roster", object_ids=[roster_id])
-    _purpose_required("Roster diffs")
+    require_purpose("Roster diffs")
     args = load_query(_DIFF_QUERY)
     roster = building.get_roster(roster_id)
     other = building.get_roster(args["from_"]) if args.get("from_") else building.previous_roster(roster)
@@ -244,7 +233,7 @@ def export_roster(roster_id: uuid.UUID):
     REGISTRY_EXPORT_INLINE_ROWS rows the file is the answer (200); larger exports answer 202 with a job
     whose ``result.download_url`` serves the file until it expires. ``purpose`` is required."""
     audit.note(object_type="roster", object_ids=[roster_id])
-    _purpose_required("Roster exports")
+    require_purpose("Roster exports")
     args = load_query(_EXPORT_QUERY)
     roster = building.get_roster(roster_id)
     building.require_built(roster)
