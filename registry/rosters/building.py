@@ -15,16 +15,18 @@ import numpy as np
 from sqlalchemy import and_, delete, func, literal, select, text
 
 from registry.auth import scope
+from registry.crises.exposure import degrees
 from registry.crises.models import CERTAINTIES, ZONES, Crisis, Exposure, ExposureRun
 from registry.crises.services import get_crisis, latest_run, version_of
 from registry.errors import NotFound, Unprocessable
 from registry.extensions import db
 from registry.jobs import services as jobs
+from registry.nationals.models import Deployment
 from registry.nationals.services import visible_nationals
 from registry.pagination import decode_keys, encode_cursor
 from registry.rosters import assign, compute
 from registry.rosters.models import (PRIORITIES, UNASSIGNED_REASONS, AssemblyPoint, Roster, RosterEntry,
-                                     RosterPoint)
+                                     RosterPoint, WelfareEvent, WelfareStatus)
 
 ROSTER_TASK = "rosters.build"
 DEFAULT_VEHICLE_CAPACITY = 40
@@ -42,7 +44,6 @@ WHERE p.crisis_id = :crisis_id AND p.version = :version
 
 def _affected_countries(run: ExposureRun, reach_km: float) -> list[str]:
     """Countries the area or its outer ring touch: where the default assembly points are."""
-    from registry.crises.exposure import degrees
     reach_m = reach_km * 1000.0
     return sorted(db.session.scalars(_AFFECTED_COUNTRIES_SQL, {
         "crisis_id": run.crisis_id, "version": run.version, "reach_m": reach_m, "reach_deg": degrees(reach_m)}))
@@ -233,8 +234,6 @@ def require_built(roster: Roster) -> None:
 def entries_query(roster: Roster, user):
     """(the visible-nationals subquery, the query of the roster's rows the caller may see, with everything
     a list or an export shows), ordered by the roster's order."""
-    from registry.nationals.models import Deployment
-    from registry.rosters.models import WelfareStatus
     visible = visible_nationals(user).subquery()
     query = (select(RosterEntry, visible.c.family_name, visible.c.given_names, visible.c.native_name,
                     visible.c.sex, visible.c.date_of_birth, visible.c.phones, visible.c.vulnerabilities,
@@ -279,7 +278,6 @@ def entry_row(result) -> dict:
 def list_entries(roster: Roster, user, *, welfare_status=None, reached=None, assembly_point_id=None,
                  vehicle=None, assigned=None, priority=None, limit: int = 100, cursor: str | None = None) -> dict:
     """The call list: the roster's people in its order, filtered (``reached`` False: never reached yet)."""
-    from registry.rosters.models import WelfareStatus
     require_built(roster)
     _, query = entries_query(roster, user)
     if welfare_status == "unknown":
@@ -382,8 +380,6 @@ def previous_roster(roster: Roster) -> Roster | None:
 def purge_closed(older_than_days: int) -> list[uuid.UUID]:
     """Delete the rosters, welfare records and exposure rows of crises closed more than ``older_than_days``
     ago (SPEC §6b); the crisis, its versions and its runs' counts stay. The ids of the crises purged."""
-    from registry.crises.models import Exposure
-    from registry.rosters.models import WelfareEvent, WelfareStatus
     crisis_ids = list(db.session.scalars(select(Crisis.id).where(
         Crisis.status == "closed", Crisis.closed_at < func.now() - func.make_interval(0, 0, 0, older_than_days))))
     if not crisis_ids:

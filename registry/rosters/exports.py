@@ -25,9 +25,12 @@ from flask import current_app
 from psycopg import sql
 from sqlalchemy import text
 
+from registry.crises.models import Crisis
 from registry.crypto import keyring
-from registry.errors import ApiError
+from registry.errors import ApiError, NotFound, Unprocessable
 from registry.extensions import db
+from registry.jobs import services as jobs
+from registry.rosters.building import get_roster
 from registry.rosters.models import Roster
 
 FORMATS = {  # format -> (media type, file extension)
@@ -119,7 +122,6 @@ def check_size(fmt: str, rows: int) -> None:
     """:raises Unprocessable: a PDF too large to build in a worker's memory (fpdf2 holds the whole document)."""
     limit = current_app.config["REGISTRY_PDF_MAX_ROWS"]
     if fmt == "pdf" and rows > limit:
-        from registry.errors import Unprocessable
         raise Unprocessable(f"A PDF of {rows:,} rows is too large (at most {limit:,}); export one assembly point "
                             "at a time (assembly_point_id), or use csv or xlsx.",
                             errors={"assembly_point_id": ["Give one to print that point's manifests."]})
@@ -158,7 +160,6 @@ def iter_rows(roster: Roster, columns: Iterable[str], jurisdiction: list[str] | 
 
 
 def meta_of(roster: Roster) -> dict:
-    from registry.crises.models import Crisis
     crisis = db.session.get(Crisis, roster.crisis_id)
     return {"crisis_name": crisis.name, "crisis_kind": crisis.kind, "crisis_id": str(crisis.id),
             "roster_id": str(roster.id), "roster_number": roster.number, "exposure_version": roster.version,
@@ -187,7 +188,7 @@ def write(out, roster: Roster, fmt: str, role: str, jurisdiction: list[str] | No
     if fmt == "geojson":
         return write_geojson(out, meta, columns, rows)
     if fmt == "pdf":
-        from registry.rosters.pdf import write_pdf
+        from registry.rosters.pdf import write_pdf  # fpdf2 and its fonts load only when a PDF is asked for
         return write_pdf(out, meta, columns, rows, paper=paper)
     from registry.rosters import formats
     writer = {"xlsx": formats.write_xlsx, "kml": formats.write_kml, "pfif": formats.write_pfif}[fmt]
@@ -347,8 +348,6 @@ def export_path(job_id: uuid.UUID) -> Path:
 
 def build_file(job) -> dict:
     """The worker's part of a large export: write the encrypted file; the job's result names it."""
-    from registry.rosters.building import get_roster
-    from registry.jobs import services as jobs
     params = job.params
     roster = get_roster(uuid.UUID(params["roster_id"]))
     path = export_path(job.id)
@@ -396,7 +395,6 @@ EXPORT_TASK = "rosters.export"
 
 def request_file(roster: Roster, args: dict, user, jurisdiction: list[str] | None, rows: int):
     """A queued job that builds the export into a file, for ``user`` alone to download."""
-    from registry.jobs import services as jobs
     return jobs.enqueue("roster_export", EXPORT_TASK, created_by=user.id, params={
         "roster_id": str(roster.id), "format": args["format"], "paper": args["paper"], "purpose": args["purpose"],
         "role": user.role, "jurisdiction": jurisdiction, "rows": rows,
@@ -405,7 +403,6 @@ def request_file(roster: Roster, args: dict, user, jurisdiction: list[str] | Non
 
 def open_download(job, user) -> tuple[Iterator[bytes], dict]:
     """(the plaintext chunks, the job's result) of an export ``user`` asked for. :raises NotFound, ExportGone:"""
-    from registry.errors import NotFound
     if job.kind != "roster_export" or job.created_by != user.id or job.status != "succeeded":
         raise NotFound("No such download.")
     result = job.result
