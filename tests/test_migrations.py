@@ -8,7 +8,7 @@ from sqlalchemy import inspect
 from registry.config import database_url
 from tests.conftest import TEST_DATABASE_URL, make_app, recreate_database
 
-SCRATCH_URL = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/sagip_test_migrations"
+SCRATCH_URL = TEST_DATABASE_URL + "_migrations"  # beside the session's database, whatever its name
 
 
 def test_migrations_run_up_down_and_up_again():
@@ -30,7 +30,7 @@ def test_migrations_run_up_down_and_up_again():
         assert conn.execute("SELECT count(*) FROM countries").fetchone()[0] > 240
     admin = SCRATCH_URL.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE "sagip_test_migrations" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE "{SCRATCH_URL.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def test_the_models_match_the_migrations(app):
