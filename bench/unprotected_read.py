@@ -11,15 +11,15 @@ import uuid
 from flask import g
 
 from registry import create_app
-from registry.api import dump
 from registry.auth.access import authenticate
-from registry.nationals import services, views
+from registry.nationals import schemas, services, views
 
 app = create_app()
+_NATIONAL_OUT = schemas.NationalOut()
 
 
 @app.get("/bench/unprotected/nationals/<uuid:national_id>")
 def unprotected_read(national_id: uuid.UUID):
     authenticate()
     national = services.get_national(national_id, g.user)
-    return dump(views._NATIONAL_OUT, views.national_fields(national, g.user.role))
+    return _NATIONAL_OUT.dump(views.national_fields(national, g.user.role))

@@ -15,6 +15,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     """Build the application: config, extensions, blueprints, error handlers, Celery."""
     app = Flask(__name__)
     app.config.update(config_module.load(overrides=overrides))
+    from registry.web.encoding import JSONProvider
+    app.json = JSONProvider(app)
     logging.getLogger("registry").setLevel(app.config["REGISTRY_LOG_LEVEL"])
 
     from registry.extensions import db, migrate
@@ -31,7 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _register_models()
     _register_blueprints(app)
 
-    from registry.errors import register_error_handlers
+    from registry.web.problems import register_error_handlers
     register_error_handlers(app)
     _register_request_hooks(app)
 
@@ -53,8 +55,7 @@ def _register_models() -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from registry import health, openapi
-    from registry.api import api_blueprint
+    from registry import health
     from registry.audit.views import bp as audit_bp
     from registry.crises.views import bp as crises_bp
     from registry.imports.views import bp as imports_bp
@@ -63,15 +64,18 @@ def _register_blueprints(app: Flask) -> None:
     from registry.places.views import bp as places_bp
     from registry.rosters.views import bp as assembly_points_bp
     from registry.rosters.views import crisis_rosters_bp, rosters_bp
+    from registry.web import boundary
+    from registry.web.openapi import init_api
 
-    app.register_blueprint(api_blueprint([nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp,
-                                          crisis_rosters_bp, rosters_bp, audit_bp, places_bp, openapi.bp]))
+    init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
+                   audit_bp, places_bp])
+    boundary.install(app)
     app.register_blueprint(health.bp)
 
 
-UPLOAD_ENDPOINTS = {"api.imports.create_import", "api.assembly_points.import_points"}
+UPLOAD_ENDPOINTS = {"imports.create_import", "assembly_points.import_points"}
 # Crisis areas may be detailed (up to areas.MAX_AREA_VERTICES): their own, larger body limit.
-AREA_ENDPOINTS = {"api.crises.declare_crisis", "api.crises.update_crisis"}
+AREA_ENDPOINTS = {"crises.declare_crisis", "crises.update_crisis"}
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -35,6 +35,9 @@ ENVIRONMENT = {
     "REGISTRY_RETENTION_RETURNED_DAYS": ("365", "days after a national's return before the record is purged"),
     "REGISTRY_AUTH_FAILURES_PER_MINUTE": ("30", "failed authentications per client address and minute before 429"),
     "REGISTRY_BULK_READS_PER_MINUTE": ("600", "lists, searches and exports per user and minute before 429"),
+    "REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE": ("30", "passport lookups per user and minute before 429: searches by "
+                                                   "passport, and registrations or changes that meet a registered "
+                                                   "passport (409)"),
     "REGISTRY_MAX_BODY_BYTES": ("262144", "largest JSON request body (413 beyond)"),
     "REGISTRY_MAX_UPLOAD_BYTES": ("104857600", "largest import file (413 beyond)"),
     "REGISTRY_MAX_AREA_BODY_BYTES": ("67108864", "largest crisis declaration or change (413 beyond); areas are "
@@ -133,7 +136,8 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_ENV": env,
         "REGISTRY_DATA_DIR": str(data_dir),
         "SQLALCHEMY_DATABASE_URI": database_url(_env("DATABASE_URL", environ)),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a database error's message never carries a statement's values (personal data).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "REDIS_URL": _env("REDIS_URL", environ),
         "REGISTRY_TOKEN_KEY": token_key,
         "REGISTRY_BLIND_INDEX_KEY": index_key,
@@ -148,6 +152,7 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_RETENTION_RETURNED_DAYS": int(_env("REGISTRY_RETENTION_RETURNED_DAYS", environ)),
         "REGISTRY_AUTH_FAILURES_PER_MINUTE": int(_env("REGISTRY_AUTH_FAILURES_PER_MINUTE", environ)),
         "REGISTRY_BULK_READS_PER_MINUTE": int(_env("REGISTRY_BULK_READS_PER_MINUTE", environ)),
+        "REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE": int(_env("REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE", environ)),
         "REGISTRY_MAX_BODY_BYTES": int(_env("REGISTRY_MAX_BODY_BYTES", environ)),
         "MAX_CONTENT_LENGTH": int(_env("REGISTRY_MAX_UPLOAD_BYTES", environ)),
         "REGISTRY_MAX_AREA_BODY_BYTES": int(_env("REGISTRY_MAX_AREA_BODY_BYTES", environ)),
@@ -160,7 +165,6 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_PDF_MAX_ROWS": int(_env("REGISTRY_PDF_MAX_ROWS", environ)),
         "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": int(_env("REGISTRY_RETENTION_CLOSED_CRISIS_DAYS", environ)),
         "REGISTRY_PFIF_DOMAIN": _env("REGISTRY_PFIF_DOMAIN", environ),
-        "JSON_SORT_KEYS": False,
     }
     config.update(overrides or {})
     return config

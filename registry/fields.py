@@ -94,3 +94,18 @@ class Longitude(_Coordinate):
 def field2property_hook(field) -> dict:
     """apispec attribute function: describe ``Parsed`` fields in the OpenAPI document."""
     return dict(field.openapi) if isinstance(field, Parsed) else {}
+
+
+class Purpose(Text):
+    """Why data is read or changed (SPEC §4): 3-200 characters, recorded in the audit trail."""
+
+    def __init__(self, **kwargs):
+        super().__init__(200, **kwargs)
+        self.openapi = {"type": "string", "minLength": 3, "maxLength": 200,
+                        "description": "why the data is read or changed; recorded in the audit trail"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text is not None and len(text) < 3:
+            raise ValidationError("At least 3 characters.")
+        return text

@@ -68,5 +68,5 @@ def purge_closed_crises_now(days: int) -> int:
 @shared_task(name="exports.purge_expired", ignore_result=True)
 def purge_expired_exports_task() -> int:
     """Delete worker-built export files past REGISTRY_EXPORT_TTL_SECONDS."""
-    from registry.rosters.exports import purge_expired
+    from registry.jobs.files import purge_expired
     return purge_expired()

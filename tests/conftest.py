@@ -28,7 +28,7 @@ LOG_FILE = os.path.join(DATA_DIR, "session.log")
 # The tests' passports (P + 7 digits + a letter) and any E.164 phone number.
 PERSONAL_DATA = re.compile(r"\bP\d{7}[A-Z]\b|\+\d{8,15}\b", re.IGNORECASE)
 
-APP_TABLES = ("welfare_events", "welfare_statuses", "roster_entries", "roster_points", "rosters", "assembly_points", "exposures", "exposure_runs", "crisis_area_parts", "crisis_versions", "crises", "audit_seals", "audit_events", "idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments",
+APP_TABLES = ("audit_refused_calls", "welfare_events", "welfare_statuses", "roster_entries", "roster_points", "rosters", "assembly_points", "exposures", "exposure_runs", "crisis_area_parts", "crisis_versions", "crises", "audit_seals", "audit_events", "idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments",
               "nationals", "api_tokens", "users")
 
 
@@ -150,6 +150,16 @@ def db(app):
 def truncate_all() -> None:
     with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(APP_TABLES)} CASCADE")
+    clear_rate_limits()
+
+
+def clear_rate_limits() -> None:
+    """Forget every rate-limit count: a test that exhausts a limit must not refuse the next test's calls."""
+    import redis
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    keys = list(client.scan_iter("sagip:ratelimit:*"))
+    if keys:
+        client.delete(*keys)
 
 
 def owner_connection() -> psycopg.Connection:

@@ -67,8 +67,45 @@ def test_refusals_are_recorded(client, make_user, desk, db):
     assert [e["outcome"] for e in events(db, actor_id=coordinator_id)] == ["denied"]
     refused = events(db, actor_id=embassy_id)
     assert [(e["outcome"], e["object_ids"]) for e in refused] == [("not_found", [national_id(other)])]
-    anonymous = events(db, actor_id=None, action="nationals.get_national")
-    assert [(e["outcome"], e["details"]["status"]) for e in anonymous] == [("unauthenticated", 401)]
+    # A refusal before anyone is known is counted per address and minute, not recorded call by call.
+    assert events(db, actor_id=None, action="nationals.get_national") == []
+    assert refused_calls(db) == [(401, 1)]
+    fold(db)
+    [folded] = events(db, action="refused_calls")
+    assert (folded["outcome"], folded["result_count"], folded["details"]["status"]) == ("unauthenticated", 1, 401)
+    assert refused_calls(db) == []
+
+
+def refused_calls(db) -> list[tuple[int, int]]:
+    db.session.rollback()
+    return [tuple(r) for r in db.session.execute(text(
+        "SELECT status, calls FROM audit_refused_calls ORDER BY status")).all()]
+
+
+def fold(db) -> int:
+    """Fold every counted minute, the current one included (the sealing task folds finished minutes)."""
+    from datetime import datetime, timedelta, timezone
+
+    from registry.audit.services import fold_refused_calls
+    folded = fold_refused_calls(until=datetime.now(timezone.utc) + timedelta(minutes=1))
+    db.session.commit()
+    return folded
+
+
+def test_a_flood_of_bogus_tokens_adds_a_row_per_address_and_minute_not_per_call(client, db, app):
+    before = db.session.execute(text("SELECT count(*) FROM audit_events")).scalar()
+    limit = app.config["REGISTRY_AUTH_FAILURES_PER_MINUTE"]
+    statuses = [client.get("/api/v1/nationals", headers={"Authorization": f"Bearer sgp_bogus{i}"}).status_code
+                for i in range(limit + 40)]
+    assert set(statuses) == {401, 429}  # past the limit of failed authentications per address, 429s
+    db.session.rollback()
+    assert db.session.execute(text("SELECT count(*) FROM audit_events")).scalar() == before
+    counted = refused_calls(db)
+    assert len(counted) <= 4  # a row per status and minute (the calls may straddle a minute)
+    assert {status: sum(n for s, n in counted if s == status) for status in (401, 429)} == \
+        {status: statuses.count(status) for status in (401, 429)}
+    assert fold(db) == len(counted)  # one event per address, status and minute, each with its count
+    assert sum(e["result_count"] for e in events(db, action="refused_calls")) == len(statuses)
 
 
 def test_events_never_hold_the_personal_data(client, desk, db):

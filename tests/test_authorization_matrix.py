@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import text
 
-from registry.api import PUBLIC_ENDPOINTS
+from registry.web.openapi import API_PREFIX, PUBLIC_ENDPOINTS
 from tests.conftest import national_body
 from tests.test_imports import csv_bytes, row, wait_for_job
 
@@ -26,44 +26,44 @@ EXPOSURE = frozenset({"embassy", "coordinator", "admin"})     # exposure lists a
 ROSTER_READ = frozenset({"embassy", "coordinator", "admin"})  # read and export rosters (embassy: its rows)
 WELFARE = frozenset({"embassy", "coordinator", "admin"})      # welfare status (embassy: in jurisdiction)
 EXPECTED: dict[str, frozenset[str]] = {
-    "api.nationals.create_national": WRITE,
-    "api.nationals.list_nationals": READ,
-    "api.nationals.search_nationals": READ,
-    "api.nationals.get_national": READ,
-    "api.nationals.update_national": WRITE,
-    "api.nationals.erase_national": WRITE,        # erasure is an update (SPEC names no other rule)
-    "api.nationals.add_location": WRITE,
-    "api.imports.create_import": frozenset({"desk", "admin"}),
-    "api.imports.template": frozenset({"desk", "admin"}),
-    "api.jobs.get_job": frozenset(ROLES),         # any role; only the creator and admins see a job
-    "api.audit.list_events": frozenset({"admin", "auditor"}),
-    "api.places.geocode": READ,                   # reference geography: no personal data, no jurisdiction
-    "api.places.country": READ,
-    "api.crises.declare_crisis": CRISIS_WRITE,
-    "api.crises.update_crisis": CRISIS_WRITE,
-    "api.crises.list_crises": CRISIS_READ,
-    "api.crises.get_crisis": CRISIS_READ,
-    "api.crises.exposure": EXPOSURE,
-    "api.crises.exposure_diff": EXPOSURE,
+    "nationals.create_national": WRITE,
+    "nationals.list_nationals": READ,
+    "nationals.search_nationals": READ,
+    "nationals.get_national": READ,
+    "nationals.update_national": WRITE,
+    "nationals.erase_national": WRITE,        # erasure is an update (SPEC names no other rule)
+    "nationals.add_location": WRITE,
+    "imports.create_import": frozenset({"desk", "admin"}),
+    "imports.template": frozenset({"desk", "admin"}),
+    "jobs.get_job": frozenset(ROLES),         # any role; only the creator and admins see a job
+    "audit.list_events": frozenset({"admin", "auditor"}),
+    "places.geocode": READ,                   # reference geography: no personal data, no jurisdiction
+    "places.country": READ,
+    "crises.declare_crisis": CRISIS_WRITE,
+    "crises.update_crisis": CRISIS_WRITE,
+    "crises.list_crises": CRISIS_READ,
+    "crises.get_crisis": CRISIS_READ,
+    "crises.exposure": EXPOSURE,
+    "crises.exposure_diff": EXPOSURE,
     # "declare, change, close crises; assembly points": coordinator and admin; reading them goes with
     # reading crises (no personal data).
-    "api.assembly_points.create_point": CRISIS_WRITE,
-    "api.assembly_points.import_points": CRISIS_WRITE,
-    "api.assembly_points.update_point": CRISIS_WRITE,
-    "api.assembly_points.list_points": CRISIS_READ,
-    "api.assembly_points.get_point": CRISIS_READ,
-    "api.crisis_rosters.create_roster": CRISIS_WRITE,  # "build rosters"
-    "api.crisis_rosters.list_rosters": ROSTER_READ,
-    "api.rosters.get_roster": ROSTER_READ,
-    "api.rosters.list_entries": ROSTER_READ,
-    "api.rosters.get_entry": ROSTER_READ,
-    "api.rosters.roster_diff": ROSTER_READ,
-    "api.rosters.export_roster": ROSTER_READ,
-    "api.rosters.update_entry": WELFARE,
+    "assembly_points.create_point": CRISIS_WRITE,
+    "assembly_points.import_points": CRISIS_WRITE,
+    "assembly_points.update_point": CRISIS_WRITE,
+    "assembly_points.list_points": CRISIS_READ,
+    "assembly_points.get_point": CRISIS_READ,
+    "crisis_rosters.create_roster": CRISIS_WRITE,  # "build rosters"
+    "crisis_rosters.list_rosters": ROSTER_READ,
+    "rosters.get_roster": ROSTER_READ,
+    "rosters.list_entries": ROSTER_READ,
+    "rosters.get_entry": ROSTER_READ,
+    "rosters.roster_diff": ROSTER_READ,
+    "rosters.export_roster": ROSTER_READ,
+    "rosters.update_entry": WELFARE,
     # Any role may ask; only whoever started the export gets the file (checked in expectation()).
-    "api.jobs.download": frozenset(ROLES),
+    "jobs.download": frozenset(ROLES),
 }
-NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string:code>"
+NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string(length=2):code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one
 POINT_ID = "<uuid:point_id>"  # nor are assembly points
 ROSTER_ID = "<uuid:roster_id>"  # nor are rosters (their rows are)
@@ -86,7 +86,7 @@ CRISIS_TOTAL = {"embassy": 1, "coordinator": 2, "admin": 2}
 def api_routes(app) -> dict[tuple[str, str], str]:
     """(endpoint, method) → URL rule of every authenticated API call."""
     return {(rule.endpoint, method): rule.rule for rule in app.url_map.iter_rules()
-            if rule.endpoint.startswith("api.") and rule.endpoint not in PUBLIC_ENDPOINTS
+            if rule.rule.startswith(API_PREFIX + "/") and rule.endpoint not in PUBLIC_ENDPOINTS
             for method in rule.methods - {"HEAD", "OPTIONS"}}
 
 
@@ -184,7 +184,7 @@ def make_jobs(client, db, w) -> dict[str, str]:
     from registry.jobs.models import Job
     jobs = {"other": client.post("/api/v1/imports", headers=w.registrar, **import_file("own")).get_json()["job_id"]}
     for role, (user_id, headers) in w.users.items():
-        if role in EXPECTED["api.imports.create_import"]:
+        if role in EXPECTED["imports.create_import"]:
             jobs[role] = client.post("/api/v1/imports", headers=headers, **import_file("own")).get_json()["job_id"]
         else:  # roles that may not import may still own jobs (later features start them)
             job = Job(kind="import", status="succeeded", params={}, created_by=user_id)
@@ -198,11 +198,11 @@ def expectation(role: str, endpoint: str, rule: str, where: str) -> str:
     """What SPEC §4 promises: 'forbidden' (403), 'hidden' (404) or 'allowed'."""
     if role not in EXPECTED[endpoint]:
         return "forbidden"
-    if endpoint == "api.jobs.download":  # the file is its requester's alone, whatever the role
+    if endpoint == "jobs.download":  # the file is its requester's alone, whatever the role
         return "allowed" if where == "own" and role in ROSTER_READ else "hidden"
     if where == "other" and role == "embassy" and NATIONAL_ID in rule:
         return "hidden"       # a record outside the jurisdiction is not revealed
-    if where == "other" and role == "embassy" and endpoint == "api.nationals.create_national":
+    if where == "other" and role == "embassy" and endpoint == "nationals.create_national":
         return "forbidden"    # walk-ins only in the jurisdiction; nothing exists there to hide
     if where == "other" and role != "admin" and JOB_ID in rule:
         return "hidden"       # jobs: their creator and admins only
@@ -213,41 +213,42 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
     """(path, keyword arguments, target national id) of one case; valid bodies where easy."""
     other = where == "other"
     national = w.other if other else w.own
-    if endpoint == "api.nationals.erase_national":  # a throwaway, so later cases keep their records
+    if endpoint == "nationals.erase_national":  # a throwaway, so later cases keep their records
         national = register(client, w.registrar, (qa_body if other else national_body)(
             family_name="Throwaway", passport_number=next(w.passports)))
-    jobs = w.export_jobs if endpoint == "api.jobs.download" else w.jobs
+    jobs = w.export_jobs if endpoint == "jobs.download" else w.jobs
     job = (w.jobs["other"] if other else jobs.get(role, w.jobs[role])) if JOB_ID in rule else None
     path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, job or "") \
         .replace(COUNTRY, "QA" if other else "AE").replace(CRISIS_ID, w.crisis) \
         .replace(POINT_ID, w.point).replace(ROSTER_ID, w.roster)
     assert "<" not in path, f"no value for the path parameter of {rule}: teach the matrix about it"
     kwargs = {
-        "api.nationals.create_national": lambda: {"json": (qa_body if other else national_body)(
+        "nationals.create_national": lambda: {"json": (qa_body if other else national_body)(
             family_name="Walk In", passport_number=next(w.passports))},
-        "api.nationals.list_nationals": lambda: {"query_string": {"host_country": "QA"} if other else {}},
-        "api.nationals.search_nationals": lambda: {"json": {"q": "Dela Cruz", **({"host_country": "QA"}
+        "nationals.list_nationals": lambda: {"query_string": {"host_country": "QA"} if other else {}},
+        "nationals.search_nationals": lambda: {"json": {"q": "Dela Cruz", **({"host_country": "QA"}
                                                                                  if other else {})}},
-        "api.nationals.update_national": lambda: {"json": {"email": "x@example.org"}},
-        "api.nationals.add_location": lambda: {"json": QA_POINT if other else AE_POINT},
-        "api.imports.create_import": lambda: import_file(where),
-        "api.audit.list_events": lambda: {"query_string": {"object_id": national}},
-        "api.places.geocode": lambda: {"query_string": {"country": "QA", "q": "Doha"} if other
+        "nationals.update_national": lambda: {"json": {"email": "x@example.org"}},
+        "nationals.add_location": lambda: {"json": QA_POINT if other else AE_POINT},
+        "imports.create_import": lambda: import_file(where),
+        "audit.list_events": lambda: {"query_string": {"object_id": national}},
+        "places.geocode": lambda: {"query_string": {"country": "QA", "q": "Doha"} if other
                                        else {"country": "AE", "q": "Dubai"}},
-        "api.crises.declare_crisis": lambda: {"json": small_crisis(where)},
-        "api.crises.update_crisis": lambda: {"json": {"severity": "extreme"}},  # no new version, no new run
-        "api.assembly_points.create_point": lambda: {"json": ASSEMBLY_POINT},
-        "api.assembly_points.import_points": lambda: {
+        "crises.declare_crisis": lambda: {"json": small_crisis(where)},
+        "crises.update_crisis": lambda: {"json": {"severity": "extreme"}},  # no new version, no new run
+        "assembly_points.create_point": lambda: {"json": ASSEMBLY_POINT},
+        "assembly_points.import_points": lambda: {
             "data": {"file": (io.BytesIO(b"name,kind,lat,lon,capacity,country\nShelter,shelter,24.45,54.38,50,AE\n"),
                               "points.csv")}, "content_type": "multipart/form-data"},
-        "api.assembly_points.update_point": lambda: {"json": {"capacity": 250}},
-        "api.crises.exposure": lambda: {"query_string": {"purpose": "matrix", "format": "json"}},
-        "api.crises.exposure_diff": lambda: {"query_string": {"from": 1, "to": 1, "purpose": "matrix"}},
-        "api.crisis_rosters.create_roster": lambda: {"json": {}},
-        "api.rosters.update_entry": lambda: {"json": {"welfare_status": "safe",
+        "assembly_points.update_point": lambda: {"json": {"capacity": 250}},
+        "crises.exposure": lambda: {"query_string": {"purpose": "matrix", "format": "json"}},
+        "crises.exposure_diff": lambda: {"query_string": {"from": 1, "to": 1, "purpose": "matrix"}},
+        "crisis_rosters.create_roster": lambda: {"json": {}},
+        "rosters.update_entry": lambda: {"json": {"welfare_status": "safe",
                                                       "contact": {"channel": "phone", "outcome": "reached"}}},
-        "api.rosters.roster_diff": lambda: {"query_string": {"from": w.roster, "purpose": "matrix"}},
-        "api.rosters.export_roster": lambda: {"query_string": {"format": "csv", "purpose": "matrix"}},
+        "rosters.roster_diff": lambda: {"query_string": {"from": w.roster, "purpose": "matrix"}},
+        "rosters.list_entries": lambda: {"query_string": {"purpose": "matrix"}},
+        "rosters.export_roster": lambda: {"query_string": {"format": "csv", "purpose": "matrix"}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 
@@ -272,8 +273,8 @@ def exposed(response, hidden: set[str], where: str, endpoint: str) -> list[str]:
     total = (response.get_json(silent=True) or {}).get("total") if response.is_json else None
     # Crisis lists count crises (not scoped); exposure totals are checked by counted().
     # Roster entries are checked by counted() too.
-    if where == "other" and total and not endpoint.startswith(("api.crises.", "api.assembly_points.",
-                                                               "api.rosters.", "api.crisis_rosters.")):
+    if where == "other" and total and not endpoint.startswith(("crises.", "assembly_points.",
+                                                               "rosters.", "crisis_rosters.")):
         found.append(f"total {total} counts other-jurisdiction records")
     return found
 
@@ -283,13 +284,13 @@ def crisis_counts(endpoint: str, answer, w) -> dict[str, object]:
     def run_total(crisis):
         return ((crisis or {}).get("latest_run") or {}).get("counts", {}) or {}
 
-    if endpoint in ("api.crises.get_crisis", "api.crises.update_crisis"):
+    if endpoint in ("crises.get_crisis", "crises.update_crisis"):
         return {"latest_run.counts.total": run_total(answer).get("total")}
-    if endpoint == "api.crises.list_crises":
+    if endpoint == "crises.list_crises":
         mine = [item for item in answer.get("items", []) if item.get("id") == w.crisis]
         return {"the crisis listed": len(mine), "latest_run.counts.total": run_total(mine[0] if mine else None)
                 .get("total")}
-    if endpoint == "api.crises.exposure":
+    if endpoint == "crises.exposure":
         return {"total": answer.get("total"), "counts.total": (answer.get("counts") or {}).get("total"),
                 "rows": len(answer.get("items", []))}
     return {}
@@ -300,9 +301,9 @@ def counted(role: str, endpoint: str, response, w) -> tuple[list[str], list[str]
     answers count the AE national only, everyone else's both."""
     if not 200 <= response.status_code < 300:
         return [], []
-    if endpoint in ("api.rosters.list_entries", "api.rosters.export_roster", "api.rosters.get_roster"):
+    if endpoint in ("rosters.list_entries", "rosters.export_roster", "rosters.get_roster"):
         return roster_counted(role, endpoint, response, w)
-    if not endpoint.startswith("api.crises."):
+    if not endpoint.startswith("crises."):
         return [], []
     answer = response.get_json(silent=True) or {}
     found, wrong = [], []
@@ -313,7 +314,7 @@ def counted(role: str, endpoint: str, response, w) -> tuple[list[str], list[str]
         too_many = role == "embassy" and isinstance(number, int) and number > wanted
         (found if too_many else wrong).append(f"{label} {number}, expected {wanted}"
                                               + (" (counts other-jurisdiction rows)" if too_many else ""))
-    if endpoint == "api.crises.exposure":
+    if endpoint == "crises.exposure":
         ids = {item["national_id"] for item in answer.get("items", [])}
         wanted_ids = {w.own} if role == "embassy" else {w.own, w.other}
         if ids != wanted_ids:
@@ -324,14 +325,14 @@ def counted(role: str, endpoint: str, response, w) -> tuple[list[str], list[str]
 def roster_counted(role: str, endpoint: str, response, w) -> tuple[list[str], list[str]]:
     """The roster's people in an answer: the embassy officer's the AE national only, everyone else's both."""
     wanted = {w.own} if role == "embassy" else {w.own, w.other}
-    if endpoint == "api.rosters.get_roster":
+    if endpoint == "rosters.get_roster":
         counts = response.get_json()["counts"]
         number = counts["assigned"] + counts["unassigned"]
         if number == len(wanted):
             return [], []
         return ([f"counts {number} people, expected {len(wanted)}"], []) if number > len(wanted) else \
             ([], [f"counts {number} people, expected {len(wanted)}"])
-    if endpoint == "api.rosters.export_roster":
+    if endpoint == "rosters.export_roster":
         ids = {line.split(",")[0] for line in response.get_data(as_text=True).splitlines()[1:]}
     else:
         ids = {item["national_id"] for item in response.get_json()["items"]}
@@ -415,8 +416,9 @@ def test_embassy_exposure_leaves_out_the_other_jurisdiction_in_every_format(clie
                            headers=embassy).get_data(as_text=True).splitlines()
     assert len(csv_lines) == 2 and csv_lines[1].startswith(world.own)  # the header and the AE row
     diff = client.get(f"{exposure}/diff", query_string={"from": 1, "to": 1, "purpose": "matrix"}, headers=embassy)
-    assert diff.status_code == 200 and diff.get_json() == {"from": 1, "to": 1, "added": [], "removed": [],
-                                                            "changed": []}
+    assert diff.status_code == 200 and diff.get_json() == {
+        "from": 1, "to": 1, "added": [], "removed": [], "changed": [],
+        "counts": {"added": 0, "removed": 0, "changed": 0}, "truncated": False}
     # Version 2 covers Dubai only: the QA national drops out, which the embassy officer's diff must not show.
     admin = world.headers["admin"]
     dubai_only = {"type": "circle", "center": AE_POINT, "radius_km": 50}

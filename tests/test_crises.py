@@ -235,14 +235,19 @@ def test_exposure_needs_a_purpose_and_comes_as_csv_and_geojson(client, desk, coo
     as_csv = client.get(url, headers=coordinator, query_string={"purpose": "roster", "format": "csv"})
     table = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))
     assert as_csv.mimetype == "text/csv" and [r["national_id"] for r in table] == [national]
-    assert table[0]["vulnerabilities"] == "pregnant" and table[0]["zone"] == "inside"
+    assert table[0]["zone"] == "inside" and table[0]["priority_label"] == "pregnant"
+    assert "vulnerabilities" not in table[0]  # a coordinator sees the priority class, not the detail behind it
+    _, embassy = make_user("embassy", ["AE"])
+    consular = client.get(url, headers=embassy, query_string={"purpose": "consular", "format": "csv"})
+    assert list(csv.DictReader(io.StringIO(consular.get_data(as_text=True))))[0]["vulnerabilities"] == "pregnant"
     as_geojson = client.get(url, headers=coordinator, query_string={"purpose": "map", "format": "geojson"})
     collection = as_geojson.get_json()
     assert as_geojson.mimetype == "application/geo+json"
     assert collection["features"][0]["geometry"]["coordinates"] == pytest.approx([DUBAI[1], DUBAI[0]])
     _, auditor = make_user("auditor")
     audited = client.get("/api/v1/audit?action=crises.exposure", headers=auditor).get_json()["items"]
-    assert [(e["purpose"], e["outcome"]) for e in audited] == [("map", "ok"), ("roster", "ok"), (None, "invalid")]
+    assert [(e["purpose"], e["outcome"]) for e in audited] == [("map", "ok"), ("consular", "ok"), ("roster", "ok"),
+                                                                (None, "invalid")]
     assert audited[0]["object_ids"][0] == crisis["id"] and audited[0]["result_count"] == 1
 
 

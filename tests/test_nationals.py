@@ -305,7 +305,7 @@ def test_a_passport_registered_concurrently_is_a_409_not_a_500(client, desk, db)
     """The unique index catches what the service's check cannot see: a row inserted meanwhile."""
     from sqlalchemy.exc import IntegrityError
 
-    from registry.errors import from_integrity_error
+    from registry.web.problems import from_integrity_error
     from registry.crypto import keyring
     first = create(client, desk).get_json()
     with pytest.raises(IntegrityError) as caught:

@@ -214,9 +214,9 @@ def test_large_exports_are_built_by_the_worker_for_their_requester_and_expire(ap
         table = list(csv.DictReader(io.StringIO(download.get_data(as_text=True))))
         assert {line["national_id"] for line in table} == set(roster["rows"])
         # The file on disk is encrypted: no name in it.
-        from registry.rosters.exports import export_path
+        from registry.jobs.files import path_of
         with app.app_context():
-            stored = export_path(job["id"]).read_bytes()
+            stored = path_of(job["id"]).read_bytes()
         assert b"Medical" not in stored and b"Worker1" not in stored
         # Someone else, even an admin, gets nothing.
         _, admin = make_user("admin")
@@ -226,9 +226,9 @@ def test_large_exports_are_built_by_the_worker_for_their_requester_and_expire(ap
         second = client.get(url, headers=coordinator, query_string={"format": "kml", "purpose": "bus manifests"})
         expired = wait_for_job(client, coordinator, second.get_json()["job_id"])
         assert client.get(expired["result"]["download_url"], headers=coordinator).status_code == 410
-        from registry.rosters.exports import purge_expired
+        from registry.jobs.files import purge_expired
         with app.app_context():
-            assert purge_expired() >= 1 and not export_path(expired["id"]).exists()
+            assert purge_expired() >= 1 and not path_of(expired["id"]).exists()
     finally:
         app.config["REGISTRY_EXPORT_INLINE_ROWS"], app.config["REGISTRY_EXPORT_TTL_SECONDS"] = inline, ttl
 

@@ -45,7 +45,7 @@ def build(client, headers, crisis_id, **body) -> dict:
 
 def entries(client, headers, roster_id, **filters) -> dict[str, dict]:
     response = client.get(f"/api/v1/rosters/{roster_id}/entries", headers=headers,
-                          query_string={"limit": 1000, **filters})
+                          query_string={"limit": 1000, "purpose": "evacuation call list", **filters})
     assert response.status_code == 200, response.get_json()
     return {row["national_id"]: row for row in response.get_json()["items"]}
 

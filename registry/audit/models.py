@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Identity, Index, Integer, LargeBinary, String, Uuid, text
+from sqlalchemy import BigInteger, DateTime, Identity, Index, Integer, LargeBinary, SmallInteger, String, Uuid, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,3 +59,17 @@ class AuditSeal(db.Model):
     head_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     events: Mapped[int] = mapped_column(Integer)
     sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("clock_timestamp()"))
+
+
+class RefusedCalls(db.Model):
+    """Calls refused before anyone was known (401) or for going too fast (429), counted per client address,
+    user (the nil UUID when none), status and minute: one row however many calls. The sealing task folds
+    each finished minute into one audit event (``audit.services.fold_refused_calls``)."""
+
+    __tablename__ = "audit_refused_calls"
+
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    status: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)

@@ -5,7 +5,8 @@ from datetime import timezone
 
 from marshmallow import Schema, fields, validate
 
-from registry.nationals.schemas import PageQuery
+from registry.pagination import page_schema
+from registry.schemas import PageQuery
 
 
 class AuditQuery(PageQuery):
@@ -19,19 +20,17 @@ class AuditQuery(PageQuery):
 class AuditEventOut(Schema):
     id = fields.Integer()
     at = fields.DateTime()
-    actor_id = fields.UUID()
-    actor_role = fields.String()
+    actor_id = fields.UUID(allow_none=True)
+    actor_role = fields.String(allow_none=True)
     action = fields.String()
     outcome = fields.String()
-    object_type = fields.String()
+    object_type = fields.String(allow_none=True)
     object_ids = fields.List(fields.UUID())
-    result_count = fields.Integer()
-    purpose = fields.String()
+    result_count = fields.Integer(allow_none=True)
+    purpose = fields.String(allow_none=True)
     details = fields.Dict()
-    chain_seq = fields.Integer(metadata={"description": "position in the hash chain; null until sealed"})
+    chain_seq = fields.Integer(allow_none=True, metadata={"description": "position in the hash chain; null until "
+                                                                         "sealed"})
 
 
-class AuditPage(Schema):
-    items = fields.List(fields.Nested(AuditEventOut))
-    total = fields.Integer()
-    next_cursor = fields.String(allow_none=True)
+AuditPage = page_schema(AuditEventOut, "AuditPage")

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app, g, request
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from registry.audit.models import AuditEvent, AuditSeal
+from registry.audit.models import AuditEvent, AuditSeal, RefusedCalls
 from registry.extensions import db
-from registry.pagination import decode_offset, encode_cursor
+from registry.pagination import Keyset, bigint, keyset_page
 
 GENESIS = bytes(32)
 SEAL_BATCH = 5000
@@ -62,17 +63,51 @@ def record(action: str, *, outcome: str = "ok", actor=None, object_type: str | N
 
 
 def record_request(*, status: int, outcome: str | None = None) -> None:
-    """The current request's event, from what its view noted."""
+    """The current request's event, from what its view noted (the purpose: the one the view noted, else the
+    call's validated ``?purpose=``)."""
     noted = g.pop("audit_note", {})
     details = dict(noted.pop("details", {}) or {})
     details["status"] = status
     if request.remote_addr:
         details["client"] = request.remote_addr
-    purpose = noted.pop("purpose", None)
-    if purpose is None and status >= 400:
-        purpose = request.args.get("purpose")
+    purpose = noted.pop("purpose", None) or g.get("purpose")
     record(action_name(), outcome=outcome or ("ok" if status < 400 else OUTCOMES.get(status, "invalid")),
-           actor=getattr(g, "user", None), purpose=purpose, details=details, **noted)
+           actor=g.get("user"), purpose=purpose, details=details, **noted)
+
+
+NO_ACTOR = uuid.UUID(int=0)
+_COUNT_REFUSAL = (pg_insert(RefusedCalls.__table__)
+                  .values(minute=func.date_trunc("minute", func.clock_timestamp()), client=bindparam("client"),
+                          actor_id=bindparam("actor_id"), status=bindparam("status"), calls=1))
+_COUNT_REFUSAL = _COUNT_REFUSAL.on_conflict_do_update(
+    index_elements=["minute", "client", "actor_id", "status"],
+    set_={"calls": RefusedCalls.__table__.c.calls + 1})
+
+
+def count_refused_call(*, status: int) -> None:
+    """Count the current call, refused with ``status`` (401, 429), in its address's (and user's) row of
+    this minute: a flood adds one row a minute per address, not one per call."""
+    user = g.get("user")
+    db.session.execute(_COUNT_REFUSAL, {"client": (request.remote_addr or "unknown")[:64],
+                                        "actor_id": user.id if user else NO_ACTOR, "status": status})
+
+
+def fold_refused_calls(until: datetime | None = None) -> int:
+    """Turn the counts of every minute before ``until`` (default: the current minute, which may still grow)
+    into audit events, one per address, user and status with the count in ``result_count``; the caller
+    commits. How many events."""
+    end = func.date_trunc("minute", until if until is not None else func.clock_timestamp())
+    rows = db.session.execute(
+        delete(RefusedCalls).where(RefusedCalls.minute < end)
+        .returning(RefusedCalls.minute, RefusedCalls.client, RefusedCalls.actor_id, RefusedCalls.status,
+                   RefusedCalls.calls)).all()
+    for minute, client, actor_id, status, calls in sorted(rows):
+        db.session.execute(_INSERT, {
+            "actor_id": None if actor_id == NO_ACTOR else actor_id, "actor_role": None,
+            "action": "refused_calls", "outcome": OUTCOMES.get(status, "invalid"), "object_type": None,
+            "object_ids": [], "result_count": calls, "purpose": None,
+            "details": {"status": status, "client": client, "minute": minute.isoformat()}})
+    return len(rows)
 
 
 # ---------------------------------------------------------------------- the chain
@@ -129,7 +164,10 @@ def seal(batch: int = SEAL_BATCH) -> int:
 
 
 def seal_all() -> int:
-    """Seal everything unsealed, committing batch by batch."""
+    """Fold the finished minutes' refused calls into events, then seal everything unsealed, committing batch
+    by batch."""
+    fold_refused_calls()
+    db.session.commit()
     total = 0
     while True:
         sealed = seal()
@@ -204,10 +242,7 @@ def list_events(*, object_id: uuid.UUID | None = None, actor: uuid.UUID | None =
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at < until)
-    total = db.session.scalar(query.with_only_columns(db.func.count(), maintain_column_froms=True).order_by(None))
-    if cursor:
-        query = query.where(AuditEvent.id < decode_offset(cursor))
-    items = list(db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
-    more = len(items) > limit
-    items = items[:limit]
-    return {"items": items, "total": total, "next_cursor": encode_cursor(items[-1].id) if more else None}
+    return keyset_page(query, _NEWEST_FIRST, limit=limit, cursor=cursor, key=lambda event: (event.id,))
+
+
+_NEWEST_FIRST = Keyset((AuditEvent.id,), (bigint,), descending=True)

@@ -1,9 +1,10 @@
-"""Who may call what: the permission table of SPEC §4, its decorator, and the request boundary.
+"""Who may call what: the permission table of SPEC §4, authentication, and the role check.
 
-Every API view declares one permission with ``@requires``; the OpenAPI
-builder and the authorisation tests read it from the view function, so an
-endpoint without a rule is visible as such. ``@requires`` is also where a
-call ends: its audit event is recorded and the transaction committed once.
+Every API view declares one permission with ``@requires``, which checks the
+caller's role and nothing else; the OpenAPI document (``x-permission``) and
+the authorisation tests read it from the view function, so an endpoint
+without a rule is visible as such. Where a call ends (commit, audit) is
+``registry.web.boundary``.
 """
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from functools import wraps
 from flask import current_app, g, request
 
 from registry import ratelimit
-from registry.audit import services as audit
 from registry.auth import scope
 from registry.auth.services import user_for_token
 from registry.errors import Forbidden, TooManyRequests, Unauthorized
-from registry.extensions import db
+from registry.web.openapi import permission_doc
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "nationals:write": frozenset({"desk", "embassy", "admin"}),
@@ -55,11 +55,11 @@ def authenticate() -> None:
         raise Unauthorized("The token is unknown, expired or revoked.")
     g.user = user
     # user_for_token set the database scope in this transaction; later ones get it too.
-    scope.remember(scope.scope_for(user.role, user.jurisdiction))
+    scope.remember(scope.scope_for(user))
 
 
 def requires(permission: str):
-    """Allow the view only to the roles holding ``permission``; audit and commit the call."""
+    """Allow the view only to the roles holding ``permission``."""
     roles = PERMISSIONS[permission]
 
     def decorate(view):
@@ -67,12 +67,10 @@ def requires(permission: str):
         def wrapper(*args, **kwargs):
             if g.user.role not in roles:
                 raise Forbidden(f"The role '{g.user.role}' may not do this.")
-            response = view(*args, **kwargs)
-            audit.record_request(status=response.status_code)
-            db.session.commit()
-            return response
+            return view(*args, **kwargs)
 
         wrapper.permission = permission
+        permission_doc(wrapper, permission)
         return wrapper
 
     return decorate

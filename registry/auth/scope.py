@@ -22,22 +22,17 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import event, text
 
+from registry.auth.reach import EVERYTHING, SCOPE_SQL, Reach
 from registry.extensions import db
 
 SETTING = "sagip.scope"
-EVERYTHING = "*"
 _SET = text(f"SELECT set_config('{SETTING}', :scope, true)")
 _SET_WITH_ROLE = text(f"SELECT set_config('{SETTING}', :scope, true), set_config('role', :role, true)")
 
-# The same expression, in SQL, for the token lookup (it sets the scope in the same round trip).
-SCOPE_SQL = ("CASE users.role WHEN 'embassy' THEN array_to_string(users.jurisdiction, ',') "
-             "WHEN 'auditor' THEN '' ELSE '*' END")
 
-
-def scope_for(role: str, jurisdiction) -> str:
-    if role == "embassy":
-        return ",".join(jurisdiction)
-    return "" if role == "auditor" else EVERYTHING
+def scope_for(user) -> str:
+    """The database scope of ``user``: the jurisdiction rule of ``registry.auth.reach``."""
+    return Reach.of(user).db_scope
 
 
 def role_sql() -> str | None:
@@ -88,6 +83,11 @@ def everything_statement() -> tuple:
     """(statement, parameters) that bind a transaction of a connection outside the session (a worker's
     helper thread) to the service's own scope and role, as ``use_everything`` does for the session."""
     return _statement(EVERYTHING)
+
+
+def statement_for(reach: Reach) -> tuple:
+    """(statement, parameters) binding a transaction of another connection (a streamed answer) to ``reach``."""
+    return _statement(reach.db_scope)
 
 
 def _after_begin(session, transaction, connection) -> None:

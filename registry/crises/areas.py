@@ -39,10 +39,24 @@ class InvalidArea(Unprocessable):
         super().__init__(reason, errors={field: [reason]})
 
 
+# What a generated circle (a circle area, a CAP circle, a USGS or GDACS point) costs: the vertices it becomes.
+CIRCLE_VERTICES = geo.CIRCLE_SEGMENTS
+
+
 def rough_vertex_count(raw: bytes) -> int:
-    """An upper estimate from the raw body, before any parsing: one '[' per GeoJSON position,
-    one ',' per CAP 'lat,lon' pair."""
-    return max(raw.count(b"["), raw.count(b","))
+    """An upper estimate from the raw body, before any parsing: one '[' per GeoJSON position, one ',' per
+    CAP 'lat,lon' pair, and ``CIRCLE_VERTICES`` for every circle or point it may hold."""
+    circles = raw.count(b"circle") + raw.count(b'"Point"')
+    return max(raw.count(b"["), raw.count(b",")) + CIRCLE_VERTICES * circles
+
+
+def check_raw_cost(raw: bytes) -> None:
+    """Refuse, before parsing, a body whose area could not fit the cap (the estimate may double count: a
+    CAP circle's tag appears twice). :raises InvalidArea:"""
+    estimate = rough_vertex_count(raw)
+    if estimate > 2 * MAX_AREA_VERTICES:
+        raise InvalidArea(f"The area would have about {estimate} vertices (a circle or point counts as the "
+                          f"{CIRCLE_VERTICES} it becomes); at most {MAX_AREA_VERTICES} are accepted.")
 
 
 def area_from_spec(spec: dict, countries_geometry=None) -> tuple[MultiPolygon, dict]:
@@ -127,9 +141,12 @@ def _count_positions(value) -> int:
     return sum(_count_positions(v) for v in value) if isinstance(value, list) else 0
 
 
-def _check_count(count: int) -> None:
-    if count > MAX_AREA_VERTICES:
-        raise InvalidArea(f"The area has {count} vertices; at most {MAX_AREA_VERTICES} are accepted.")
+def _check_count(count: int, circles: int = 0) -> None:
+    """:raises InvalidArea: ``count`` vertices plus what ``circles`` generated circles become exceed the cap."""
+    total = count + CIRCLE_VERTICES * circles
+    if total > MAX_AREA_VERTICES:
+        generated = f" ({circles} circles or points of {CIRCLE_VERTICES} vertices each)" if circles else ""
+        raise InvalidArea(f"The area has {total} vertices{generated}; at most {MAX_AREA_VERTICES} are accepted.")
 
 
 def _valid(polygons: list[Polygon], repair: bool, source: dict) -> MultiPolygon:
@@ -209,7 +226,8 @@ def _from_cap(xml, source: dict) -> MultiPolygon:
         source["severity"] = CAP_SEVERITY[severity]
     shapes = []
     texts = [p.text or "" for p in root.findall("cap:info/cap:area/cap:polygon", ns)]
-    _check_count(sum(t.count(",") for t in texts))
+    circles = root.findall("cap:info/cap:area/cap:circle", ns)
+    _check_count(sum(t.count(",") for t in texts), circles=len(circles))
     for i, text in enumerate(texts):
         positions = []
         for pair in text.split():
@@ -219,7 +237,7 @@ def _from_cap(xml, source: dict) -> MultiPolygon:
             except ValueError:
                 raise InvalidArea(f"CAP polygon {i}: '{pair[:40]}' is not 'lat,lon'.", "area.xml") from None
         shapes.append(_polygon([positions], f"CAP polygon {i}"))
-    for i, element in enumerate(root.findall("cap:info/cap:area/cap:circle", ns)):
+    for i, element in enumerate(circles):
         center, _, radius = (element.text or "").strip().partition(" ")
         lat_text, _, lon_text = center.partition(",")
         try:
@@ -249,19 +267,22 @@ def _from_features(feature, radius_km, repair: bool, source: dict) -> MultiPolyg
             ids.append(str(item["id"])[:100])
         kind = geometry.get("type") if isinstance(geometry, dict) else None
         if kind in ("Polygon", "MultiPolygon"):
-            polygons.append(_from_geojson(geometry, repair, source))
+            polygons.append(geometry)
         elif kind == "Point":
-            coordinates = geometry.get("coordinates") or []
-            if len(coordinates) < 2:
+            coordinates = geometry.get("coordinates")
+            if not isinstance(coordinates, list) or len(coordinates) < 2:
                 raise InvalidArea(f"feature {i}: a Point is [lon, lat].", "area.feature")
             points.append((coordinates[1], coordinates[0], i))
     source["feature_ids"] = ids[:20]
     if polygons:  # GDACS: the alert polygons are the area; its points are only markers
-        return shapely.union_all(polygons)
+        # Every polygon's vertices are counted before any is built.
+        _check_count(sum(_count_positions(p.get("coordinates")) for p in polygons))
+        return shapely.union_all([_from_geojson(p, repair, source) for p in polygons])
     if not points:
         raise InvalidArea("The features hold no Polygon, MultiPolygon or Point.", "area.feature")
     if radius_km is None:
         raise InvalidArea("A point event (e.g. a USGS earthquake) needs 'radius_km'.", "area.radius_km")
+    _check_count(0, circles=len(points))
     return shapely.union_all([_circle(lat, lon, radius_km, f"area.feature[{i}]") for lat, lon, i in points])
 
 
@@ -296,4 +317,18 @@ def zones_from_spec(zones) -> list[float]:
 
 def as_geojson(geometry) -> dict:
     return mapping(geometry)
+
+
+def bbox(geometry) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` of a stored area (cut at ±180°). An area with parts on both sides of
+    the antimeridian gets the box that crosses it (west > east, RFC 7946 §5.2) when that box is narrower."""
+    west, south, east, north = geometry.bounds
+    parts = getattr(geometry, "geoms", [geometry])
+    if west <= -180 and east >= 180 and len(parts) > 1:
+        shifted = [(b[0] + 360 if b[2] <= 0 else b[0], b[2] + 360 if b[2] <= 0 else b[2])
+                   for b in (p.bounds for p in parts)]
+        shifted_west, shifted_east = min(w for w, _ in shifted), max(e for _, e in shifted)
+        if shifted_east - shifted_west < east - west:
+            return shifted_west, south, shifted_east - 360, north
+    return west, south, east, north
 

@@ -54,6 +54,8 @@ class CrisisVersion(db.Model):
     # How the area was given (type, and for CAP/feature inputs their identifiers), and any repair made.
     source: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
     vertices: Mapped[int] = mapped_column(Integer)
+    # [west, south, east, north] as RFC 7946 writes it (west > east across ±180°): lists show it, not the area.
+    bbox: Mapped[list[float] | None] = mapped_column(ARRAY(Float))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -6,7 +6,10 @@ from marshmallow import Schema, fields, validate
 from registry import fields as f
 from registry.crises.models import CERTAINTIES, KINDS, SEVERITIES, STATUSES, ZONES
 from registry.nationals.models import VULNERABILITIES
-from registry.nationals.schemas import PageQuery, StrictSchema
+from registry.pagination import page_schema
+from registry.schemas import DiffCounts, PageQuery, RequiredPurposeQuery, StrictSchema
+
+MAX_VERSION = 2 ** 31 - 1  # versions are integers in the database
 
 FORMATS = ("json", "csv", "geojson")
 
@@ -34,17 +37,22 @@ class RunOut(Schema):
     version = fields.Integer()
     status = fields.String()
     job_id = fields.UUID(allow_none=True)
-    counts = fields.Dict(allow_none=True)
+    counts = fields.Dict(allow_none=True, metadata={"description": "inside, ring, total, by_ring, by_certainty, "
+                                                                   "by_city; null until the run has succeeded"})
 
 
-class CrisisOut(Schema):
+class CrisisSummary(Schema):
+    """A crisis without its area: what lists need (a detailed area is hundreds of thousands of vertices)."""
+
     id = fields.UUID()
     name = fields.String()
     kind = fields.String()
     severity = fields.String()
     status = fields.String()
     version = fields.Integer()
-    area = fields.Dict(metadata={"description": "the stored area, GeoJSON MultiPolygon"})
+    bbox = fields.List(fields.Float(), metadata={"description": "[west, south, east, north] of the area (RFC "
+                                                                "7946; west > east when it crosses ±180°)"})
+    vertices = fields.Integer(metadata={"description": "vertices of the stored area"})
     area_source = fields.Dict(metadata={"description": "how the area was given, and any repair made"})
     zones_km = fields.List(fields.Float())
     latest_run = fields.Nested(RunOut, allow_none=True)
@@ -53,21 +61,21 @@ class CrisisOut(Schema):
     closed_at = fields.DateTime(allow_none=True)
 
 
-class CrisisPage(Schema):
-    items = fields.List(fields.Nested(CrisisOut))
-    total = fields.Integer()
-    next_cursor = fields.String(allow_none=True)
+class CrisisOut(CrisisSummary):
+    area = fields.Dict(metadata={"description": "the stored area, GeoJSON MultiPolygon"})
+
+
+CrisisPage = page_schema(CrisisSummary, "CrisisPage")
 
 
 class CrisisListQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(STATUSES))
 
 
-class ExposureQuery(StrictSchema):
-    purpose = fields.String(required=True, validate=validate.Length(min=3, max=200))
+class ExposureQuery(RequiredPurposeQuery):
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
     zone = fields.String(validate=validate.OneOf(ZONES))
-    ring_km = fields.Float()
+    ring_km = fields.Float(validate=validate.Range(min=0, max=100_000))
     certainty = fields.String(validate=validate.OneOf(CERTAINTIES))
     vulnerability = fields.String(validate=validate.OneOf(VULNERABILITIES))
     city = f.Text(200)
@@ -75,10 +83,9 @@ class ExposureQuery(StrictSchema):
     cursor = fields.String(validate=validate.Length(max=500))
 
 
-class DiffQuery(StrictSchema):
-    purpose = fields.String(required=True, validate=validate.Length(min=3, max=200))
-    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1))
-    to = fields.Integer(required=True, validate=validate.Range(min=1))
+class DiffQuery(RequiredPurposeQuery):
+    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1, max=MAX_VERSION))
+    to = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_VERSION))
 
 
 class ExposureLocation(Schema):
@@ -89,28 +96,30 @@ class ExposureLocation(Schema):
 
 
 class ExposureRow(Schema):
+    """A national in a run's zones (SPEC §4.1), with the fields the caller's role may see."""
+
     national_id = fields.UUID()
-    family_name = fields.String()
-    given_names = fields.String()
+    family_name = fields.String(allow_none=True)
+    given_names = fields.String(allow_none=True)
     zone = fields.String()
     ring_km = fields.Float(allow_none=True)
     distance_km = fields.Float()
     certainty = fields.String()
     location = fields.Nested(ExposureLocation, allow_none=True)
     location_age_days = fields.Integer(allow_none=True)
-    vulnerabilities = fields.List(fields.String())
+    priority = fields.Integer(allow_none=True, metadata={"description": "roster priority class: 1 medical or "
+                                                                        "disability … 4 none"})
+    priority_label = fields.String(allow_none=True)
+    vulnerabilities = fields.List(fields.String(), metadata={"description": "not shown to coordinators"})
     phones = fields.List(fields.String())
     host_country = fields.String(allow_none=True)
     city = fields.String(allow_none=True)
 
 
-class ExposurePage(Schema):
+class ExposurePage(page_schema(ExposureRow, "ExposureRowPage")):
     run_id = fields.UUID()
     version = fields.Integer()
-    items = fields.List(fields.Nested(ExposureRow))
-    total = fields.Integer()
     counts = fields.Dict()
-    next_cursor = fields.String(allow_none=True)
 
 
 class DiffChanged(ExposureRow):
@@ -124,3 +133,6 @@ class ExposureDiff(Schema):
     added = fields.List(fields.Nested(ExposureRow))
     removed = fields.List(fields.Nested(ExposureRow))
     changed = fields.List(fields.Nested(DiffChanged))
+    counts = fields.Nested(DiffCounts, metadata={"description": "every list's full size"})
+    truncated = fields.Boolean(metadata={"description": "a list holds only its first 10,000 rows (by distance); "
+                                                        "export the lists for everything"})

@@ -14,16 +14,16 @@ from datetime import datetime, timezone
 
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import func, select, update
 
-from registry.crises import areas, exposure
-from registry.crises.models import Crisis, CrisisVersion, Exposure, ExposureRun
+from registry.auth.reach import Reach
+from registry.crises import areas, exposure, listing
+from registry.crises.models import Crisis, CrisisVersion, ExposureRun
 from registry.errors import NotFound, Unprocessable
 from registry.extensions import db
 from registry.jobs import services as jobs
-from registry.nationals.models import Country, Deployment, National
-from registry.nationals.services import visible_nationals
-from registry.pagination import decode_keys, encode_cursor
+from registry.nationals.models import Country, National
+from registry.pagination import Keyset, keyset_page, timestamp
 
 EXPOSURE_TASK = "crises.run_exposure"
 
@@ -39,7 +39,7 @@ def _countries_geometry(codes: list[str]):
 
 def _new_version(crisis: Crisis, area, source: dict, zones_km: list[float]) -> ExposureRun:
     db.session.add(CrisisVersion(crisis_id=crisis.id, version=crisis.version, geom=from_shape(area, srid=4326),
-                                 zones_km=zones_km, source=source,
+                                 zones_km=zones_km, source=source, bbox=list(areas.bbox(area)),
                                  vertices=int(shapely.get_num_coordinates(area))))
     db.session.flush()
     run = ExposureRun(id=uuid.uuid4(), crisis_id=crisis.id, version=crisis.version)
@@ -153,19 +153,14 @@ def refresh_active() -> list[uuid.UUID]:
     return started
 
 
+_NEWEST_FIRST = Keyset((Crisis.created_at, Crisis.id), (timestamp, uuid.UUID), descending=True)
+
+
 def list_crises(*, status: str | None = None, limit: int = 100, cursor: str | None = None) -> dict:
     query = select(Crisis)
     if status:
         query = query.where(Crisis.status == status)
-    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
-    if cursor:
-        created, crisis_id = decode_keys(cursor, datetime.fromisoformat, uuid.UUID)
-        query = query.where(tuple_(Crisis.created_at, Crisis.id) < tuple_(created, crisis_id))
-    items = list(db.session.scalars(query.order_by(Crisis.created_at.desc(), Crisis.id.desc()).limit(limit + 1)))
-    more = len(items) > limit
-    items = items[:limit]
-    return {"items": items, "total": total,
-            "next_cursor": encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None}
+    return keyset_page(query, _NEWEST_FIRST, limit=limit, cursor=cursor, key=lambda c: (c.created_at.isoformat(), c.id))
 
 
 # ---------------------------------------------------------------------- running
@@ -183,9 +178,10 @@ def run_exposure(job) -> dict:
     return counts
 
 
-# ---------------------------------------------------------------------- reading rows
+# ---------------------------------------------------------------------- reading
 
-def _run_for(crisis: Crisis, version: int | None) -> ExposureRun:
+def run_for(crisis: Crisis, version: int | None = None) -> ExposureRun:
+    """The newest succeeded run of a version (the current one by default). :raises Unprocessable: none yet."""
     run = latest_run(crisis, version, succeeded=True)
     if run is None:
         newest = latest_run(crisis, version)
@@ -195,85 +191,32 @@ def _run_for(crisis: Crisis, version: int | None) -> ExposureRun:
     return run
 
 
-def _rows_query(user, run_id: uuid.UUID):
-    """(the rows query, the visible-nationals subquery it joins)."""
-    visible = visible_nationals(user).subquery()
-    return visible, (select(Exposure, visible.c.family_name, visible.c.given_names, visible.c.vulnerabilities,
-                   visible.c.phones, Deployment.host_country, Deployment.city)
-            .join(visible, visible.c.id == Exposure.national_id)
-            .outerjoin(Deployment, and_(Deployment.national_id == Exposure.national_id, Deployment.is_current))
-            .where(Exposure.run_id == run_id))
-
-
-def exposure_rows(crisis: Crisis, user, *, zone=None, ring_km=None, certainty=None, vulnerability=None, city=None,
-                  version: int | None = None, limit: int | None = 1000, cursor: str | None = None) -> dict:
-    """The run's rows the caller may see, filtered, ordered by distance; ``limit`` None for all (exports)."""
-    run = _run_for(crisis, version)
-    visible, query = _rows_query(user, run.id)
-    if zone:
-        query = query.where(Exposure.zone == zone)
-    if ring_km is not None:
-        query = query.where(Exposure.ring_km == ring_km)
-    if certainty:
-        query = query.where(Exposure.certainty == certainty)
-    if vulnerability:
-        query = query.where(visible.c.vulnerabilities.contains([vulnerability]))
-    if city:
-        query = query.where(func.lower(Deployment.city) == city.lower())
-    counts = _counts(query)
-    ordered = query.order_by(Exposure.distance_km, Exposure.national_id)
-    if cursor:
-        distance, national_id = decode_keys(cursor, float, uuid.UUID)
-        ordered = ordered.where(tuple_(Exposure.distance_km, Exposure.national_id) > tuple_(distance, national_id))
-    if limit is not None:
-        ordered = ordered.limit(limit + 1)
-    rows = [_row(r) for r in db.session.execute(ordered)]
-    more = limit is not None and len(rows) > limit
-    rows = rows[:limit] if limit is not None else rows
-    return {"run": run, "items": rows, "total": counts["total"], "counts": counts,
-            "next_cursor": encode_cursor(rows[-1]["distance_km"], rows[-1]["national_id"]) if more else None}
-
-
-def _row(result) -> dict:
-    entry, family, given, vulnerabilities, phones, host, city = result
-    point = to_shape(entry.location) if entry.location is not None else None
-    return {"national_id": entry.national_id, "family_name": family, "given_names": given, "zone": entry.zone,
-            "ring_km": entry.ring_km, "distance_km": entry.distance_km, "certainty": entry.certainty,
-            "location": {"lat": point.y, "lon": point.x, "source": entry.location_source,
-                         "precision_m": entry.location_precision_m} if point else None,
-            "location_age_days": entry.location_age_days, "vulnerabilities": vulnerabilities or [],
-            "phones": phones or [], "host_country": host, "city": city}
-
-
 def visible_counts(crisis: Crisis, user) -> dict | None:
     """The latest run's counts as the caller may see them (an embassy officer: their jurisdiction only)."""
     run = latest_run(crisis, succeeded=True)
     if run is None:
         return None
-    if user.role != "embassy":
-        return run.counts
-    return _counts(_rows_query(user, run.id)[1])
+    return run.counts if Reach.of(user).is_everywhere else listing.counts(user, run.id, {})
 
 
-def _counts(rows_query) -> dict:
-    """The counts (registry.crises.exposure.summarize) of the rows a query of ``_rows_query`` selects."""
-    keys = (Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city)
-    return exposure.summarize(db.session.execute(
-        rows_query.with_only_columns(*keys, func.count()).group_by(*keys)).all())
+def summary(crisis: Crisis, user, version: CrisisVersion | None = None) -> dict:
+    """A crisis without its area: bounding box, vertex count, rings, the latest run and its counts."""
+    version = version or version_of(crisis)
+    run = latest_run(crisis)
+    return {
+        "id": crisis.id, "name": crisis.name, "kind": crisis.kind, "severity": crisis.severity,
+        "status": crisis.status, "version": crisis.version, "bbox": list(version.bbox or ()),
+        "vertices": version.vertices, "area_source": version.source, "zones_km": list(version.zones_km),
+        "latest_run": {"id": run.id, "version": run.version, "status": run.status, "job_id": run.job_id,
+                       "counts": visible_counts(crisis, user)} if run else None,
+        "created_at": crisis.created_at, "updated_at": crisis.updated_at, "closed_at": crisis.closed_at,
+    }
 
 
-def diff(crisis: Crisis, user, from_version: int, to_version: int) -> dict:
-    """Rows added, removed and changed (zone or ring) between two versions' runs."""
-    old = {r["national_id"]: r for r in exposure_rows(crisis, user, version=from_version, limit=None)["items"]}
-    new = {r["national_id"]: r for r in exposure_rows(crisis, user, version=to_version, limit=None)["items"]}
-    changed = [{**new[k], "old_zone": old[k]["zone"], "old_ring_km": old[k]["ring_km"]}
-               for k in new.keys() & old.keys()
-               if (old[k]["zone"], old[k]["ring_km"]) != (new[k]["zone"], new[k]["ring_km"])]
-    key = lambda r: (r["distance_km"], str(r["national_id"]))  # noqa: E731
-    return {"from": from_version, "to": to_version,
-            "added": sorted((new[k] for k in new.keys() - old.keys()), key=key),
-            "removed": sorted((old[k] for k in old.keys() - new.keys()), key=key),
-            "changed": sorted(changed, key=key)}
+def crisis_out(crisis: Crisis, user) -> dict:
+    """The crisis with its full area (GeoJSON)."""
+    version = version_of(crisis)
+    return {**summary(crisis, user, version), "area": areas.as_geojson(to_shape(version.geom))}
 
 
 def mark_run_failed(job_id: uuid.UUID) -> None:

@@ -1,30 +1,30 @@
 """``/api/v1/imports``: upload a CSV or XLSX of registrations; the template."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request
+from flask import Response, g
 
-from registry.api import documented
-from registry.auth.access import requires
-from registry.errors import Unprocessable
 from registry.audit import services as audit
-from registry.imports import services
+from registry.auth.access import requires
+from registry.imports import schemas, services
 from registry.jobs.schemas import JobAccepted
 from registry.jobs.views import accepted
+from registry.web.openapi import ApiBlueprint
 
-bp = Blueprint("imports", __name__, url_prefix="/imports")
+bp = ApiBlueprint("imports", __name__, url_prefix="/imports", description="Bulk registration files (SPEC §4.2)")
 
 
 @bp.post("")
 @requires("imports:create")
-@documented(summary="Import a CSV or XLSX of registrations", response=JobAccepted, status=202,
-            errors=(413, 422))
-def create_import():
-    """Multipart upload, field ``file``. Answers 202 with ``job_id``; the job's result lists
-    ``created``, ``duplicates``, ``rejected`` and per-row ``errors``. Bad rows never stop good ones."""
-    upload = request.files.get("file")
-    if upload is None:
-        raise Unprocessable("Upload the file as multipart/form-data, field 'file'.",
-                            errors={"file": ["Missing."]})
+@bp.arguments(schemas.UploadIn, location="files")
+@bp.response(202, JobAccepted, headers={"Location": {"schema": {"type": "string"}}})
+def create_import(files):
+    """Import a CSV or XLSX of registrations.
+
+    Multipart upload, field ``file``. Answers 202 with ``job_id``; the job's result lists ``created``,
+    ``duplicates``, ``rejected`` and per-row ``errors``. Bad rows never stop good ones. The file is read by a
+    worker, never here.
+    """
+    upload = files["file"]
     job = services.create_import(upload.filename or "upload", upload.read(), g.user)
     audit.note(object_type="job", object_ids=[job.id])
     return accepted(job)
@@ -32,7 +32,8 @@ def create_import():
 
 @bp.get("/template.csv")
 @requires("imports:create")
-@documented(summary="The import template (CSV header and one example row)")
+@bp.response(200, {"type": "string"}, content_type="text/csv")
 def template():
+    """The import template: the CSV header and one example row."""
     return Response(services.template_csv(), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="sagip-import-template.csv"'})

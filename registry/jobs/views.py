@@ -1,46 +1,54 @@
-"""``/api/v1/jobs/{id}``: the status, progress and result of background work."""
+"""``/api/v1/jobs/{id}``: the status, progress and result of background work, and the files it built."""
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, g
+from flask import Response, g
 
-from registry.api import documented, dump
 from registry.audit import services as audit
 from registry.auth.access import requires
 from registry.jobs import schemas, services
+from registry.jobs.files import open_download
+from registry.web.openapi import ApiBlueprint, errors, file_responses
 
-bp = Blueprint("jobs", __name__, url_prefix="/jobs")
-_JOB_OUT = schemas.JobOut()
-_JOB_ACCEPTED = schemas.JobAccepted()
+# What a job-built file can be (roster exports: csv, hxl, xlsx, pdf, geojson, kml, pfif).
+DOWNLOAD_TYPES = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/pdf",
+                  "application/geo+json", "application/vnd.google-earth.kml+xml", "application/xml",
+                  "application/octet-stream")
+bp = ApiBlueprint("jobs", __name__, url_prefix="/jobs", description="Background work (SPEC §4, §5)")
 
 
-def accepted(job) -> Response:
+def accepted(job):
     """The 202 answer of a call that started ``job``."""
-    location = f"/api/v1/jobs/{job.id}"
-    return dump(_JOB_ACCEPTED, {"job_id": job.id, "status": job.status}, status=202,
-                headers={"Location": location})
+    return {"job_id": job.id, "status": job.status}, 202, {"Location": f"/api/v1/jobs/{job.id}"}
 
 
 @bp.get("/<uuid:job_id>")
 @requires("authenticated")
-@documented(summary="A job's status, progress and result", response=schemas.JobOut, errors=(404,))
+@bp.response(200, schemas.JobOut)
+@errors(404)
 def get_job(job_id: uuid.UUID):
-    """Visible to the job's creator and to admins."""
+    """A job's status, progress and result.
+
+    Visible to the job's creator and to admins.
+    """
     audit.note(object_type="job", object_ids=[job_id])
-    return dump(_JOB_OUT, services.get_job(job_id, g.user))
+    return services.get_job(job_id, g.user)
 
 
 @bp.get("/<uuid:job_id>/download")
 @requires("authenticated")
-@documented(summary="Download the file a job built (a large roster export)", status=200, errors=(404, 410))
+@file_responses(*DOWNLOAD_TYPES)
+@errors(404, 410)
 def download(job_id: uuid.UUID):
-    """Only for whoever started the export, until ``result.expires_at``; 410 after."""
-    from registry.rosters.exports import FORMATS, open_download
+    """Download the file a job built (a large roster export).
+
+    Only for whoever started the export, until ``result.expires_at``; 410 after.
+    """
     audit.note(object_type="job", object_ids=[job_id])
     job = services.get_job(job_id, g.user)
     chunks, result = open_download(job, g.user)
     audit.note(object_ids=[job_id, uuid.UUID(job.params["roster_id"])], purpose=job.params.get("purpose"),
                result_count=result["rows"], details={"format": result["format"], "delivery": "download"})
-    return Response(chunks, content_type=FORMATS[result["format"]][0], headers={
+    return Response(chunks, content_type=result.get("media_type", "application/octet-stream"), headers={
         "Content-Disposition": f'attachment; filename="{result["filename"]}"'})

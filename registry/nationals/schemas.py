@@ -3,20 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from registry import fields as f
 from registry import validation
 from registry.nationals.models import LEGAL_STATUSES, LOCATION_SOURCES, NATIONAL_STATUSES, SEXES, SOURCES, \
     VULNERABILITIES
-
-MAX_LIMIT = 1000
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+from registry.pagination import page_schema
+from registry.schemas import MAX_LIMIT, PageQuery, PurposeQuery, StrictSchema
 
 def _not_in_future(value: datetime) -> None:
     if value > datetime.now(timezone.utc) + timedelta(minutes=5):
@@ -34,9 +28,9 @@ class LocationIn(StrictSchema):
 class LocationOut(Schema):
     lat = fields.Float()
     lon = fields.Float()
-    source = fields.String()
-    precision_m = fields.Float()
-    reported_at = fields.DateTime()
+    source = fields.String(allow_none=True)
+    precision_m = fields.Float(allow_none=True)
+    reported_at = fields.DateTime(allow_none=True)
 
 
 class DeploymentIn(StrictSchema):
@@ -61,15 +55,15 @@ class DeploymentIn(StrictSchema):
 
 class DeploymentOut(Schema):
     host_country = fields.String()
-    city = fields.String()
-    address = fields.String()
-    employer = fields.String()
-    occupation_isco = fields.String()
-    sector = fields.String()
-    contract_start = fields.Date()
-    contract_end = fields.Date()
-    legal_status = fields.String()
-    recruitment_agency = fields.String()
+    city = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    employer = fields.String(allow_none=True)
+    occupation_isco = fields.String(allow_none=True)
+    sector = fields.String(allow_none=True)
+    contract_start = fields.Date(allow_none=True)
+    contract_end = fields.Date(allow_none=True)
+    legal_status = fields.String(allow_none=True, metadata={"description": "not shown to coordinators"})
+    recruitment_agency = fields.String(allow_none=True, metadata={"description": "not shown to coordinators"})
 
 
 class NextOfKinIn(StrictSchema):
@@ -79,9 +73,9 @@ class NextOfKinIn(StrictSchema):
 
 
 class NextOfKinOut(Schema):
-    name = fields.String()
-    relation = fields.String()
-    phone = fields.String()
+    name = fields.String(allow_none=True)
+    relation = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
 
 
 class ConsentIn(StrictSchema):
@@ -91,9 +85,9 @@ class ConsentIn(StrictSchema):
 
 
 class ConsentOut(Schema):
-    given = fields.Boolean()
-    recorded_at = fields.String()
-    method = fields.String()
+    given = fields.Boolean(allow_none=True)
+    recorded_at = fields.String(allow_none=True)
+    method = fields.String(allow_none=True)
 
 
 class NationalFields(StrictSchema):
@@ -138,17 +132,20 @@ class NationalUpdate(NationalFields):
 
 
 class NationalOut(Schema):
+    """A national as the caller's role may see it (registry/auth/visibility.py: coordinators get neither
+    dates of birth, vulnerabilities, national ID numbers, consent records, legal status nor agencies)."""
+
     id = fields.UUID()
-    family_name = fields.String()
-    given_names = fields.String()
-    native_name = fields.String()
-    sex = fields.String()
-    date_of_birth = fields.Date()
+    family_name = fields.String(allow_none=True)
+    given_names = fields.String(allow_none=True)
+    native_name = fields.String(allow_none=True)
+    sex = fields.String(allow_none=True)
+    date_of_birth = fields.Date(allow_none=True)
     nationality = fields.String()
-    passport_number = fields.String()
-    national_id_number = fields.String()
+    passport_number = fields.String(allow_none=True)
+    national_id_number = fields.String(allow_none=True)
     phones = fields.List(fields.String())
-    email = fields.String()
+    email = fields.String(allow_none=True)
     languages = fields.List(fields.String())
     vulnerabilities = fields.List(fields.String())
     household_id = fields.UUID()
@@ -159,7 +156,7 @@ class NationalOut(Schema):
     deployment = fields.Nested(DeploymentOut, allow_none=True)
     location = fields.Nested(LocationOut, allow_none=True)
     created_at = fields.DateTime()
-    updated_at = fields.DateTime()
+    updated_at = fields.DateTime(allow_none=True)
 
 
 class PossibleDuplicate(Schema):
@@ -181,17 +178,15 @@ class NationalCreated(NationalOut):
                               metadata={"description": "how the host city was located, when no point was given"})
 
 
-class PageQuery(StrictSchema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_LIMIT))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
-    purpose = fields.String(validate=validate.Length(min=3, max=200))
-
-
 class NationalListQuery(PageQuery):
     host_country = f.Country()
     city = f.Text(200)
     status = fields.String(validate=validate.OneOf(NATIONAL_STATUSES))
     vulnerability = fields.String(validate=validate.OneOf(VULNERABILITIES))
+
+
+class SearchQuery(PurposeQuery):
+    """``purpose`` is a query parameter on every method (SPEC §4); required with ``passport_number``."""
 
 
 class SearchIn(StrictSchema):
@@ -200,7 +195,7 @@ class SearchIn(StrictSchema):
     host_country = f.Country(allow_none=True)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_LIMIT))
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
-    purpose = fields.String(validate=validate.Length(min=3, max=200))
+    purpose = f.Purpose(metadata={"description": "accepted here too; the query parameter is the rule"})
 
     @validates_schema
     def _something_to_find(self, data, **kwargs):
@@ -208,9 +203,4 @@ class SearchIn(StrictSchema):
             raise ValidationError("Give 'q' (a name) or 'passport_number'.", "q")
 
 
-class NationalPage(Schema):
-    items = fields.List(fields.Nested(NationalOut))
-    total = fields.Integer()
-    next_cursor = fields.String(allow_none=True)
-
-
+NationalPage = page_schema(NationalOut, "NationalPage")

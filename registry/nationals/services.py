@@ -9,17 +9,20 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
+from flask import current_app
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
 
-from registry import geo, validation
+from registry import geo, ratelimit, validation
+from registry.audit import services as audit
+from registry.auth.reach import Reach
 from registry.crypto import keyring
-from registry.errors import DuplicatePassport, Forbidden, InvalidLocation, NotFound, Unprocessable
+from registry.errors import DuplicatePassport, Forbidden, InvalidLocation, NotFound, TooManyRequests, Unprocessable
 from registry.extensions import db
 from registry.geo import point_wkt
 from registry.geocoding import gazetteer
 from registry.nationals.models import Country, Deployment, LocationReport, National, NextOfKin
-from registry.pagination import decode_keys, decode_offset, encode_cursor
+from registry.pagination import Keyset, keyset_page, offset_page, timestamp
 
 GPS_DEFAULT_PRECISION_M = 50.0
 PERSONAL_FIELDS = ("family_name", "given_names", "native_name", "sex", "date_of_birth", "passport_ciphertext",
@@ -39,10 +42,16 @@ def _visible_query(jurisdiction_only: bool) -> Select:
 
 
 def visible_nationals(user) -> Select:
-    """Nationals ``user`` may see: not erased, and in an embassy officer's jurisdiction."""
-    if user.role == "embassy":
-        return _visible_query(True).params(jurisdiction=list(user.jurisdiction))
-    return _visible_query(False)
+    """Nationals ``user`` may see: not erased, and within their reach (``registry.auth.reach``)."""
+    reach = Reach.of(user)
+    if reach.is_everywhere:
+        return _visible_query(False)
+    return _visible_query(True).params(jurisdiction=list(reach.countries))
+
+
+def visible_clause(user):
+    """The same rule as ``visible_nationals``, as a condition on ``National`` for joins."""
+    return and_(National.erased_at.is_(None), Reach.of(user).clause(National.jurisdiction_country))
 
 
 @lru_cache(maxsize=2)
@@ -52,14 +61,16 @@ def _visible_by_id(jurisdiction_only: bool) -> Select:
 
 
 def _may_write_in(user, country: str) -> None:
-    if user.role == "embassy" and country not in user.jurisdiction:
+    reach = Reach.of(user)
+    if not reach.is_everywhere and country not in reach.countries:
         raise Forbidden("Embassy officers register and update nationals only in their jurisdiction.")
 
 
 def get_national(national_id: uuid.UUID, user) -> National:
     """:raises NotFound: unknown, erased, or outside the caller's reach (never revealed)."""
-    national = db.session.scalar(_visible_by_id(user.role == "embassy"),
-                                 {"national_id": national_id, "jurisdiction": list(user.jurisdiction)})
+    reach = Reach.of(user)
+    national = db.session.scalar(_visible_by_id(not reach.is_everywhere),
+                                 {"national_id": national_id, "jurisdiction": list(reach.countries or ())})
     if national is None:
         raise NotFound("No such national.")
     return national
@@ -123,11 +134,24 @@ def _check_passport(nationality: str, passport: str | None, user, *, exclude: uu
     existing = db.session.scalar(query)
     if existing is None:
         return
+    # A registration that meets a registered passport is a passport lookup, whoever's record it is: it counts
+    # toward the same per-user limit as passport searches, and the trail names the record it met.
+    count_passport_lookup(user)
     visible = db.session.scalar(visible_nationals(user).with_only_columns(National.id)
                                 .where(National.id == existing))
+    audit.note(object_type="national", object_ids=[existing], details={"passport_match": True,
+                                                                       "visible": visible is not None})
     extra = {"existing_id": str(existing)} if visible else {}
     raise DuplicatePassport("This passport number is already registered for this nationality.",
                             errors={"passport_number": ["Already registered."]}, **extra)
+
+
+def count_passport_lookup(user) -> None:
+    """One more passport lookup by ``user`` (a search by passport, or a registration or change that met a
+    registered passport): at most REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE. :raises TooManyRequests:"""
+    wait = ratelimit.hit(f"passport:{user.id}", current_app.config["REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE"])
+    if wait:
+        raise TooManyRequests("Too many passport lookups; wait and retry.", retry_after_s=wait)
 
 
 def possible_duplicates(national: National, user) -> list[dict]:
@@ -257,7 +281,7 @@ def add_location(national_id: uuid.UUID, data: dict, user) -> National:
     country, problem = geo.check_on_land(data["lon"], data["lat"])
     if problem:
         raise InvalidLocation(problem.message, errors={problem.field: [problem.message]})
-    if user.role == "embassy" and country not in user.jurisdiction:
+    if not Reach.of(user).is_everywhere and country not in Reach.of(user).countries:
         raise Forbidden(f"The point is in {country}, outside your jurisdiction: the embassy answering for "
                         f"{country}, or a desk officer, records it.")
     _add_location(national, data, default_source="gps", country=country)
@@ -353,15 +377,7 @@ def purge_returned(older_than_days: int, batch: int = 500) -> list[uuid.UUID]:
     return [n.id for n in nationals]
 
 
-def _page(query: Select, order: tuple, limit: int, cursor: str | None, cursor_of) -> dict:
-    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
-    if cursor:
-        query = query.where(cursor_of(decode_keys(cursor, datetime.fromisoformat, uuid.UUID)))
-    items = list(db.session.scalars(query.order_by(*order).limit(limit + 1)))
-    more = len(items) > limit
-    items = items[:limit]
-    return {"items": items, "total": total,
-            "next_cursor": encode_cursor(items[-1].created_at.isoformat(), items[-1].id) if more else None}
+_OLDEST_FIRST = Keyset((National.created_at, National.id), (timestamp, uuid.UUID))
 
 
 def list_nationals(user, *, host_country=None, city=None, status=None, vulnerability=None,
@@ -378,10 +394,7 @@ def list_nationals(user, *, host_country=None, city=None, status=None, vulnerabi
     if vulnerability:
         query = query.where(National.vulnerabilities.contains([vulnerability]))
 
-    def after(values):
-        return tuple_(National.created_at, National.id) > tuple_(*values)
-
-    return _page(query, (National.created_at, National.id), limit, cursor, after)
+    return keyset_page(query, _OLDEST_FIRST, limit=limit, cursor=cursor, key=lambda n: (n.created_at.isoformat(), n.id))
 
 
 def search_nationals(user, *, q=None, passport_number=None, host_country=None, limit=100, cursor=None) -> dict:
@@ -399,11 +412,7 @@ def search_nationals(user, *, q=None, passport_number=None, host_country=None, l
         # ``%>`` uses the trigram index; every word of the query must be close to some word of the name.
         query = query.where(National.search_name.op("%>")(key))
         order = (score.desc(), National.id)
-    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
-    offset = decode_offset(cursor)
-    items = list(db.session.scalars(query.order_by(*order).offset(offset).limit(limit + 1)))
-    more = len(items) > limit
-    return {"items": items[:limit], "total": total, "next_cursor": encode_cursor(offset + limit) if more else None}
+    return offset_page(query, order, limit=limit, cursor=cursor)
 
 
 def location_of(national: National) -> dict | None:

@@ -1,20 +1,19 @@
 """Query and answers of ``/api/v1/geocode`` and ``/api/v1/countries/{code}``."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from registry import fields as f
-from registry.nationals.schemas import StrictSchema
+from registry.schemas import PurposeQuery
 
 
-class GeocodeQuery(StrictSchema):
+class GeocodeQuery(PurposeQuery):
     country = f.Country(required=True)
     q = f.Text(200, required=True)
-    purpose = fields.String(validate=validate.Length(min=3, max=200))
 
 
 class PlaceOut(Schema):
-    geonameid = fields.Integer()
+    geonameid = fields.Integer(allow_none=True)
     name = fields.String()
     admin1 = fields.String(allow_none=True)
     country = fields.String()

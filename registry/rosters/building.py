@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import and_, delete, func, literal, select, text
 
 from registry.auth import scope
+from registry.auth.reach import Reach
 from registry.crises.exposure import degrees
 from registry.crises.models import CERTAINTIES, ZONES, Crisis, Exposure, ExposureRun
 from registry.crises.services import get_crisis, latest_run, version_of
@@ -23,7 +24,7 @@ from registry.extensions import db
 from registry.jobs import services as jobs
 from registry.nationals.models import Deployment
 from registry.nationals.services import visible_nationals
-from registry.pagination import decode_keys, encode_cursor
+from registry.pagination import Keyset, bigint, keyset_page
 from registry.rosters import assign, compute
 from registry.rosters.models import (PRIORITIES, UNASSIGNED_REASONS, AssemblyPoint, Roster, RosterEntry,
                                      RosterPoint, WelfareEvent, WelfareStatus)
@@ -111,14 +112,11 @@ def get_roster(roster_id: uuid.UUID) -> Roster:
 def list_rosters(crisis_id: uuid.UUID, *, limit: int = 100, cursor: str | None = None) -> dict:
     get_crisis(crisis_id)
     query = select(Roster).where(Roster.crisis_id == crisis_id)
-    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True))
-    if cursor:
-        (number,) = decode_keys(cursor, int)
-        query = query.where(Roster.number < number)
-    items = list(db.session.scalars(query.order_by(Roster.number.desc()).limit(limit + 1)))
-    more = len(items) > limit
-    items = items[:limit]
-    return {"items": items, "total": total, "next_cursor": encode_cursor(items[-1].number) if more else None}
+    return keyset_page(query, _NEWEST_FIRST, limit=limit, cursor=cursor, key=lambda r: (r.number,))
+
+
+_NEWEST_FIRST = Keyset((Roster.number,), (bigint,), descending=True)
+_IN_ORDER = Keyset((RosterEntry.rank,), (bigint,))
 
 
 # ---------------------------------------------------------------------- building (the worker)
@@ -195,7 +193,7 @@ def visible_counts(roster: Roster, user) -> dict | None:
         return None
     points = list(db.session.scalars(select(RosterPoint).where(RosterPoint.roster_id == roster.id)
                                      .order_by(RosterPoint.position)))
-    if user.role != "embassy":
+    if Reach.of(user).is_everywhere:
         counts = dict(roster.counts)
         per_point = {p.assembly_point_id: (p.assigned, p.vehicles) for p in points}
     else:
@@ -295,14 +293,8 @@ def list_entries(roster: Roster, user, *, welfare_status=None, reached=None, ass
                             else RosterEntry.assembly_point_id.is_(None))
     if priority is not None:
         query = query.where(RosterEntry.priority == priority)
-    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True))
-    if cursor:
-        (rank,) = decode_keys(cursor, int)
-        query = query.where(RosterEntry.rank > rank)
-    rows = [entry_row(r) for r in db.session.execute(query.order_by(RosterEntry.rank).limit(limit + 1))]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "total": total, "next_cursor": encode_cursor(rows[-1]["rank"]) if more else None}
+    return keyset_page(query, _IN_ORDER, limit=limit, cursor=cursor, key=lambda row: (row["rank"],),
+                       rows=lambda statement: [entry_row(r) for r in db.session.execute(statement)])
 
 
 def get_entry(roster: Roster, national_id: uuid.UUID, user) -> dict:
@@ -358,10 +350,10 @@ def diff(roster: Roster, other: Roster, user, *, cap: int = DIFF_CAP) -> dict:
     require_built(other)
     if other.crisis_id != roster.crisis_id:
         raise Unprocessable("Both rosters must belong to the same crisis.", errors={"from": ["Another crisis."]})
-    visible = "AND n.jurisdiction_country = ANY(:jurisdiction)" if user.role == "embassy" else ""
+    visible, reach_params = Reach.of(user).sql("n.jurisdiction_country")
     found = db.session.execute(text(_DIFF_SQL.format(visible=visible)), {
         "new": roster.id, "old": other.id, "new_run": roster.run_id, "old_run": other.run_id, "cap": cap,
-        "jurisdiction": list(user.jurisdiction or [])}).mappings().all()
+        **reach_params}).mappings().all()
     result = {"from": other.id, "to": roster.id, "added": [], "removed": [], "changed": [],
               "counts": {"added": 0, "removed": 0, "changed": 0}}
     for row in found:

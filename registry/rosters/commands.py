@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from registry.audit import services as audit
 from registry.auth import scope
+from registry.auth.reach import Reach
 from registry.extensions import db
 from registry.rosters.exports import FORMATS, PAPERS
 
@@ -37,13 +38,14 @@ def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, pa
     if not 3 <= len(purpose) <= 200:
         raise click.BadParameter("3 to 200 characters.", param_hint="--purpose")
     countries = sorted({c.strip().upper() for c in jurisdiction.split(",") if c.strip()}) or None
+    reach = Reach.from_params(countries)
     scope.use_everything()
     try:
         roster = get_roster(roster_id)
         require_built(roster)
     except ApiError as exc:
         raise click.ClickException(exc.detail) from None
-    total = exports.count_rows(roster, countries, point=point)
+    total = exports.count_rows(roster, reach, point=point)
     try:
         exports.check_size(fmt, total)
     except ApiError as exc:
@@ -62,7 +64,7 @@ def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, pa
                     bar.update(step)
                     shown[0] += step
 
-            rows = exports.write(sink, roster, fmt, role, countries, paper=paper, point=point, progress=progress,
+            rows = exports.write(sink, roster, fmt, role, reach, paper=paper, point=point, progress=progress,
                                  rows_expected=total)
             progress(total)
     finally:

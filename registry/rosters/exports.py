@@ -13,22 +13,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import struct
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from flask import current_app
 from psycopg import sql
 from sqlalchemy import text
 
+from registry.auth import visibility
+from registry.auth.reach import Reach
 from registry.crises.models import Crisis
-from registry.crypto import keyring
-from registry.errors import ApiError, NotFound, Unprocessable
+from registry.errors import Unprocessable
 from registry.extensions import db
+from registry.jobs import files
 from registry.jobs import services as jobs
 from registry.rosters.building import get_roster
 from registry.rosters.models import Roster
@@ -45,15 +44,13 @@ FORMATS = {  # format -> (media type, file extension)
 PAPERS = ("a4", "letter")
 LARGE_EXPORT_ROWS = 10_000
 
-# What each role's export carries (SPEC §6b: only the columns the role needs). Coordinators move people:
-# who, where to, when, how to call them, and the priority class, but not the medical detail behind it nor
-# dates of birth; embassy officers do consular case work (travel documents, medical needs, welfare notes).
-_TRANSPORT = ("national_id", "family_name", "given_names", "native_name", "sex", "household_id", "priority",
-              "priority_label", "assembly_point", "assembly_point_id", "vehicle", "seat", "phones", "zone",
-              "ring_km", "distance_km", "distance_to_point_km", "lat", "lon", "host_country", "city",
-              "welfare_status", "unassigned_reason")
-_CASEWORK = _TRANSPORT + ("date_of_birth", "vulnerabilities", "welfare_note")
-ROLE_COLUMNS = {"coordinator": _TRANSPORT, "embassy": _CASEWORK, "admin": _CASEWORK}
+# Every column an export can carry; each role gets those it may see (registry/auth/visibility.py: a
+# coordinator's file has the priority class, not the dates of birth and vulnerabilities behind it). Passport
+# numbers are in no export: manifests identify people by name, id and household.
+EXPORT_COLUMNS = ("national_id", "family_name", "given_names", "native_name", "sex", "date_of_birth", "household_id",
+                  "priority", "priority_label", "vulnerabilities", "assembly_point", "assembly_point_id", "vehicle",
+                  "seat", "phones", "zone", "ring_km", "distance_km", "distance_to_point_km", "lat", "lon",
+                  "host_country", "city", "welfare_status", "welfare_note", "unassigned_reason")
 # Columns every writer may need for layout (grouping, placemarks) even when not printed.
 _LAYOUT = ("assembly_point_kind", "assembly_point_lat", "assembly_point_lon", "welfare_updated_at", "rank")
 
@@ -98,20 +95,14 @@ WHERE e.roster_id = {roster_id} {point}"""
 _ORDER = " ORDER BY e.assembly_point_id IS NULL, p.position, e.vehicle, e.seat, e.rank"
 
 
-class ExportGone(ApiError):
-    status, code, title = 410, "export-expired", "The export has expired"
-
-
 def columns_for(role: str) -> tuple[str, ...]:
-    return ROLE_COLUMNS[role]
+    return visibility.visible(role, EXPORT_COLUMNS)
 
 
-def _query(roster: Roster, select_sql: str, jurisdiction: list[str] | None, *,
-           point: uuid.UUID | None = None) -> sql.Composed:
+def _query(roster: Roster, select_sql: str, reach: Reach, *, point: uuid.UUID | None = None) -> sql.Composed:
     """The export's statement: the caller's ``jurisdiction`` (None: everywhere), one assembly ``point``'s
     people (None: everyone, placed or not)."""
-    where = (sql.SQL("AND n.jurisdiction_country = ANY({})").format(sql.Literal(list(jurisdiction)))
-             if jurisdiction is not None else sql.SQL(""))
+    where = reach.composed("n.jurisdiction_country")
     one_point = sql.SQL("AND e.assembly_point_id = {}").format(sql.Literal(str(point))) if point else sql.SQL("")
     return sql.SQL(select_sql + _FROM + _ORDER).format(
         jurisdiction=where, run_id=sql.Literal(str(roster.run_id)), crisis_id=sql.Literal(str(roster.crisis_id)),
@@ -127,12 +118,12 @@ def check_size(fmt: str, rows: int) -> None:
                             errors={"assembly_point_id": ["Give one to print that point's manifests."]})
 
 
-def count_rows(roster: Roster, jurisdiction: list[str] | None, *, point: uuid.UUID | None = None) -> int:
+def count_rows(roster: Roster, reach: Reach, *, point: uuid.UUID | None = None) -> int:
     """How many rows the export will have, give or take people erased since the roster was built: the
     entries alone (and the nationals only for a jurisdiction), not the export's whole join."""
     statement = sql.SQL("SELECT count(*) FROM roster_entries e {nationals} WHERE e.roster_id = {roster_id} {point}")
-    nationals = (sql.SQL("JOIN nationals n ON n.id = e.national_id AND n.jurisdiction_country = ANY({})")
-                 .format(sql.Literal(list(jurisdiction))) if jurisdiction is not None else sql.SQL(""))
+    nationals = (sql.SQL("JOIN nationals n ON n.id = e.national_id {}").format(reach.composed("n.jurisdiction_country"))
+                 if not reach.is_everywhere else sql.SQL(""))
     one_point = sql.SQL("AND e.assembly_point_id = {}").format(sql.Literal(str(point))) if point else sql.SQL("")
     cursor = _cursor()
     cursor.execute(statement.format(nationals=nationals, roster_id=sql.Literal(str(roster.id)), point=one_point))
@@ -143,7 +134,7 @@ def _cursor(name: str | None = None):
     return db.session.connection().connection.driver_connection.cursor(name=name)
 
 
-def iter_rows(roster: Roster, columns: Iterable[str], jurisdiction: list[str] | None, *,
+def iter_rows(roster: Roster, columns: Iterable[str], reach: Reach, *,
               point: uuid.UUID | None = None) -> Iterator[dict]:
     """The export's rows as dicts, streamed from a server-side cursor in manifest order."""
     names = list(dict.fromkeys([*columns, *_LAYOUT, "assembly_point_id", "vehicle", "seat", "assembly_point",
@@ -151,7 +142,7 @@ def iter_rows(roster: Roster, columns: Iterable[str], jurisdiction: list[str] | 
     select_sql = "SELECT " + ", ".join(f"{_SELECT[name]} AS {name}" for name in names)
     cursor = _cursor(f"roster_export_{uuid.uuid4().hex}")
     cursor.itersize = 5000
-    cursor.execute(_query(roster, select_sql.replace("{", "{{").replace("}", "}}"), jurisdiction, point=point))
+    cursor.execute(_query(roster, select_sql.replace("{", "{{").replace("}", "}}"), reach, point=point))
     try:
         for values in cursor:
             yield dict(zip(names, values))
@@ -166,7 +157,7 @@ def meta_of(roster: Roster) -> dict:
             "generated_at": datetime.now(timezone.utc), "pfif_domain": current_app.config["REGISTRY_PFIF_DOMAIN"]}
 
 
-def write(out, roster: Roster, fmt: str, role: str, jurisdiction: list[str] | None, *, paper: str = "a4",
+def write(out, roster: Roster, fmt: str, role: str, reach: Reach, *, paper: str = "a4",
           point: uuid.UUID | None = None, progress=None, rows_expected: int | None = None) -> int:
     """Write the export to the binary file-like ``out``; the number of rows. ``progress(rows)`` is told
     how many rows were written so far, now and then."""
@@ -180,8 +171,8 @@ def write(out, roster: Roster, fmt: str, role: str, jurisdiction: list[str] | No
         # index lookups, twice as slow as hashing (bench/roster.py). Large exports hash.
         db.session.execute(text("SET LOCAL enable_nestloop = off"))
     if fmt in ("csv", "hxl"):
-        return _write_csv(out, roster, columns, jurisdiction, point=point, hxl=fmt == "hxl", progress=progress)
-    rows = iter_rows(roster, columns, jurisdiction, point=point)
+        return _write_csv(out, roster, columns, reach, point=point, hxl=fmt == "hxl", progress=progress)
+    rows = iter_rows(roster, columns, reach, point=point)
     if progress is not None:
         rows = _counting(rows, progress)
     meta = meta_of(roster)
@@ -216,7 +207,7 @@ def _csv_safe(expression: str, name: str) -> str:
     return expression
 
 
-def _write_csv(out, roster: Roster, columns: list[str], jurisdiction, *, point=None, hxl: bool, progress=None) -> int:
+def _write_csv(out, roster: Roster, columns: list[str], reach: Reach, *, point=None, hxl: bool, progress=None) -> int:
     header = io.StringIO()
     writer = csv.writer(header, lineterminator="\n")
     writer.writerow(columns)
@@ -225,7 +216,7 @@ def _write_csv(out, roster: Roster, columns: list[str], jurisdiction, *, point=N
     out.write(header.getvalue().encode())
     select_sql = "SELECT " + ", ".join(f"{_csv_safe(_SELECT[name], name)} AS {name}" for name in columns)
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
-        _query(roster, select_sql.replace("{", "{{").replace("}", "}}"), jurisdiction, point=point))
+        _query(roster, select_sql.replace("{", "{{").replace("}", "}}"), reach, point=point))
     cursor = _cursor()
     seen = 0
     with cursor.copy(statement) as copy:
@@ -282,75 +273,11 @@ def _json(value) -> bytes:
 
 # ---------------------------------------------------------------------- files built by a worker
 
-CHUNK_BYTES = 1 << 20
-
-
-class EncryptedFile:
-    """A write-only file encrypted at rest: AES-GCM chunks of 1 MiB, each bound to the export's id, its
-    index and whether it is the last (so chunks cannot be reordered, swapped between files or dropped)."""
-
-    def __init__(self, path: Path, export_id: uuid.UUID):
-        self._file = open(path, "xb")
-        os.chmod(path, 0o600)
-        self._export_id, self._buffer, self._index, self._written = export_id, bytearray(), 0, 0
-
-    def write(self, data) -> int:
-        self._buffer += data
-        self._written += len(data)
-        while len(self._buffer) > CHUNK_BYTES:
-            self._seal(bytes(self._buffer[:CHUNK_BYTES]), last=False)
-            del self._buffer[:CHUNK_BYTES]
-        return len(data)
-
-    def tell(self) -> int:
-        return self._written
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._seal(bytes(self._buffer), last=True)
-            self._file.close()
-
-    def _seal(self, data: bytes, *, last: bool) -> None:
-        blob = keyring().encrypt_bytes(f"export:{self._index}:{int(last)}", self._export_id, data)
-        self._file.write(struct.pack(">I", len(blob)) + blob)
-        self._index += 1
-
-
-def read_encrypted(stored, export_id: uuid.UUID, ring) -> Iterator[bytes]:
-    """The plaintext of an ``EncryptedFile`` opened for reading (``open(path, "rb")``), a chunk at a
-    time; the file is closed at the end. :raises DecryptionError: altered, reordered or truncated."""
-    with stored:
-        index = 0
-        while True:
-            head = stored.read(4)
-            if len(head) < 4:
-                raise ValueError("the export file is truncated")
-            blob = stored.read(struct.unpack(">I", head)[0])
-            last = not stored.peek(1)
-            yield ring.decrypt_bytes(f"export:{index}:{int(last)}", export_id, blob)
-            if last:
-                return
-            index += 1
-
-
-def export_dir() -> Path:
-    path = Path(current_app.config["REGISTRY_DATA_DIR"]) / "exports"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
-
-
-def export_path(job_id: uuid.UUID) -> Path:
-    return export_dir() / f"{job_id}.bin"
-
-
 def build_file(job) -> dict:
     """The worker's part of a large export: write the encrypted file; the job's result names it."""
     params = job.params
     roster = get_roster(uuid.UUID(params["roster_id"]))
-    path = export_path(job.id)
+    path = files.path_of(job.id)
     path.unlink(missing_ok=True)  # a re-delivered job starts over
     total = max(int(params.get("rows") or 0), 1)
     last_report = [0.0]
@@ -360,16 +287,17 @@ def build_file(job) -> dict:
             last_report[0] = time.monotonic()
             jobs.set_progress(job.id, min(0.99, done / total))
 
-    out = EncryptedFile(path, job.id)
+    out = files.EncryptedFile(path, job.id)
     try:
-        rows = write(out, roster, params["format"], params["role"], params.get("jurisdiction"),
+        rows = write(out, roster, params["format"], params["role"], Reach.from_params(params.get("jurisdiction")),
                      paper=params.get("paper", "a4"), progress=progress, rows_expected=params.get("rows"),
                      point=uuid.UUID(params["assembly_point_id"]) if params.get("assembly_point_id") else None)
     finally:
         out.close()
     expires = datetime.now(timezone.utc) + timedelta(seconds=current_app.config["REGISTRY_EXPORT_TTL_SECONDS"])
     result = {"download_url": f"/api/v1/jobs/{job.id}/download", "format": params["format"], "rows": rows,
-              "bytes": out.tell(), "filename": filename(roster, params["format"]), "expires_at": expires.isoformat()}
+              "bytes": out.tell(), "filename": filename(roster, params["format"]), "expires_at": expires.isoformat(),
+              "media_type": FORMATS[params["format"]][0]}
     jobs.finish(job.id, result)
     return result
 
@@ -378,35 +306,13 @@ def filename(roster: Roster, fmt: str) -> str:
     return f"roster-{roster.number}-{roster.id}.{FORMATS[fmt][1]}"
 
 
-def purge_expired(now: datetime | None = None) -> int:
-    """Delete export files past their time (and any left by a failed job); how many."""
-    ttl = current_app.config["REGISTRY_EXPORT_TTL_SECONDS"]
-    now = now or datetime.now(timezone.utc)
-    removed = 0
-    for path in export_dir().glob("*.bin"):
-        if now.timestamp() - path.stat().st_mtime > ttl:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
 EXPORT_TASK = "rosters.export"
 
 
-def request_file(roster: Roster, args: dict, user, jurisdiction: list[str] | None, rows: int):
-    """A queued job that builds the export into a file, for ``user`` alone to download."""
+def request_file(roster: Roster, args: dict, user, rows: int):
+    """A queued job that builds the export into a file, for ``user`` alone to download: the worker acts with
+    the caller's reach and role, stored with the job."""
     return jobs.enqueue("roster_export", EXPORT_TASK, created_by=user.id, params={
         "roster_id": str(roster.id), "format": args["format"], "paper": args["paper"], "purpose": args["purpose"],
-        "role": user.role, "jurisdiction": jurisdiction, "rows": rows,
+        "role": user.role, "jurisdiction": Reach.of(user).to_params(), "rows": rows,
         "assembly_point_id": str(args["assembly_point_id"]) if args.get("assembly_point_id") else None})
-
-
-def open_download(job, user) -> tuple[Iterator[bytes], dict]:
-    """(the plaintext chunks, the job's result) of an export ``user`` asked for. :raises NotFound, ExportGone:"""
-    if job.kind != "roster_export" or job.created_by != user.id or job.status != "succeeded":
-        raise NotFound("No such download.")
-    result = job.result
-    path = export_path(job.id)
-    if datetime.fromisoformat(result["expires_at"]) < datetime.now(timezone.utc) or not path.exists():
-        raise ExportGone("The export has expired; export the roster again.")
-    return read_encrypted(open(path, "rb"), job.id, keyring()), result

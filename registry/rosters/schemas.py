@@ -4,8 +4,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry import fields as f
-from registry.nationals.schemas import LocationOut, PageQuery, StrictSchema
 from registry.crises.models import CERTAINTIES, ZONES
+from registry.nationals.schemas import LocationOut
+from registry.pagination import page_schema
+from registry.schemas import DiffCounts, PageQuery, RequiredPurposeQuery, StrictSchema
 from registry.rosters.exports import FORMATS as EXPORT_FORMATS
 from registry.rosters.exports import PAPERS
 from registry.rosters.models import CONTACT_CHANNELS, CONTACT_OUTCOMES, KINDS, WELFARE_STATUSES
@@ -47,10 +49,7 @@ class AssemblyPointQuery(PageQuery):
     active = fields.Boolean()
 
 
-class AssemblyPointPage(Schema):
-    items = fields.List(fields.Nested(AssemblyPointOut))
-    total = fields.Integer()
-    next_cursor = fields.String(allow_none=True)
+AssemblyPointPage = page_schema(AssemblyPointOut, "AssemblyPointPage")
 
 
 class RowError(Schema):
@@ -119,10 +118,7 @@ class RosterAccepted(Schema):
     number = fields.Integer()
 
 
-class RosterPage(Schema):
-    items = fields.List(fields.Nested(RosterOut))
-    total = fields.Integer()
-    next_cursor = fields.String(allow_none=True)
+RosterPage = page_schema(RosterOut, "RosterPage")
 
 
 class ContactIn(StrictSchema):
@@ -189,24 +185,21 @@ class EntryOut(Schema):
 
 
 class EntryQuery(PageQuery):
+    purpose = f.Purpose(required=True)
     welfare_status = fields.String(validate=validate.OneOf(WELFARE_STATUSES))
     reached = fields.Boolean(metadata={"description": "false: never reached in this crisis (the call list)"})
     assembly_point_id = fields.UUID()
-    vehicle = fields.Integer(validate=validate.Range(min=1))
+    vehicle = fields.Integer(validate=validate.Range(min=1, max=2 ** 31 - 1))
     assigned = fields.Boolean()
     priority = fields.Integer(validate=validate.Range(min=1, max=4))
 
 
-class EntryPage(Schema):
-    items = fields.List(fields.Nested(EntryOut))
-    total = fields.Integer()
-    next_cursor = fields.String(allow_none=True)
+EntryPage = page_schema(EntryOut, "EntryPage")
 
 
-class RosterDiffQuery(StrictSchema):
+class RosterDiffQuery(RequiredPurposeQuery):
     from_ = fields.UUID(data_key="from", metadata={"description": "an earlier roster of the crisis; default: "
                                                                   "the one before"})
-    purpose = fields.String(required=True, validate=validate.Length(min=3, max=200))
 
 
 class DiffRow(Schema):
@@ -219,18 +212,12 @@ class DiffRow(Schema):
     seat = fields.Integer(allow_none=True)
     priority = fields.Integer()
     unassigned_reason = fields.String(allow_none=True)
-    zone = fields.String()
-    distance_km = fields.Float()
+    zone = fields.String(allow_none=True)
+    distance_km = fields.Float(allow_none=True)
     old_assembly_point_id = fields.UUID(allow_none=True)
     old_assembly_point = fields.String(allow_none=True)
     old_vehicle = fields.Integer(allow_none=True)
     old_unassigned_reason = fields.String(allow_none=True)
-
-
-class DiffCounts(Schema):
-    added = fields.Integer()
-    removed = fields.Integer()
-    changed = fields.Integer()
 
 
 class RosterDiff(Schema):
@@ -248,9 +235,8 @@ class RosterListQuery(PageQuery):
     pass
 
 
-class ExportQuery(StrictSchema):
+class ExportQuery(RequiredPurposeQuery):
     format = fields.String(required=True, validate=validate.OneOf(EXPORT_FORMATS))
-    purpose = fields.String(required=True, validate=validate.Length(min=3, max=200))
     paper = fields.String(load_default="a4", validate=validate.OneOf(PAPERS),
                           metadata={"description": "PDF page size"})
     assembly_point_id = fields.UUID(metadata={"description": "only the people placed at this point"})

@@ -4,12 +4,12 @@ from __future__ import annotations
 import uuid
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 
 from registry import geo
 from registry.errors import InvalidLocation, NotFound
 from registry.extensions import db
-from registry.pagination import decode_keys, encode_cursor
+from registry.pagination import Keyset, keyset_page
 from registry.rosters.models import AssemblyPoint
 
 
@@ -65,15 +65,10 @@ def list_points(*, country=None, kind=None, active=None, limit: int = 100, curso
         query = query.where(AssemblyPoint.kind == kind)
     if active is not None:
         query = query.where(AssemblyPoint.active.is_(active))
-    total = db.session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
-    if cursor:
-        name, point_id = decode_keys(cursor, str, uuid.UUID)
-        query = query.where(tuple_(AssemblyPoint.name, AssemblyPoint.id) > tuple_(name, point_id))
-    items = list(db.session.scalars(query.order_by(AssemblyPoint.name, AssemblyPoint.id).limit(limit + 1)))
-    more = len(items) > limit
-    items = items[:limit]
-    return {"items": items, "total": total,
-            "next_cursor": encode_cursor(items[-1].name, items[-1].id) if more else None}
+    return keyset_page(query, _BY_NAME, limit=limit, cursor=cursor, key=lambda p: (p.name, p.id))
+
+
+_BY_NAME = Keyset((AssemblyPoint.name, AssemblyPoint.id), (str, uuid.UUID))
 
 
 def point_out(point: AssemblyPoint) -> dict:

@@ -1,0 +1,197 @@
+"""Exposure lists: a run's rows as the caller may see them, paged (JSON), streamed (CSV, GeoJSON), counted and
+diffed between versions.
+
+One statement builder (``_rows``) serves every form: the caller's reach
+(``visible_clause``) and the fields their role may see
+(``registry.auth.visibility``) are applied there and nowhere else. Streamed
+answers read a server-side cursor on a connection of their own (the
+request's transaction, with its audit event, has committed by then), bound
+to the caller's database scope: a million rows never sit in the API's
+memory. The diff is one statement, each list capped in distance order with
+its full count.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterator
+
+from sqlalchemy import and_, case, func, literal, select
+
+from registry.auth import scope, visibility
+from registry.auth.reach import Reach
+from registry.crises import exposure
+from registry.crises.models import Exposure
+from registry.extensions import db
+from registry.nationals.models import Deployment, National
+from registry.nationals.services import visible_clause
+from registry.pagination import Keyset, finite, keyset_page
+
+CSV_COLUMNS = ("national_id", "family_name", "given_names", "zone", "ring_km", "distance_km", "certainty", "lat",
+               "lon", "location_source", "location_precision_m", "location_age_days", "priority", "priority_label",
+               "vulnerabilities", "phones", "host_country", "city")
+PRIORITY_LABELS = {1: "medical_or_disability", 2: "pregnant", 3: "minor_or_elderly", 4: "standard"}
+DIFF_CAP = 10_000
+STREAM_BATCH_ROWS = 5000
+_FREE_TEXT = frozenset({"family_name", "given_names", "city"})
+_BY_DISTANCE = Keyset((Exposure.distance_km, Exposure.national_id), (finite, uuid.UUID))
+_ROW_COLUMNS = (Exposure.national_id, National.family_name, National.given_names, Exposure.zone, Exposure.ring_km,
+                Exposure.distance_km, Exposure.certainty, func.ST_Y(Exposure.location).label("lat"),
+                func.ST_X(Exposure.location).label("lon"), Exposure.location_source, Exposure.location_precision_m,
+                Exposure.location_age_days, Exposure.priority, National.vulnerabilities, National.phones,
+                Deployment.host_country, Deployment.city)
+
+
+def _rows(user, run_id: uuid.UUID, filters: dict, columns=_ROW_COLUMNS):
+    """The run's rows ``user`` may see, filtered (zone, ring_km, certainty, vulnerability, city)."""
+    query = (select(*columns).select_from(Exposure)
+             .join(National, and_(National.id == Exposure.national_id, visible_clause(user)))
+             .outerjoin(Deployment, and_(Deployment.national_id == Exposure.national_id, Deployment.is_current))
+             .where(Exposure.run_id == run_id))
+    if filters.get("zone"):
+        query = query.where(Exposure.zone == filters["zone"])
+    if filters.get("ring_km") is not None:
+        query = query.where(Exposure.ring_km == filters["ring_km"])
+    if filters.get("certainty"):
+        query = query.where(Exposure.certainty == filters["certainty"])
+    if filters.get("vulnerability"):
+        query = query.where(National.vulnerabilities.contains([filters["vulnerability"]]))
+    if filters.get("city"):
+        query = query.where(func.lower(Deployment.city) == filters["city"].lower())
+    return query
+
+
+def check_filters(user, filters: dict) -> None:
+    """:raises Forbidden: a filter on a field the caller's role may not see."""
+    visibility.check_filters(user.role, {"vulnerability": "vulnerabilities"} if filters.get("vulnerability") else {})
+
+
+def row_of(values, role: str) -> dict:
+    """An exposure row (SPEC §4.1) from a result row, with the fields ``role`` may see."""
+    row = dict(values._mapping) if hasattr(values, "_mapping") else dict(values)
+    lat, lon = row.pop("lat"), row.pop("lon")
+    source, precision = row.pop("location_source"), row.pop("location_precision_m")
+    row["location"] = {"lat": lat, "lon": lon, "source": source, "precision_m": precision} \
+        if lat is not None else None
+    row["priority_label"] = PRIORITY_LABELS.get(row.get("priority"))
+    row["vulnerabilities"] = row.get("vulnerabilities") or []
+    row["phones"] = row.get("phones") or []
+    return visibility.strip(role, row)
+
+
+def counts(user, run_id: uuid.UUID, filters: dict) -> dict:
+    """The counts (``exposure.summarize``) of the rows the caller may see."""
+    keys = (Exposure.zone, Exposure.ring_km, Exposure.certainty, Deployment.city)
+    return exposure.summarize(db.session.execute(
+        _rows(user, run_id, filters, columns=(*keys, func.count())).group_by(*keys)).all())
+
+
+def page(user, run_id: uuid.UUID, filters: dict, *, limit: int, cursor: str | None) -> dict:
+    """One page of rows by distance, with the counts of every row that matches."""
+    found = counts(user, run_id, filters)
+    result = keyset_page(_rows(user, run_id, filters), _BY_DISTANCE, limit=limit, cursor=cursor,
+                         key=lambda row: (row["distance_km"], row["national_id"]), total=found["total"],
+                         rows=lambda statement: [row_of(r, user.role) for r in db.session.execute(statement)])
+    result["counts"] = found
+    return result
+
+
+def _stream(user, run_id: uuid.UUID, filters: dict) -> Iterator[list]:
+    """The rows as result batches, from a server-side cursor on a connection of its own, bound to the
+    caller's database scope."""
+    statement = _rows(user, run_id, filters).order_by(*_BY_DISTANCE.order_by())
+    with db.engine.connect() as connection:
+        connection.execute(*scope.statement_for(Reach.of(user)))
+        result = connection.execution_options(yield_per=STREAM_BATCH_ROWS).execute(statement)
+        for batch in result.partitions():
+            yield batch
+        connection.rollback()
+
+
+def stream_csv(user, run_id: uuid.UUID, filters: dict) -> Iterator[bytes]:
+    """CSV (UTF-8, a header row), written a batch at a time; free text never starts a formula."""
+    columns = visibility.visible(user.role, CSV_COLUMNS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    yield buffer.getvalue().encode()
+    for batch in _stream(user, run_id, filters):
+        buffer.seek(0)
+        buffer.truncate()
+        for values in batch:
+            row = row_of(values, user.role)
+            location = row.get("location") or {}
+            flat = {**row, "lat": location.get("lat"), "lon": location.get("lon"),
+                    "location_source": location.get("source"), "location_precision_m": location.get("precision_m"),
+                    "vulnerabilities": ";".join(row.get("vulnerabilities", ())), "phones": ";".join(row["phones"])}
+            writer.writerow([_csv_text(name, flat.get(name)) for name in columns])
+        yield buffer.getvalue().encode()
+
+
+def _csv_text(name: str, value):
+    if name in _FREE_TEXT and isinstance(value, str) and value[:1] in "=+-@":
+        return f"'{value}"  # text, not a formula, in a spreadsheet
+    return "" if value is None else value
+
+
+def stream_geojson(user, run_id: uuid.UUID, filters: dict) -> Iterator[bytes]:
+    """A GeoJSON FeatureCollection, a feature per row ([lon, lat]; null geometry when unknown), streamed."""
+    yield b'{"type":"FeatureCollection","features":['
+    first = True
+    for batch in _stream(user, run_id, filters):
+        chunk = []
+        for values in batch:
+            row = row_of(values, user.role)
+            location = row.pop("location")
+            properties = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in row.items()}
+            if location:
+                properties.update(location_source=location["source"], location_precision_m=location["precision_m"])
+            feature = {"type": "Feature", "properties": properties,
+                       "geometry": {"type": "Point", "coordinates": [location["lon"], location["lat"]]}
+                       if location else None}
+            chunk.append(("" if first else ",") + json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
+            first = False
+        yield "".join(chunk).encode()
+    yield b"]}"
+
+
+def diff(user, old_run: uuid.UUID, new_run: uuid.UUID, *, cap: int = DIFF_CAP) -> dict:
+    """Rows ``added``, ``removed`` and ``changed`` (zone or ring) from one run to another, in one statement:
+    each list the caller may see, by distance, capped at ``cap`` rows, with its full count."""
+    new = select(Exposure.national_id, Exposure.zone, Exposure.ring_km, Exposure.distance_km) \
+        .where(Exposure.run_id == new_run).subquery("new")
+    old = select(Exposure.national_id, Exposure.zone, Exposure.ring_km, Exposure.distance_km) \
+        .where(Exposure.run_id == old_run).subquery("old")
+    kind = case((old.c.national_id.is_(None), literal("added")), (new.c.national_id.is_(None), literal("removed")),
+                else_=literal("changed"))
+    national_id = func.coalesce(new.c.national_id, old.c.national_id)
+    distance = func.coalesce(new.c.distance_km, old.c.distance_km)
+    pairs = (select(national_id.label("national_id"), kind.label("kind"), old.c.zone.label("old_zone"),
+                    old.c.ring_km.label("old_ring_km"),
+                    func.row_number().over(partition_by=kind, order_by=(distance, national_id)).label("place"),
+                    func.count().over(partition_by=kind).label("total"))
+             .select_from(new.join(old, old.c.national_id == new.c.national_id, full=True))
+             .join(National, and_(National.id == national_id, visible_clause(user)))
+             .where((old.c.national_id.is_(None)) | (new.c.national_id.is_(None))
+                    | old.c.zone.is_distinct_from(new.c.zone) | old.c.ring_km.is_distinct_from(new.c.ring_km))
+             .subquery("pairs"))
+    row_run = case((pairs.c.kind == "removed", literal(old_run)), else_=literal(new_run))
+    statement = (select(pairs.c.kind, pairs.c.total, pairs.c.old_zone, pairs.c.old_ring_km, *_ROW_COLUMNS)
+                 .select_from(pairs)
+                 .join(Exposure, and_(Exposure.national_id == pairs.c.national_id, Exposure.run_id == row_run))
+                 .join(National, National.id == pairs.c.national_id)
+                 .outerjoin(Deployment, and_(Deployment.national_id == pairs.c.national_id, Deployment.is_current))
+                 .where(pairs.c.place <= cap)
+                 .order_by(pairs.c.kind, pairs.c.place))
+    result = {"added": [], "removed": [], "changed": [], "counts": {"added": 0, "removed": 0, "changed": 0}}
+    for values in db.session.execute(statement):
+        mapping = dict(values._mapping)
+        which, total = mapping.pop("kind"), mapping.pop("total")
+        extra = {"old_zone": mapping.pop("old_zone"), "old_ring_km": mapping.pop("old_ring_km")}
+        row = row_of(mapping, user.role)
+        result[which].append({**row, **extra} if which == "changed" else row)
+        result["counts"][which] = total
+    result["truncated"] = any(result["counts"][k] > len(result[k]) for k in ("added", "removed", "changed"))
+    return result
