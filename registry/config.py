@@ -23,6 +23,8 @@ ENVIRONMENT = {
     "REGISTRY_BLIND_INDEX_KEY": ("", "HMAC key (hex, >= 32 bytes) of the passport / national ID lookup index; "
                                      "required in production"),
     "REGISTRY_AUDIT_KEY": ("", "HMAC key (hex, >= 32 bytes) of the audit trail's hash chain; required in production"),
+    "REGISTRY_AUDIT_SIGNING_KEY": ("", "Ed25519 private key (32 bytes, hex) that signs `registry audit checkpoint` "
+                                       "documents kept by the auditor outside the database; required in production"),
     "REGISTRY_DB_ROLE": ("sagip_app", "database role the API and workers switch to (SET ROLE): not the tables' "
                                       "owner, bound by row-level security; empty to stay the connecting role"),
     "REGISTRY_EXPOSURE_REFRESH_SECONDS": ("300", "how often active crises are re-run when nationals registered "
@@ -114,6 +116,14 @@ def _hex_key(name: str, value: str) -> bytes:
     return key
 
 
+def _signing_key(name: str, value: str) -> bytes:
+    """An Ed25519 private key is exactly 32 bytes (any 32 bytes will do)."""
+    key = _hex_key(name, value)
+    if len(key) != 32:
+        raise ConfigError(f"{name} must be an Ed25519 private key: 32 bytes, hex-encoded (64 hex digits)")
+    return key
+
+
 def load(environ=None, overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment and overrides."""
     environ = os.environ if environ is None else environ
@@ -124,13 +134,16 @@ def load(environ=None, overrides: dict | None = None) -> dict:
     token_key = _hex_key("REGISTRY_TOKEN_KEY", _secret("REGISTRY_TOKEN_KEY", environ, env, data_dir))
     index_key = _hex_key("REGISTRY_BLIND_INDEX_KEY", _secret("REGISTRY_BLIND_INDEX_KEY", environ, env, data_dir))
     audit_key = _hex_key("REGISTRY_AUDIT_KEY", _secret("REGISTRY_AUDIT_KEY", environ, env, data_dir))
+    signing_key = _signing_key("REGISTRY_AUDIT_SIGNING_KEY",
+                               _secret("REGISTRY_AUDIT_SIGNING_KEY", environ, env, data_dir))
     encryption_keys = _secret("REGISTRY_ENCRYPTION_KEYS", environ, env, data_dir, prefix="1:")
     try:
         parse_keys(encryption_keys)
     except ValueError as exc:
         raise ConfigError(f"REGISTRY_ENCRYPTION_KEYS: {exc}") from None
-    if len({token_key, index_key, audit_key}) < 3:
-        raise ConfigError("REGISTRY_TOKEN_KEY, REGISTRY_BLIND_INDEX_KEY and REGISTRY_AUDIT_KEY must differ")
+    if len({token_key, index_key, audit_key, signing_key}) < 4:
+        raise ConfigError("REGISTRY_TOKEN_KEY, REGISTRY_BLIND_INDEX_KEY, REGISTRY_AUDIT_KEY and "
+                          "REGISTRY_AUDIT_SIGNING_KEY must differ")
 
     config = {
         "REGISTRY_ENV": env,
@@ -142,6 +155,7 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_TOKEN_KEY": token_key,
         "REGISTRY_BLIND_INDEX_KEY": index_key,
         "REGISTRY_AUDIT_KEY": audit_key,
+        "REGISTRY_AUDIT_SIGNING_KEY": signing_key,
         "REGISTRY_ENCRYPTION_KEYS": encryption_keys,
         "REGISTRY_DB_ROLE": _env("REGISTRY_DB_ROLE", environ),
         "REGISTRY_WORKER_DB_ROLE": _env("REGISTRY_WORKER_DB_ROLE", environ),

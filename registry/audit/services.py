@@ -11,6 +11,12 @@ takes the unsealed events in id order and gives each the next
 ``chain_seq`` and ``chain_hash = HMAC(audit key, previous hash | event)``,
 then writes a seal row with the new head. ``verify()`` recomputes the chain;
 an edited, deleted, reordered or truncated entry breaks it.
+
+Chain and seals live in the database they protect: whoever can write it and
+holds the audit key can rewrite events and recompute both. ``checkpoint()``
+signs the head with a separate Ed25519 key for the auditor to keep outside
+the service; ``verify(checkpoints=…)`` then requires the chain to reach each
+kept head.
 """
 from __future__ import annotations
 
@@ -19,8 +25,10 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import current_app, g, request
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -184,18 +192,26 @@ class Verification:
     unsealed: int = 0
     problem: str | None = None
     first_bad: str | None = None  # "event id N", or "chain entry N (missing …)"
+    checkpoints: int = 0  # kept heads the chain reached
 
 
-def verify(progress=None) -> Verification:
+def verify(progress=None, checkpoints: list[Checkpoint] = ()) -> Verification:
     """Recompute the whole chain; name the first entry that does not fit.
 
     Detects an edited entry (its hash differs), a deleted one (a gap in
     ``chain_seq``), reordered ones (the hash covers the sequence number) and a
-    truncated tail (the chain ends before the last seal's head).
+    truncated tail (the chain ends before the last seal's head). With
+    ``checkpoints`` (heads kept outside the database, see ``read_checkpoint``)
+    it also detects a rewrite whose chain and seals were recomputed with the
+    audit key: the chain no longer reaches a kept head.
     """
     key = _key()
     previous, expected_seq, last_id = GENESIS, 1, None
     seals = {s.through_seq: bytes(s.head_hash) for s in db.session.scalars(select(AuditSeal))}
+    kept: dict[int, list[Checkpoint]] = {}
+    for kept_head in checkpoints:
+        kept.setdefault(kept_head.through_seq, []).append(kept_head)
+    reached = 0  # the last entry known to match a kept head
     query = (select(*(getattr(AuditEvent, c) for c in _CHAIN_COLUMNS), AuditEvent.chain_seq, AuditEvent.chain_hash)
              .where(AuditEvent.chain_seq.is_not(None)).order_by(AuditEvent.chain_seq)
              .execution_options(yield_per=10_000))
@@ -212,6 +228,14 @@ def verify(progress=None) -> Verification:
         if row.chain_seq in seals and seals[row.chain_seq] != expected:
             return Verification(False, checked, problem=f"the seal through chain entry {row.chain_seq} does not "
                                 "match the chain", first_bad=f"event id {row.id}")
+        for kept_head in kept.get(row.chain_seq, ()):
+            if not hmac.compare_digest(kept_head.head_hash, expected):
+                return Verification(
+                    False, reached, problem=f"chain entry {row.chain_seq} no longer hashes to the head kept in "
+                    f"{kept_head.name}: events up to chain entry {row.chain_seq} were rewritten and the chain "
+                    "and seals recomputed", first_bad=f"chain entry {row.chain_seq} (the head kept in "
+                    f"{kept_head.name}; rewritten among entries {reached + 1}-{row.chain_seq})")
+            reached = row.chain_seq
         previous, expected_seq, last_id = expected, expected_seq + 1, row.id
         if progress and expected_seq % 10_000 == 0:
             progress(expected_seq - 1)
@@ -221,8 +245,127 @@ def verify(progress=None) -> Verification:
         return Verification(False, checked, problem=f"the chain ends at entry {checked} but was sealed through "
                             f"entry {sealed_through}: entries were removed from its end",
                             first_bad=f"chain entry {checked + 1} (missing; the last present is event id {last_id})")
+    for kept_head in sorted(checkpoints, key=lambda c: c.through_seq):
+        if kept_head.through_seq > checked:
+            return Verification(False, checked, problem=f"the chain ends at entry {checked} but {kept_head.name} "
+                                f"was taken through entry {kept_head.through_seq}: entries were removed from its "
+                                f"end", first_bad=f"chain entry {checked + 1} (missing; the last present is event "
+                                f"id {last_id})")
     unsealed = db.session.scalar(select(db.func.count()).select_from(AuditEvent).where(AuditEvent.chain_seq.is_(None)))
-    return Verification(True, checked, unsealed)
+    return Verification(True, checked, unsealed, checkpoints=len(checkpoints))
+
+
+# ---------------------------------------------------------------------- checkpoints kept outside the database
+
+CHECKPOINT_FORMAT = "sagip-audit-checkpoint"
+CHECKPOINT_VERSION = 1
+_CHECKPOINT_FIELDS = {"format": str, "version": int, "through_seq": int, "head_hash": str, "events": int,
+                      "sealed_at": str, "public_key": str, "signature": str}
+_HEX_LENGTHS = {"head_hash": 64, "public_key": 64, "signature": 128}
+
+
+class CheckpointRefused(ValueError):
+    """A checkpoint file that cannot be trusted: malformed, altered, or signed by another key."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A chain head kept outside the database: entry ``through_seq`` must hash to ``head_hash``."""
+
+    through_seq: int
+    head_hash: bytes
+    name: str
+
+
+def _signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(current_app.config["REGISTRY_AUDIT_SIGNING_KEY"])
+
+
+def public_key_hex() -> str:
+    """This service's checkpoint-signing public key, which the auditor keeps to check checkpoints."""
+    return _signing_key().public_key().public_bytes_raw().hex()
+
+
+def _signed_message(document: dict) -> bytes:
+    """What the signature covers: every field but the signature, as compact JSON with sorted keys.
+
+    The values are taken as they stand in the document (no re-parsing), so
+    any change to them, even of a hex digit's case, breaks the signature.
+    """
+    fields = {name: value for name, value in document.items() if name != "signature"}
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def checkpoint(actor=None) -> dict:
+    """The signed head of the sealed chain, as a document for the auditor; records the act.
+
+    Call after ``seal_all()``; the caller commits before handing the document out.
+    :raises CheckpointRefused: nothing is sealed yet, or the last seal does not match its chain entry.
+    """
+    last = db.session.execute(select(AuditSeal.through_seq, AuditSeal.head_hash, AuditSeal.sealed_at,
+                                     AuditEvent.chain_hash)
+                              .join(AuditEvent, AuditEvent.chain_seq == AuditSeal.through_seq, isouter=True)
+                              .order_by(AuditSeal.id.desc()).limit(1)).first()  # sealers take turns: the newest
+    if last is None:
+        raise CheckpointRefused("there are no sealed audit events to checkpoint yet")
+    if last.chain_hash is None or not hmac.compare_digest(bytes(last.head_hash), bytes(last.chain_hash)):
+        raise CheckpointRefused(f"the seal through chain entry {last.through_seq} does not match the chain: "
+                                "run `registry audit verify`")
+    document = {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+        "through_seq": last.through_seq, "head_hash": bytes(last.head_hash).hex(), "events": last.through_seq,
+        "sealed_at": last.sealed_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "public_key": public_key_hex(),
+    }
+    document["signature"] = _signing_key().sign(_signed_message(document)).hex()
+    record("audit.checkpoint", actor=actor, details={"through_seq": last.through_seq,
+                                                     "head_hash": document["head_hash"]})
+    db.session.flush()
+    return document
+
+
+def read_checkpoint(data: bytes, name: str) -> Checkpoint:
+    """Check a kept checkpoint file: its form, that this service's key signed it, and its signature.
+
+    :raises CheckpointRefused: naming ``name`` and the reason; never quoting the file's content.
+    """
+    def refuse(reason: str):
+        return CheckpointRefused(f"checkpoint {name} refused: {reason}")
+
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise refuse("not a JSON document") from None
+    if not isinstance(document, dict):
+        raise refuse("not a JSON object")
+    if document.get("format") != CHECKPOINT_FORMAT:
+        raise refuse(f"it is not a {CHECKPOINT_FORMAT} document")
+    if document.get("version") != CHECKPOINT_VERSION or isinstance(document.get("version"), bool):
+        raise refuse(f"its version is not {CHECKPOINT_VERSION}, the one this service reads")
+    missing = sorted(set(_CHECKPOINT_FIELDS) - set(document))
+    if missing:
+        raise refuse(f"missing field(s): {', '.join(missing)}")
+    extra = sorted(set(document) - set(_CHECKPOINT_FIELDS))
+    if extra:
+        raise refuse(f"{len(extra)} unknown field(s); a checkpoint has only {', '.join(_CHECKPOINT_FIELDS)}")
+    for field, kind in _CHECKPOINT_FIELDS.items():
+        value = document[field]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise refuse(f"{field} must be a {'whole number' if kind is int else 'string'}")
+    for field, length in _HEX_LENGTHS.items():
+        if len(document[field]) != length or any(c not in "0123456789abcdef" for c in document[field]):
+            raise refuse(f"{field} must be {length} lowercase hex digits")
+    if document["through_seq"] < 1 or document["events"] != document["through_seq"]:
+        raise refuse("through_seq must be at least 1 and equal events")
+    if document["public_key"] != public_key_hex():
+        raise refuse("it was not signed by this service's audit signing key (REGISTRY_AUDIT_SIGNING_KEY); "
+                     f"this service's public key is {public_key_hex()}")
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(document["public_key"])).verify(
+            bytes.fromhex(document["signature"]), _signed_message(document))
+    except InvalidSignature:
+        raise refuse("its signature does not match its contents: the file was altered") from None
+    return Checkpoint(document["through_seq"], bytes.fromhex(document["head_hash"]), name)
 
 
 # ---------------------------------------------------------------------- reading the trail
