@@ -183,6 +183,12 @@ def test_an_intact_trail_verifies_and_late_events_join_the_chain(client, desk, d
     assert verify_cli().returncode == 0
 
 
+def test_the_chain_verifies_whatever_the_readers_time_zone(sealed_trail):
+    """Events are hashed with their time in UTC: a session in another time zone reads the same chain."""
+    result = run_cli("audit", "verify", env={"PGTZ": "Asia/Manila"})
+    assert result.returncode == 0, result.stderr
+
+
 TAMPERING = {
     # mode: (SQL run by the owner with the trigger off, what `audit verify` names as the first bad entry)
     "edit": ("UPDATE audit_events SET purpose = 'nothing to see' WHERE id = {ids[4]}", "event id {ids[4]};"),

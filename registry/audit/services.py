@@ -127,7 +127,9 @@ def _key() -> bytes:
 def _canonical(row, seq: int) -> bytes:
     """The bytes an event's hash covers: every column but the hash, in a fixed form."""
     values = {
-        "seq": seq, "id": row.id, "at": row.at.isoformat(), "actor_id": str(row.actor_id) if row.actor_id else None,
+        # UTC whatever the session's time zone: the hash must not depend on who reads the event.
+        "seq": seq, "id": row.id, "at": row.at.astimezone(timezone.utc).isoformat(),
+        "actor_id": str(row.actor_id) if row.actor_id else None,
         "actor_role": row.actor_role, "action": row.action, "outcome": row.outcome, "object_type": row.object_type,
         "object_ids": [str(i) for i in row.object_ids or ()], "result_count": row.result_count,
         "purpose": row.purpose, "details": row.details,
