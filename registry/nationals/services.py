@@ -103,21 +103,33 @@ def document_numbers(national: National) -> dict[str, str | None]:
 
 
 def _store_documents(national: National, data: dict) -> None:
-    """Encrypt the document numbers given in ``data`` (popped from it) into ``national``."""
+    """Encrypt the document numbers given in ``data`` (popped from it) into ``national``, and index them.
+
+    A new record, or one whose indexes use an older index key, gets both indexes under the current key
+    (the number not given is decrypted for it), so its ``index_key_version`` holds for both.
+    """
     ring = keyring()
+    given = {field: data.pop(field) for field in DOCUMENTS if field in data}
+    if national.index_key_version == ring.index_current:
+        numbers = given
+    else:
+        numbers = document_numbers(national) | given
     for field, column in DOCUMENTS.items():
-        if field not in data:
-            continue
-        number = data.pop(field)
-        setattr(national, f"{column}_ciphertext", ring.encrypt(column, national.id, number) if number else None)
-        setattr(national, f"{column}_index", ring.blind_index(column, number) if number else None)
+        if field in given:
+            number = given[field]
+            setattr(national, f"{column}_ciphertext", ring.encrypt(column, national.id, number) if number else None)
+        if field in numbers:
+            number = numbers[field]
+            setattr(national, f"{column}_index", ring.blind_index(column, number) if number else None)
+    national.index_key_version = ring.index_current
 
 
 def _check_passport(nationality: str, passport: str | None, user, *, exclude: uuid.UUID | None = None) -> None:
+    """:raises DuplicatePassport: a record of ``nationality`` has ``passport`` under any index key."""
     if not passport:
         return
     query = select(National.id).where(National.nationality == nationality,
-                                      National.passport_index == keyring().blind_index("passport", passport))
+                                      National.passport_index.in_(keyring().blind_indexes("passport", passport)))
     if exclude is not None:
         query = query.where(National.id != exclude)
     existing = db.session.scalar(query)
@@ -391,7 +403,7 @@ def search_nationals(user, *, q=None, passport_number=None, host_country=None, l
         query = query.join(Deployment, and_(Deployment.national_id == National.id, Deployment.is_current)) \
             .where(Deployment.host_country == host_country)
     if passport_number:
-        query = query.where(National.passport_index == keyring().blind_index("passport", passport_number))
+        query = query.where(National.passport_index.in_(keyring().blind_indexes("passport", passport_number)))
     order = (National.created_at, National.id)
     if q:
         key = validation.search_key(q)
@@ -448,3 +460,4 @@ def reencrypt_documents(batch: int = 2000, progress=None) -> int:
         after = rows[-1][0]
         if progress:
             progress(total)
+
