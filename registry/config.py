@@ -8,7 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
-from registry.crypto import parse_keys
+from registry.crypto import parse_index_keys, parse_keys
 
 # name -> (default, meaning); the README's table is written from this.
 ENVIRONMENT = {
@@ -20,8 +20,9 @@ ENVIRONMENT = {
     "REGISTRY_TOKEN_KEY": ("", "HMAC key (hex, >= 32 bytes) for API token hashes; required in production"),
     "REGISTRY_ENCRYPTION_KEYS": ("", "AES-256 keys for passport and national ID numbers, newest first: "
                                      "`2:<64 hex>,1:<64 hex>`; required in production"),
-    "REGISTRY_BLIND_INDEX_KEY": ("", "HMAC key (hex, >= 32 bytes) of the passport / national ID lookup index; "
-                                     "required in production"),
+    "REGISTRY_BLIND_INDEX_KEY": ("", "HMAC key (hex, >= 32 bytes) of the passport / national ID lookup index, or "
+                                     "versions of it, the current first: `2:<hex>,1:<hex>` (`registry keys "
+                                     "rotate-index`); required in production"),
     "REGISTRY_AUDIT_KEY": ("", "HMAC key (hex, >= 32 bytes) of the audit trail's hash chain; required in production"),
     "REGISTRY_AUDIT_SIGNING_KEY": ("", "Ed25519 private key (32 bytes, hex) that signs `registry audit checkpoint` "
                                        "documents kept by the auditor outside the database; required in production"),
@@ -132,7 +133,11 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         raise ConfigError(f"REGISTRY_ENV must be development or production, not {env!r}")
     data_dir = Path(_env("REGISTRY_DATA_DIR", environ)).expanduser()
     token_key = _hex_key("REGISTRY_TOKEN_KEY", _secret("REGISTRY_TOKEN_KEY", environ, env, data_dir))
-    index_key = _hex_key("REGISTRY_BLIND_INDEX_KEY", _secret("REGISTRY_BLIND_INDEX_KEY", environ, env, data_dir))
+    index_setting = _secret("REGISTRY_BLIND_INDEX_KEY", environ, env, data_dir)
+    try:
+        _, index_keys = parse_index_keys(index_setting)
+    except ValueError as exc:
+        raise ConfigError(f"REGISTRY_BLIND_INDEX_KEY: {exc}") from None
     audit_key = _hex_key("REGISTRY_AUDIT_KEY", _secret("REGISTRY_AUDIT_KEY", environ, env, data_dir))
     signing_key = _signing_key("REGISTRY_AUDIT_SIGNING_KEY",
                                _secret("REGISTRY_AUDIT_SIGNING_KEY", environ, env, data_dir))
@@ -141,8 +146,9 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         parse_keys(encryption_keys)
     except ValueError as exc:
         raise ConfigError(f"REGISTRY_ENCRYPTION_KEYS: {exc}") from None
-    if len({token_key, index_key, audit_key, signing_key}) < 4:
-        raise ConfigError("REGISTRY_TOKEN_KEY, REGISTRY_BLIND_INDEX_KEY, REGISTRY_AUDIT_KEY and "
+    singles = (token_key, audit_key, signing_key)
+    if len(set(singles)) < len(singles) or set(singles) & set(index_keys.values()):
+        raise ConfigError("REGISTRY_TOKEN_KEY, REGISTRY_BLIND_INDEX_KEY (every version), REGISTRY_AUDIT_KEY and "
                           "REGISTRY_AUDIT_SIGNING_KEY must differ")
 
     config = {
@@ -153,7 +159,9 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "REDIS_URL": _env("REDIS_URL", environ),
         "REGISTRY_TOKEN_KEY": token_key,
-        "REGISTRY_BLIND_INDEX_KEY": index_key,
+        # One bare key stays its bytes (version 1, as before versions existed); versions stay the setting's
+        # text. registry.crypto.parse_index_keys reads both.
+        "REGISTRY_BLIND_INDEX_KEY": index_keys[1] if ":" not in index_setting else index_setting.strip(),
         "REGISTRY_AUDIT_KEY": audit_key,
         "REGISTRY_AUDIT_SIGNING_KEY": signing_key,
         "REGISTRY_ENCRYPTION_KEYS": encryption_keys,

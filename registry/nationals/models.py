@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Identity,
-                        Index, Integer, LargeBinary, String, Text, Uuid, func, text)
+                        Index, Integer, LargeBinary, SmallInteger, String, Text, Uuid, func, text)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -63,6 +63,8 @@ class National(db.Model):
     passport_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     national_id_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     national_id_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # The version of the index key both indexes were computed with (``registry keys rotate-index``).
+    index_key_version: Mapped[int] = mapped_column(SmallInteger, server_default="1")
     phones: Mapped[list[str]] = mapped_column(ARRAY(String(16)), default=list, server_default="{}")
     email: Mapped[str | None] = mapped_column(String(254))
     languages: Mapped[list[str]] = mapped_column(ARRAY(String(3)), default=list, server_default="{}")

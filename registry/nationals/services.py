@@ -11,12 +11,12 @@ from functools import lru_cache
 
 from flask import current_app
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, text, update
 
 from registry import geo, ratelimit, validation
 from registry.audit import services as audit
 from registry.auth.reach import Reach
-from registry.crypto import keyring
+from registry.crypto import DecryptionError, keyring
 from registry.errors import DuplicatePassport, Forbidden, InvalidLocation, NotFound, TooManyRequests, Unprocessable
 from registry.extensions import db
 from registry.geo import point_wkt
@@ -114,21 +114,33 @@ def document_numbers(national: National) -> dict[str, str | None]:
 
 
 def _store_documents(national: National, data: dict) -> None:
-    """Encrypt the document numbers given in ``data`` (popped from it) into ``national``."""
+    """Encrypt the document numbers given in ``data`` (popped from it) into ``national``, and index them.
+
+    A new record, or one whose indexes use an older index key, gets both indexes under the current key
+    (the number not given is decrypted for it), so its ``index_key_version`` holds for both.
+    """
     ring = keyring()
+    given = {field: data.pop(field) for field in DOCUMENTS if field in data}
+    if national.index_key_version == ring.index_current:
+        numbers = given
+    else:
+        numbers = document_numbers(national) | given
     for field, column in DOCUMENTS.items():
-        if field not in data:
-            continue
-        number = data.pop(field)
-        setattr(national, f"{column}_ciphertext", ring.encrypt(column, national.id, number) if number else None)
-        setattr(national, f"{column}_index", ring.blind_index(column, number) if number else None)
+        if field in given:
+            number = given[field]
+            setattr(national, f"{column}_ciphertext", ring.encrypt(column, national.id, number) if number else None)
+        if field in numbers:
+            number = numbers[field]
+            setattr(national, f"{column}_index", ring.blind_index(column, number) if number else None)
+    national.index_key_version = ring.index_current
 
 
 def _check_passport(nationality: str, passport: str | None, user, *, exclude: uuid.UUID | None = None) -> None:
+    """:raises DuplicatePassport: a record of ``nationality`` has ``passport`` under any index key."""
     if not passport:
         return
     query = select(National.id).where(National.nationality == nationality,
-                                      National.passport_index == keyring().blind_index("passport", passport))
+                                      National.passport_index.in_(keyring().blind_indexes("passport", passport)))
     if exclude is not None:
         query = query.where(National.id != exclude)
     existing = db.session.scalar(query)
@@ -404,7 +416,7 @@ def search_nationals(user, *, q=None, passport_number=None, host_country=None, l
         query = query.join(Deployment, and_(Deployment.national_id == National.id, Deployment.is_current)) \
             .where(Deployment.host_country == host_country)
     if passport_number:
-        query = query.where(National.passport_index == keyring().blind_index("passport", passport_number))
+        query = query.where(National.passport_index.in_(keyring().blind_indexes("passport", passport_number)))
     order = (National.created_at, National.id)
     if q:
         key = validation.search_key(q)
@@ -457,3 +469,96 @@ def reencrypt_documents(batch: int = 2000, progress=None) -> int:
         after = rows[-1][0]
         if progress:
             progress(total)
+
+
+def index_versions_in_use() -> dict[int, int]:
+    """{index key version: how many nationals} for every version but the current one."""
+    rows = db.session.execute(select(National.index_key_version, func.count())
+                              .where(National.index_key_version != keyring().index_current)
+                              .group_by(National.index_key_version)).all()
+    return dict(rows)
+
+
+# One statement per batch; ``updated_at`` is kept: nothing a reader sees changed.
+_REINDEX = text("""
+UPDATE nationals n
+SET passport_index = k.passport_index, national_id_index = k.national_id_index, index_key_version = :version
+FROM unnest(CAST(:ids AS uuid[]), CAST(:passports AS bytea[]), CAST(:numbers AS bytea[]))
+     AS k(id, passport_index, national_id_index)
+WHERE n.id = k.id
+""")
+
+
+def reindex_documents(batch: int = 2000, progress=None) -> tuple[int, list[tuple[uuid.UUID, str]]]:
+    """Recompute the passport and national ID indexes of every national not on the current index key.
+
+    In id order, a batch per transaction, committed as it goes: a rerun after an interruption continues
+    with what is left. The batch's rows are locked, so an update meanwhile is not overwritten. A record
+    whose number does not decrypt, or whose passport another record already holds under the current key
+    (a duplicate that slipped in while processes disagreed on the keys), stays on its version.
+    → (records re-indexed, [(id, why) of those skipped]).
+    """
+    ring = keyring()
+    stale = National.index_key_version != ring.index_current
+    done, after, skipped = 0, uuid.UUID(int=0), []
+    while True:
+        rows = db.session.execute(
+            select(National.id, National.nationality, National.passport_ciphertext, National.national_id_ciphertext)
+            .where(stale, National.id > after).order_by(National.id).limit(batch).with_for_update()).all()
+        if not rows:
+            db.session.commit()
+            return done, skipped
+        after = rows[-1][0]
+        updates = []
+        for national_id, nationality, passport, number in rows:
+            try:
+                updates.append({
+                    "id": national_id, "nationality": nationality,
+                    "passport": ring.blind_index("passport", ring.decrypt("passport", national_id, passport))
+                    if passport is not None else None,
+                    "number": ring.blind_index("national_id", ring.decrypt("national_id", national_id, number))
+                    if number is not None else None,
+                })
+            except DecryptionError as exc:
+                skipped.append((national_id, str(exc)))
+        updates = _without_passport_conflicts(updates, skipped)
+        if updates:
+            db.session.execute(_REINDEX, {"version": ring.index_current, "ids": [u["id"] for u in updates],
+                                          "passports": [u["passport"] for u in updates],
+                                          "numbers": [u["number"] for u in updates]})
+        db.session.commit()
+        done += len(updates)
+        if progress:
+            progress(done)
+
+
+# Records holding any of the given (nationality, passport index) pairs: one index probe per pair.
+_PASSPORT_HOLDERS = text("""
+SELECT n.id, n.nationality, n.passport_index
+FROM unnest(CAST(:nationalities AS varchar[]), CAST(:indexes AS bytea[])) AS k(nationality, passport_index)
+JOIN nationals n ON n.nationality = k.nationality AND n.passport_index = k.passport_index
+""")
+
+
+def _without_passport_conflicts(updates: list[dict], skipped: list) -> list[dict]:
+    """``updates`` less those whose new passport index (with their nationality) another record holds,
+    inside or outside the batch; those are added to ``skipped``."""
+    batch_ids = {u["id"] for u in updates}
+    keyed = [u for u in updates if u["passport"] is not None]
+    holders = {}
+    if keyed:
+        found = db.session.execute(_PASSPORT_HOLDERS, {"nationalities": [u["nationality"] for u in keyed],
+                                                       "indexes": [u["passport"] for u in keyed]})
+        for holder_id, nationality, index in found:
+            if holder_id not in batch_ids:
+                holders[(nationality, bytes(index))] = holder_id
+    kept = []
+    for u in updates:
+        if u["passport"] is not None:
+            # The first of the batch to claim a passport keeps it; a later one conflicts with it.
+            holder = holders.setdefault((u["nationality"], u["passport"]), u["id"])
+            if holder != u["id"]:
+                skipped.append((u["id"], f"same passport and nationality as {holder}"))
+                continue
+        kept.append(u)
+    return kept
