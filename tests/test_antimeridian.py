@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from tests.conftest import national_body
 from tests.test_crises import circle, declare, register, rows
+from tests.test_rosters import build
 
 # Land points (lat, lon) of the 1:10m boundaries; lon < 0 is east of the antimeridian.
 TAVEUNI_EAST = (-16.82275, -179.9307)
@@ -176,7 +177,7 @@ def test_an_area_ending_on_the_line_is_a_ring_across_it_never_inside(client, des
     assert found[east]["distance_km"] > 7
 
 
-def test_countries_across_the_line_count_for_country_only_people(client, desk, coordinator,
+def test_countries_across_the_line_count_for_country_only_people_and_roster_points(client, desk, coordinator,
                                                                                   db, celery_worker):
     centre, radius = (-16.2, 179.7), 20  # off Vanua Levu's north coast, west of the line
     wallis = register(client, desk, None, None, host="WF", passport_number="P6640001A")  # country only
@@ -190,6 +191,17 @@ def test_countries_across_the_line_count_for_country_only_people(client, desk, c
     assert found[wallis]["distance_km"] == pytest.approx(country_km(db, "WF", centre, radius), abs=0.1)
     assert (found[fijian]["certainty"], found[fijian]["zone"]) == ("country_only", "inside")
     assert tongan not in found
+
+    points = {}
+    for name, country, at in (("labasa", "FJ", LABASA), ("futuna", "WF", FUTUNA), ("tonga", "TO", NUKUALOFA)):
+        response = client.post("/api/v1/assembly-points", headers=coordinator, json={
+            "name": f"{name} shelter", "kind": "shelter", "capacity": 50, "country": country,
+            "location": {"lat": at[0], "lon": at[1]}, "active": True})
+        assert response.status_code == 201, response.get_json()
+        points[name] = response.get_json()["id"]
+    roster = build(client, coordinator, crisis["id"])
+    considered = {p["assembly_point_id"] for p in roster["counts"]["by_assembly_point"]}
+    assert considered == {points["labasa"], points["futuna"]}  # Tonga is beyond the 400 km ring
 
 
 def _covers(boxes, x, y) -> bool:
