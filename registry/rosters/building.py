@@ -35,10 +35,13 @@ DEFAULT_VEHICLE_CAPACITY = 40
 DEFAULT_MAX_DISTANCE_KM = 100.0
 MAX_EXPLICIT_POINTS = 5000
 
+# Each piece's box is also searched shifted by ±360°: a ring reaches countries across the antimeridian.
 _AFFECTED_COUNTRIES_SQL = text("""
 SELECT DISTINCT cp.alpha2
-FROM crisis_area_parts p JOIN country_parts cp
-  ON cp.geom && ST_Expand(p.geom, :reach_deg) AND ST_DWithin(cp.geom::geography, p.geom::geography, :reach_m)
+FROM crisis_area_parts p CROSS JOIN (VALUES (-360.0), (0.0), (360.0)) AS shift(x)
+JOIN country_parts cp
+  ON cp.geom && ST_Expand(ST_Translate(p.geom, shift.x, 0), :reach_deg)
+ AND ST_DWithin(cp.geom::geography, p.geom::geography, :reach_m)
 WHERE p.crisis_id = :crisis_id AND p.version = :version
 """)
 
