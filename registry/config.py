@@ -43,6 +43,12 @@ ENVIRONMENT = {
                                                    "passport (409)"),
     "REGISTRY_MAX_BODY_BYTES": ("262144", "largest JSON request body (413 beyond)"),
     "REGISTRY_MAX_UPLOAD_BYTES": ("104857600", "largest import file (413 beyond)"),
+    "REGISTRY_IMPORT_MAX_ROWS": ("1000000", "most rows below the header of one import file (CSV or XLSX); a "
+                                            "larger file is refused whole: split it"),
+    "REGISTRY_IMPORT_MAX_UNCOMPRESSED_BYTES": ("536870912", "largest import file once unzipped: an XLSX's "
+                                                            "members by the sizes they declare, checked before "
+                                                            "anything is inflated; a CSV's bytes"),
+    "REGISTRY_IMPORT_MAX_CELL_CHARS": ("10000", "longest cell of an import file; a longer one rejects its row"),
     "REGISTRY_MAX_AREA_BODY_BYTES": ("67108864", "largest crisis declaration or change (413 beyond); areas are "
                                                  "capped at 200,000 vertices before that (422)"),
     "REGISTRY_VISIBILITY_TIMEOUT_S": ("3600", "seconds before Redis re-delivers a task whose worker died: "
@@ -177,6 +183,9 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE": int(_env("REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE", environ)),
         "REGISTRY_MAX_BODY_BYTES": int(_env("REGISTRY_MAX_BODY_BYTES", environ)),
         "MAX_CONTENT_LENGTH": int(_env("REGISTRY_MAX_UPLOAD_BYTES", environ)),
+        "REGISTRY_IMPORT_MAX_ROWS": int(_env("REGISTRY_IMPORT_MAX_ROWS", environ)),
+        "REGISTRY_IMPORT_MAX_UNCOMPRESSED_BYTES": int(_env("REGISTRY_IMPORT_MAX_UNCOMPRESSED_BYTES", environ)),
+        "REGISTRY_IMPORT_MAX_CELL_CHARS": int(_env("REGISTRY_IMPORT_MAX_CELL_CHARS", environ)),
         "REGISTRY_MAX_AREA_BODY_BYTES": int(_env("REGISTRY_MAX_AREA_BODY_BYTES", environ)),
         "REGISTRY_VISIBILITY_TIMEOUT_S": int(_env("REGISTRY_VISIBILITY_TIMEOUT_S", environ)),
         "REGISTRY_TOKEN_TTL_DAYS": int(_env("REGISTRY_TOKEN_TTL_DAYS", environ)),

@@ -10,6 +10,7 @@ import uuid
 
 from registry import validation
 from registry.errors import Unprocessable
+from registry.imports.reader import Row
 from registry.nationals.models import LEGAL_STATUSES, SEXES, VULNERABILITIES
 
 # The columns of an import file (SPEC §4.2), in the template's order.
@@ -62,24 +63,40 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(";") if part.strip()]
 
 
+# Header cells are quoted in errors cut to this length (and only when the first row is a header).
+QUOTED_CHARS = 40
+
+
 class RowValidator:
     def __init__(self, header: list[str]):
         known = set(COLUMNS)
         # Blank header cells (a trailing comma, an empty formatted cell) name no column: ignored.
         unknown = [name for name in header if name and name not in known]
+        missing = [name for name in REQUIRED if name not in header]
+        if unknown and missing:
+            # Most likely a file without its header row: the "column names" are a person's data.
+            raise UnknownColumns(
+                "The first row must name the columns (see GET /api/v1/imports/template.csv): this one names "
+                f"{len(unknown)} unknown columns and lacks the required {', '.join(missing)}. Is the header row "
+                "missing?")
         if unknown:
-            raise UnknownColumns("Unknown columns: " + ", ".join(repr(n) for n in unknown)
-                                 + ". Use the template's column names.", columns=unknown)
+            quoted = [name[:QUOTED_CHARS] for name in unknown]
+            raise UnknownColumns("Unknown columns: " + ", ".join(repr(n) for n in quoted)
+                                 + ". Use the template's column names.", columns=quoted)
         repeated = sorted({name for name in header if name and header.count(name) > 1})
         if repeated:
             raise RepeatedColumns("Columns named more than once: " + ", ".join(repeated) + ".", columns=repeated)
-        missing = [name for name in REQUIRED if name not in header]
         if missing:
             raise MissingColumns("Missing required columns: " + ", ".join(missing) + ".", columns=missing)
         self.position = {name: header.index(name) for name in COLUMNS if name in header}
         self.width = len(header)
 
-    def validate(self, row_no: int, cells: list) -> tuple[tuple | None, list[tuple[str, str]]]:
+    def validate(self, row: Row) -> tuple[tuple | None, list[tuple[str, str]]]:
+        """The row's values in ``STAGING_COLUMNS`` order, or its errors (the reader's problems first: a row
+        the reader could not use whole is not validated further)."""
+        if row.problems:
+            return None, list(row.problems)
+        row_no, cells = row.number, row.cells
         if len(cells) < self.width:
             cells = list(cells) + [""] * (self.width - len(cells))
         get = {name: cells[i].strip() if cells[i] else "" for name, i in self.position.items()}.get
@@ -140,9 +157,10 @@ class RowValidator:
             errors.append(("phones", f"At most {validation.MAX_PHONES} phones."))
         languages = parsed_list("languages", validation.parse_language)
         vulnerabilities = _split(get("vulnerabilities", ""))
-        bad = [v for v in vulnerabilities if v not in _VULNERABLE]
-        if bad:
-            errors.append(("vulnerabilities", f"Unknown: {', '.join(bad)}; use {', '.join(VULNERABILITIES)}."))
+        for position, value in enumerate(vulnerabilities, 1):
+            if value not in _VULNERABLE:
+                # The position, never the value: a free-text vulnerability is health data, and results are stored.
+                errors.append(("vulnerabilities", f"Item {position}: unknown; use {', '.join(VULNERABILITIES)}."))
 
         lat = parsed("lat", validation.parse_latitude)
         lon = parsed("lon", validation.parse_longitude)

@@ -89,23 +89,27 @@ def import_points(data: bytes, schema) -> dict:
     fail, and every bad row is reported with its field. :raises Unprocessable: unreadable file,
     unknown or missing columns, too many rows.
     """
+    from flask import current_app
     from marshmallow import ValidationError
 
     from registry.errors import Unprocessable
-    from registry.imports.reader import open_rows
-    header, rows, _ = open_rows(data)
+    from registry.imports.reader import ReadLimits, open_rows
+    header, rows, _ = open_rows(data, ReadLimits.from_config(current_app.config))
     unknown = sorted(set(header) - set(POINT_COLUMNS) - {""})
     missing = sorted(set(POINT_COLUMNS) - {"active"} - set(header))
     if unknown or missing:
         errors = {**({c: ["Unknown column."] for c in unknown}), **({c: ["Missing column."] for c in missing})}
         raise Unprocessable("The columns do not match the assembly point template.", errors=errors)
     created, errors = [], []
-    for index, cells in enumerate(rows):
-        row_no = index + 2
+    for index, row in enumerate(rows):
+        row_no = row.number
         if index >= MAX_IMPORTED_POINTS:
             raise Unprocessable(f"At most {MAX_IMPORTED_POINTS} assembly points per file.",
                                 errors={"file": ["Too many rows."]})
-        values = {name: (str(cell).strip() if cell is not None else "") for name, cell in zip(header, cells) if name}
+        if row.problems:  # cells the reader could not use: a formula, an over-long or undecodable value
+            errors.extend({"row": row_no, "field": field, "message": message} for field, message in row.problems)
+            continue
+        values = {name: cell.strip() for name, cell in zip(header, row.cells) if name}
         if not any(values.values()):
             continue
         body = {"name": values.get("name"), "kind": values.get("kind"), "country": values.get("country"),
