@@ -82,7 +82,6 @@ def test_good_rows_are_stored_and_bad_and_duplicate_rows_reported(client, desk, 
         (11, "family_name")}
     assert [d["row"] for d in result["duplicate_rows"]] == [10]
     assert count(db, "nationals") == 3 and count(db, "deployments") == 3
-    from sqlalchemy import text
     households = sorted(stored(db, "household_id", "location_source", "source", "phones"))
     assert households[1][1] == households[2][1] != households[0][1]
     assert [h[2] for h in households] == ["gps", "gps", "geocoded_city"]  # row 4: Doha, no point
@@ -184,7 +183,6 @@ def test_rows_stored_in_several_batches_keep_households_duplicates_and_counts(
     assert (result["created"], result["duplicates"], result["rejected"]) == (4, 2, 1), result
     assert [(d["row"], "existing_id" in d) for d in result["duplicate_rows"]] == [(6, True), (7, False)]
     assert count(db, "nationals") == 5 and count(db, "deployments") == 5 and count(db, "location_reports") == 5
-    from sqlalchemy import text
     households = dict(stored(db, "household_id"))
     assert households["P7000001A"] == households["P7000004A"] != households["P7000002A"]
 
