@@ -198,14 +198,14 @@ def main(argv=None) -> int:
     from registry import create_app
     from registry.auth.models import User
     from registry.config import database_url
-    from registry.demo import generate_rows, rows_to_csv
+    from registry.demo.data import generate_rows, rows_to_csv
     from registry.extensions import db
     from registry.geocoding import gazetteer
     from registry.imports.reader import ReadLimits, open_rows
     from registry.imports.rows import COLUMNS, RowValidator
     from registry.imports.services import create_import, run_import
     from registry.jobs.models import Job
-    from tasks.base import run_job
+    from registry.jobs.runner import run_job
 
     ensure_database(args.database_url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url(args.database_url)})

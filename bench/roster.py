@@ -333,7 +333,7 @@ def main() -> int:
     with app.app_context():
         from registry.auth import scope
         from registry.rosters import exports as roster_exports
-        from registry.rosters.building import get_roster
+        from registry.rosters.services import get_roster
         scope.use_everything()
         roster = get_roster(uuid.UUID(roster_id))
         for _ in range(args.runs):

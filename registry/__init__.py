@@ -45,10 +45,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 def _register_models() -> None:
     # Imported for their side effect: the tables join db.metadata.
     from registry import idempotency  # noqa: F401
+    from registry.assembly_points import models as assembly_point_models  # noqa: F401
     from registry.audit import models as audit_models  # noqa: F401
     from registry.auth import models as auth_models  # noqa: F401
     from registry.crises import models as crisis_models  # noqa: F401
-    from registry.imports import models as import_models  # noqa: F401
     from registry.jobs import models as job_models  # noqa: F401
     from registry.nationals import models as national_models  # noqa: F401
     from registry.rosters import models as roster_models  # noqa: F401
@@ -62,7 +62,7 @@ def _register_blueprints(app: Flask) -> None:
     from registry.jobs.views import bp as jobs_bp
     from registry.nationals.views import bp as nationals_bp
     from registry.places.views import bp as places_bp
-    from registry.rosters.views import bp as assembly_points_bp
+    from registry.assembly_points.views import bp as assembly_points_bp
     from registry.rosters.views import crisis_rosters_bp, rosters_bp
     from registry.web import boundary
     from registry.web.openapi import init_api

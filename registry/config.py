@@ -55,6 +55,13 @@ ENVIRONMENT = {
                                               "longer than the longest run"),
     "REGISTRY_TOKEN_TTL_DAYS": ("365", "lifetime of a new API token"),
     "REGISTRY_OUTBOX_RELAY_SECONDS": ("5", "how often the worker re-sends work whose dispatch failed"),
+    "REGISTRY_JOB_MAX_ATTEMPTS": ("3", "starts of a job whose worker died each time (killed, out of memory) before "
+                                       "it is failed instead of run again"),
+    "REGISTRY_WORKER_MAX_MEMORY_MB": ("4096", "memory ceiling of each worker child process (its data size): a job "
+                                              "that needs more fails with a reason instead of taking the machine "
+                                              "down"),
+    "REGISTRY_UPLOAD_RETENTION_HOURS": ("24", "uploaded files older than this are deleted, whatever became of their "
+                                              "job"),
     "REGISTRY_LOG_LEVEL": ("INFO", "log level of the service's own loggers"),
     "REGISTRY_EXPORT_INLINE_ROWS": ("5000", "roster exports up to this many rows are answered at once; larger "
                                             "ones are built by a worker (202 with a job)"),
@@ -190,6 +197,9 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_VISIBILITY_TIMEOUT_S": int(_env("REGISTRY_VISIBILITY_TIMEOUT_S", environ)),
         "REGISTRY_TOKEN_TTL_DAYS": int(_env("REGISTRY_TOKEN_TTL_DAYS", environ)),
         "REGISTRY_OUTBOX_RELAY_SECONDS": float(_env("REGISTRY_OUTBOX_RELAY_SECONDS", environ)),
+        "REGISTRY_JOB_MAX_ATTEMPTS": int(_env("REGISTRY_JOB_MAX_ATTEMPTS", environ)),
+        "REGISTRY_WORKER_MAX_MEMORY_MB": int(_env("REGISTRY_WORKER_MAX_MEMORY_MB", environ)),
+        "REGISTRY_UPLOAD_RETENTION_HOURS": float(_env("REGISTRY_UPLOAD_RETENTION_HOURS", environ)),
         "REGISTRY_LOG_LEVEL": _env("REGISTRY_LOG_LEVEL", environ),
         "REGISTRY_EXPORT_INLINE_ROWS": int(_env("REGISTRY_EXPORT_INLINE_ROWS", environ)),
         "REGISTRY_EXPORT_TTL_SECONDS": int(_env("REGISTRY_EXPORT_TTL_SECONDS", environ)),

@@ -8,6 +8,9 @@ from flask import Flask
 # (default an hour; the longest task, a 1M-row import or exposure run, takes minutes).
 RETENTION_EVERY_S = 6 * 3600
 EXPORT_PURGE_EVERY_S = 300
+UPLOAD_PURGE_EVERY_S = 3600
+TASK_MODULES = ["tasks.jobs", "tasks.imports", "tasks.housekeeping", "tasks.exposure", "tasks.rosters",
+                "tasks.assembly_points"]
 
 
 def init_celery(app: Flask) -> Celery:
@@ -44,8 +47,11 @@ def init_celery(app: Flask) -> Celery:
             "purge-returned": {"task": "retention.purge_returned", "schedule": RETENTION_EVERY_S},
             "purge-closed-crises": {"task": "retention.purge_closed_crises", "schedule": RETENTION_EVERY_S},
             "purge-exports": {"task": "exports.purge_expired", "schedule": EXPORT_PURGE_EVERY_S},
+            "purge-uploads": {"task": "retention.purge_uploads", "schedule": UPLOAD_PURGE_EVERY_S},
         },
-        include=["tasks.jobs", "tasks.imports", "tasks.housekeeping", "tasks.exposure", "tasks.rosters"],
+        # A child that grew past half its ceiling during a task is replaced after it (KiB).
+        worker_max_memory_per_child=app.config["REGISTRY_WORKER_MAX_MEMORY_MB"] * 512,
+        include=TASK_MODULES,
     )
     celery.set_default()
     app.extensions["celery"] = celery

@@ -6,6 +6,8 @@ them to an app of their own.
 """
 from __future__ import annotations
 
+import resource
+
 from celery.signals import worker_process_init
 
 _flask_app = None
@@ -27,9 +29,20 @@ def __getattr__(name: str):
 
 
 @worker_process_init.connect
-def _fresh_connections_after_fork(**kwargs):
-    """A forked worker process must not share its parent's database sockets."""
-    if _flask_app is not None:
-        from registry.extensions import db
-        with _flask_app.app_context():
-            db.engine.dispose(close=False)
+def _worker_child(**kwargs):
+    """A forked worker child: its own database sockets, and a memory ceiling.
+
+    The ceiling (RLIMIT_DATA: heap and private mappings, REGISTRY_WORKER_MAX_MEMORY_MB) turns a runaway
+    job into a MemoryError that fails the job with a reason (registry/jobs/runner.py), instead of a child
+    the kernel kills, re-queued for ever, or a machine out of memory. (The solo pool sends this signal in
+    its own process too: a worker started by ``celery -A tasks``; tests that start a worker on an app of
+    their own are left alone.)
+    """
+    if _flask_app is None:
+        return
+    app = _flask_app
+    from registry.extensions import db
+    with app.app_context():
+        db.engine.dispose(close=False)
+    limit = app.config["REGISTRY_WORKER_MAX_MEMORY_MB"] * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))

@@ -2,7 +2,7 @@
 from celery import shared_task
 
 from registry.imports.services import run_import
-from tasks.base import run_job
+from registry.jobs.runner import run_job
 
 
 @shared_task(name="imports.run_import", acks_late=True)

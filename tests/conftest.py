@@ -121,11 +121,11 @@ def celery_worker(app):
     """A real Celery worker (threaded, solo pool) consuming from the test Redis."""
     from celery.contrib.testing.worker import start_worker
 
-    import tasks.imports  # noqa: F401  (registers the tasks on this app's Celery)
-    import tasks.exposure  # noqa: F401
-    import tasks.housekeeping  # noqa: F401
-    import tasks.jobs  # noqa: F401
-    import tasks.rosters  # noqa: F401
+    import importlib
+
+    from registry.worker import TASK_MODULES
+    for module in TASK_MODULES:  # registers the tasks on this app's Celery
+        importlib.import_module(module)
     celery = app.extensions["celery"]
     celery.control.purge()
     with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import count
+from tests.test_imports import wait_for_job
 
 POINTS = "/api/v1/assembly-points"
 EMBASSY = {"name": "Embassy of the Philippines, Abu Dhabi", "kind": "embassy",
@@ -63,18 +64,25 @@ def test_desk_officers_may_not_manage_assembly_points(client, desk, db):
     assert count(db, "assembly_points") == 0
 
 
-def test_a_csv_of_assembly_points_stores_the_good_rows_and_reports_the_bad(client, coordinator, db):
+def import_points(client, headers, content: bytes) -> dict:
+    """Upload a file of points: 202 with a job a worker runs; the finished job."""
     import io
+    response = client.post(f"{POINTS}/import", headers=headers, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(content), "points.csv")})
+    assert response.status_code == 202, response.get_json()
+    return wait_for_job(client, headers, response.get_json()["job_id"])
+
+
+def test_a_csv_of_assembly_points_stores_the_good_rows_and_reports_the_bad(client, coordinator, db, celery_worker):
     csv_text = ("name,kind,lat,lon,capacity,country,active\n"
                 "Embassy Abu Dhabi,embassy,24.4539,54.3773,400,AE,true\n"
                 "Dubai airport,airport,25.2532,55.3657,2000,AE,\n"
                 "Castle,castle,25.2,55.3,10,AE,\n"                       # row 4: bad kind
                 "Swapped school,school,55.27,25.2,100,AE,\n"              # row 5: swapped
                 "Many,shelter,25.2,55.3,lots,AE,false\n")                # row 6: bad capacity
-    response = client.post(f"{POINTS}/import", headers=coordinator, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(csv_text.encode()), "points.csv")})
-    assert response.status_code == 200, response.get_json()
-    result = response.get_json()
+    job = import_points(client, coordinator, csv_text.encode())
+    assert job["status"] == "succeeded", job
+    result = job["result"]
     assert (result["created"], result["rejected"]) == (2, 3)
     assert sorted((e["row"], e["field"]) for e in result["errors"]) == [(4, "kind"), (5, "location"),
                                                                         (6, "capacity")]
@@ -87,11 +95,9 @@ def test_a_csv_of_assembly_points_stores_the_good_rows_and_reports_the_bad(clien
     (b"name,kind,lat,lon,capacity,country,colour\n", "colour"),
     (b"\x00\x01binary", "file"),
 ])
-def test_an_unusable_file_of_assembly_points_is_a_422(client, coordinator, db, content, field):
-    import io
-    response = client.post(f"{POINTS}/import", headers=coordinator, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(content), "points.csv")})
-    assert response.status_code == 422
-    problem = response.get_json()
-    assert field in problem.get("errors", {}) or problem["code"] == "not-a-spreadsheet", problem
-    assert count(db, "assembly_points") == 0
+def test_an_unusable_file_of_assembly_points_fails_its_job_with_the_reason(client, coordinator, db, celery_worker,
+                                                                            content, field):
+    job = import_points(client, coordinator, content)
+    assert job["status"] == "failed"
+    assert field in job["error"]["message"] or job["error"]["code"] == "not-a-spreadsheet", job
+    assert count(db, "assembly_points") == 0 and count(db, "import_files") == 0

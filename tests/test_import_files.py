@@ -502,7 +502,8 @@ def test_a_zip_bomb_upload_fails_its_job_with_the_reason(app, client, desk, db, 
     assert count(db, "import_files") == 0
 
 
-def test_assembly_point_rows_the_reader_cannot_use_are_rejected_and_the_others_created(client, make_user, db):
+def test_assembly_point_rows_the_reader_cannot_use_are_rejected_and_the_others_created(client, make_user, db,
+                                                                                       celery_worker):
     _, coordinator = make_user("coordinator")
     csv_text = ("name,kind,lat,lon,capacity,country,active\n"
                 "Embassy Abu Dhabi,embassy,24.4539,54.3773,400,AE,true\n"
@@ -511,8 +512,8 @@ def test_assembly_point_rows_the_reader_cannot_use_are_rejected_and_the_others_c
     response = client.post("/api/v1/assembly-points/import", headers=coordinator,
                            content_type="multipart/form-data",
                            data={"file": (io.BytesIO(csv_text.encode()), "points.csv")})
-    assert response.status_code == 200, response.get_json()
-    result = response.get_json()
+    assert response.status_code == 202, response.get_json()
+    result = wait_for_job(client, coordinator, response.get_json()["job_id"])["result"]
     assert (result["created"], result["rejected"]) == (2, 1)
     assert result["errors"] == [{"row": 3, "field": "name", "message": "Formulas are not accepted: type the value."}]
     assert count(db, "assembly_points") == 2

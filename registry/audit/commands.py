@@ -9,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from registry.audit import services
+from registry.auth.services import service_user
 from registry.extensions import db
 
 
@@ -62,10 +63,9 @@ def checkpoint():
     Kept outside the service, it lets `registry audit verify --checkpoint FILE`
     catch events rewritten by someone who also recomputed the chain.
     """
-    from registry.cli import cli_user
     sealed = services.seal_all()
     try:
-        document = services.checkpoint(actor=cli_user())
+        document = services.checkpoint(actor=service_user())
     except services.CheckpointRefused as exc:
         db.session.rollback()
         click.echo(f"no checkpoint: {exc}", err=True)

@@ -24,8 +24,7 @@ def _user(ref: str):
 
 
 def _operator():
-    from registry.cli import cli_user
-    return cli_user()
+    return services.service_user()
 
 
 @click.group()

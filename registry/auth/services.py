@@ -135,3 +135,16 @@ def list_users() -> list[tuple[User, int]]:
     live = (select(func.count()).where(ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None),
                                       ApiToken.expires_at > func.now()).scalar_subquery())
     return [(user, count) for user, count in db.session.execute(select(User, live).order_by(User.created_at))]
+
+
+SERVICE_USER = "cli"
+
+
+def service_user() -> User:
+    """The built-in admin user that owns work started from the command line (created on first use)."""
+    user = db.session.scalar(select(User).where(User.name == SERVICE_USER, User.role == "admin"))
+    if user is None:
+        user = User(name=SERVICE_USER, role="admin", jurisdiction=[])
+        db.session.add(user)
+        db.session.flush()
+    return user

@@ -12,19 +12,18 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from flask import current_app
-from sqlalchemy import delete, text
+from sqlalchemy import text
 
 from registry import geo
 from registry.audit import services as audit
 from registry.auth.models import User
 from registry.crypto import keyring
-from registry.errors import Unprocessable
 from registry.geocoding import gazetteer
 from registry.extensions import db
-from registry.imports.models import ImportFile
 from registry.imports.reader import ReadLimits, open_rows
 from registry.imports.rows import COLUMNS, HOUSEHOLD_SLOT, STAGING, STAGING_COLUMNS, RowValidator
 from registry.jobs import services as jobs
+from registry.jobs import uploads
 from registry.jobs.models import Job
 from registry.nationals.services import GPS_DEFAULT_PRECISION_M
 
@@ -47,13 +46,10 @@ def template_csv() -> str:
 
 
 def create_import(filename: str, data: bytes, user) -> Job:
-    """Store the upload and queue its job (sent after the caller commits)."""
-    if not data:
-        raise Unprocessable("The file is empty.", errors={"file": ["The file is empty."]})
+    """Store the upload and queue its job (sent after the caller commits). The file is not read here: a
+    worker reads it, with bounds (registry/imports/reader.py)."""
     job = jobs.enqueue("import", IMPORT_TASK, params={"filename": filename[:255]}, created_by=user.id)
-    db.session.add(ImportFile(job_id=job.id, filename=filename[:255],
-                              data=keyring().encrypt_bytes("import_file", job.id, data)))
-    db.session.flush()
+    uploads.store(job.id, filename, data)
     return job
 
 
@@ -132,16 +128,8 @@ WHERE coalesce(next_of_kin_name, next_of_kin_relation, next_of_kin_phone) IS NOT
 
 def run_import(job: Job) -> dict:
     """Validate every row, store the good ones, report the rest; commits with the job's result."""
-    upload = db.session.get(ImportFile, job.id)
-    if upload is None:
-        raise Unprocessable("The uploaded file is no longer available.")
-    try:
-        header, rows, estimate = open_rows(keyring().decrypt_bytes("import_file", job.id, upload.data),
-                                           ReadLimits.from_config(current_app.config))
-        validator = RowValidator(header)
-    except Unprocessable:
-        _discard_upload(job.id)
-        raise
+    header, rows, estimate = open_rows(uploads.read(job.id), ReadLimits.from_config(current_app.config))
+    validator = RowValidator(header)
 
     errors: list[dict] = []
     rejected = 0
@@ -203,13 +191,9 @@ def run_import(job: Job) -> dict:
                 batch = []
         store.submit(batch)
         store.close()
-    except Unprocessable:
-        # The reader refused the file part-way (too many rows, a damaged sheet): nothing of it is kept.
-        store.abandon()
-        db.session.rollback()
-        _discard_upload(job.id)
-        raise
     finally:
+        # After an error (the reader refused the file part-way: too many rows, a damaged sheet) the thread
+        # stops here; the job runner rolls back and deletes the upload (registry/jobs/runner.py).
         gc.enable()
         store.abandon()
 
@@ -220,7 +204,7 @@ def run_import(job: Job) -> dict:
             errors.append({"row": row_no, "field": problem.field if problem else "lat",
                            "message": problem.message if problem else "The point is not in the host country."})
     errors.sort(key=lambda e: e["row"])
-    db.session.execute(delete(ImportFile).where(ImportFile.job_id == job.id))
+    uploads.discard(job.id)
     duplicate_rows.extend(store.duplicate_rows)
     duplicate_rows.sort(key=lambda d: d["row"])
     result = {"created": store.created, "duplicates": len(duplicate_rows), "rejected": rejected,
@@ -232,12 +216,6 @@ def run_import(job: Job) -> dict:
                  details={"rejected": rejected, "duplicates": len(duplicate_rows)})
     db.session.commit()
     return result
-
-
-def _discard_upload(job_id: uuid.UUID) -> None:
-    """The file cannot be imported at all: its personal data is not kept either."""
-    db.session.execute(delete(ImportFile).where(ImportFile.job_id == job_id))
-    db.session.commit()
 
 
 class _CityLocator:

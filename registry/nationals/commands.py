@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from registry import config as config_module
 from registry.audit import services as audit
 from registry.auth import scope
+from registry.auth.services import service_user
 from registry.crypto import format_keys, keyring, parse_index_keys, parse_keys
 from registry.extensions import db
 from registry.nationals import services
@@ -36,8 +37,7 @@ def rotate(new_key: bool):
     scope.use_everything()
     current = keyring().current
     count = services.reencrypt_documents(progress=lambda n: click.echo(f"  {n} record(s) re-encrypted", err=True))
-    from registry.cli import cli_user
-    audit.record("keys.rotate", actor=cli_user(), object_type="national", result_count=count,
+    audit.record("keys.rotate", actor=service_user(), object_type="national", result_count=count,
                  details={"key_version": current})
     db.session.commit()
     click.echo(f"{count} record(s) re-encrypted under key version {current}")
@@ -92,20 +92,18 @@ def rotate_index(new_key: bool, batch: int):
     def progress(done: int) -> None:
         reported[0] = done
         click.echo(f"  {done:,} of {total:,} re-indexed", err=True)
-
-    from registry.cli import cli_user
     try:
         count, skipped = services.reindex_documents(batch, progress=progress)
     except SQLAlchemyError as exc:
         db.session.rollback()
         reason = type(getattr(exc, "orig", None) or exc).__name__
-        audit.record("keys.rotate_index", outcome="error", actor=cli_user(), object_type="national",
+        audit.record("keys.rotate_index", outcome="error", actor=service_user(), object_type="national",
                      result_count=reported[0], details={"index_key_version": current, "stopped": reason})
         db.session.commit()
         raise click.ClickException(
             f"stopped after {reported[0]:,} of {total:,} record(s): the database refused a batch ({reason}); "
             "rerun `registry keys rotate-index` to continue with what is left") from None
-    audit.record("keys.rotate_index", outcome="error" if skipped else "ok", actor=cli_user(),
+    audit.record("keys.rotate_index", outcome="error" if skipped else "ok", actor=service_user(),
                  object_type="national", object_ids=[national_id for national_id, _ in skipped],
                  result_count=count, details={"index_key_version": current})
     db.session.commit()
@@ -174,28 +172,3 @@ def _add_development_index_key() -> None:
     app_config["REGISTRY_BLIND_INDEX_KEY"] = written
     current_app.extensions.pop("sagip_keyring", None)
     click.echo(f"added index key version {version} to {path}; restart the API and workers to use it", err=True)
-
-
-@click.group()
-def retention():
-    """The retention rules of SPEC §6b."""
-
-
-@retention.command("purge")
-@click.option("--days", type=int, default=None, help="Default: REGISTRY_RETENTION_RETURNED_DAYS.")
-@with_appcontext
-def purge(days: int | None):
-    """Erase nationals returned more than DAYS ago now (the worker does it every few hours)."""
-    from tasks.housekeeping import purge_returned_now
-    days = current_app.config["REGISTRY_RETENTION_RETURNED_DAYS"] if days is None else days
-    click.echo(f"{purge_returned_now(days)} record(s) purged (returned more than {days} days ago)")
-
-
-@retention.command("purge-crises")
-@click.option("--days", type=int, default=None, help="Default: REGISTRY_RETENTION_CLOSED_CRISIS_DAYS.")
-@with_appcontext
-def purge_crises(days: int | None):
-    """Delete the rosters, welfare records and exposure rows of crises closed more than DAYS ago."""
-    from tasks.housekeeping import purge_closed_crises_now
-    days = current_app.config["REGISTRY_RETENTION_CLOSED_CRISIS_DAYS"] if days is None else days
-    click.echo(f"{purge_closed_crises_now(days)} closed crisis(es) purged (closed more than {days} days ago)")

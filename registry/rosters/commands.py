@@ -11,8 +11,12 @@ from flask.cli import with_appcontext
 from registry.audit import services as audit
 from registry.auth import scope
 from registry.auth.reach import Reach
+from registry.auth.services import service_user
+from registry.errors import ApiError
 from registry.extensions import db
+from registry.rosters import exports
 from registry.rosters.exports import FORMATS, PAPERS
+from registry.rosters.services import get_roster, require_built
 
 
 @click.command("export")
@@ -31,10 +35,6 @@ from registry.rosters.exports import FORMATS, PAPERS
 def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, paper: str, role: str,
            jurisdiction: str, point: uuid.UUID | None):
     """Export a roster (every national, placed or not) to a file."""
-    from registry.cli import cli_user
-    from registry.errors import ApiError
-    from registry.rosters import exports
-    from registry.rosters.building import get_roster, require_built
     if not 3 <= len(purpose) <= 200:
         raise click.BadParameter("3 to 200 characters.", param_hint="--purpose")
     countries = sorted({c.strip().upper() for c in jurisdiction.split(",") if c.strip()}) or None
@@ -70,7 +70,7 @@ def export(roster_id: uuid.UUID, fmt: str, purpose: str, output: Path | None, pa
     finally:
         if not to_stdout:
             sink.close()
-    audit.record("rosters.export", actor=cli_user(), object_type="roster", object_ids=[roster.id],
+    audit.record("rosters.export", actor=service_user(), object_type="roster", object_ids=[roster.id],
                  result_count=rows, purpose=purpose,
                  details={"format": fmt, "role": role, "jurisdiction": countries, "delivery": "cli",
                           "assembly_point_id": str(point) if point else None})

@@ -29,7 +29,7 @@ from registry.errors import Unprocessable
 from registry.extensions import db
 from registry.jobs import files
 from registry.jobs import services as jobs
-from registry.rosters.building import get_roster
+from registry.rosters.services import get_roster
 from registry.rosters.models import Roster
 
 FORMATS = {  # format -> (media type, file extension)

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.extensions import db, sql_in
 
-KINDS = ("embassy", "shelter", "airport", "port", "school", "other")
 ROSTER_STATUSES = ("queued", "running", "succeeded", "failed")
 # Why a national of the roster has no place; every unplaced national carries one.
 UNASSIGNED_REASONS = (
@@ -28,26 +27,6 @@ CONTACT_CHANNELS = ("phone", "sms", "messaging_app", "email", "in_person", "via_
 CONTACT_OUTCOMES = ("reached", "no_answer", "busy", "voicemail", "wrong_number", "unreachable", "other")
 # Priority classes (SPEC §4.3 and the roster issue), lower first.
 PRIORITIES = {1: "medical_or_disability", 2: "pregnant", 3: "minor_or_elderly", 4: "standard"}
-
-
-class AssemblyPoint(db.Model):
-    __tablename__ = "assembly_points"
-    __table_args__ = (
-        CheckConstraint(f"kind IN {sql_in(KINDS)}", name="kind"),
-        CheckConstraint("capacity >= 0", name="capacity"),
-        Index("ix_assembly_points_location", "location", postgresql_using="gist"),
-        Index("ix_assembly_points_country", "country"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(10))
-    location = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
-    capacity: Mapped[int] = mapped_column(Integer)
-    country: Mapped[str] = mapped_column(String(2))
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Roster(db.Model):

@@ -5,64 +5,11 @@ from marshmallow import Schema, fields, validate
 
 from registry import fields as f
 from registry.crises.models import CERTAINTIES, ZONES
-from registry.nationals.schemas import LocationOut
 from registry.pagination import page_schema
 from registry.schemas import DiffCounts, PageQuery, RequiredPurposeQuery, StrictSchema
 from registry.rosters.exports import FORMATS as EXPORT_FORMATS
 from registry.rosters.exports import PAPERS
-from registry.rosters.models import CONTACT_CHANNELS, CONTACT_OUTCOMES, KINDS, WELFARE_STATUSES
-
-
-class PointIn(StrictSchema):
-    lat = f.Latitude(required=True)
-    lon = f.Longitude(required=True)
-
-
-class AssemblyPointIn(StrictSchema):
-    name = f.Text(200, required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    location = fields.Nested(PointIn, required=True)
-    capacity = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=1_000_000))
-    country = f.Country(required=True)
-    active = fields.Boolean(load_default=True)
-
-
-class AssemblyPointUpdate(AssemblyPointIn):
-    pass
-
-
-class AssemblyPointOut(Schema):
-    id = fields.UUID()
-    name = fields.String()
-    kind = fields.String()
-    location = fields.Nested(LocationOut)
-    capacity = fields.Integer()
-    country = fields.String()
-    active = fields.Boolean()
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-
-
-class AssemblyPointQuery(PageQuery):
-    country = f.Country()
-    kind = fields.String(validate=validate.OneOf(KINDS))
-    active = fields.Boolean()
-
-
-AssemblyPointPage = page_schema(AssemblyPointOut, "AssemblyPointPage")
-
-
-class RowError(Schema):
-    row = fields.Integer()
-    field = fields.String()
-    message = fields.String()
-
-
-class PointImportResult(Schema):
-    created = fields.Integer()
-    rejected = fields.Integer()
-    errors = fields.List(fields.Nested(RowError))
-    ids = fields.List(fields.UUID())
+from registry.rosters.models import CONTACT_CHANNELS, CONTACT_OUTCOMES, WELFARE_STATUSES
 
 
 # ---------------------------------------------------------------------- rosters

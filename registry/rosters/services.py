@@ -1,145 +1,184 @@
-"""Assembly points: created and changed by coordinators and admins; their point must be in their country."""
+"""Rosters: requested by coordinators, built by a worker, read (and diffed) within the caller's jurisdiction.
+
+A roster request resolves everything it depends on at once (the exposure run,
+the zones, the assembly points) and stores it with a queued job in the
+request's transaction; the worker's result then depends only on that stored
+input and the run's rows, so building it twice gives the same roster.
+"""
 from __future__ import annotations
 
 import uuid
 
-from geoalchemy2.shape import to_shape
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 
-from registry import geo
-from registry.errors import InvalidLocation, NotFound
+from registry.auth.reach import Reach
+from registry.crises.exposure import degrees
+from registry.crises.models import CERTAINTIES, ZONES, Crisis, Exposure, ExposureRun
+from registry.crises.services import get_crisis, latest_run, version_of
+from registry.errors import NotFound, Unprocessable
 from registry.extensions import db
-from registry.pagination import Keyset, keyset_page
-from registry.rosters.models import AssemblyPoint
+from registry.jobs import services as jobs
+from registry.nationals.services import visible_nationals
+from registry.pagination import Keyset, bigint, keyset_page
+from registry.assembly_points.models import AssemblyPoint
+from registry.rosters.models import Roster, RosterEntry, RosterPoint, WelfareEvent, WelfareStatus
+
+ROSTER_TASK = "rosters.build"
+DEFAULT_VEHICLE_CAPACITY = 40
+# Far enough for a bus ride to an airport or a border post; beyond it, a roster says so per person.
+DEFAULT_MAX_DISTANCE_KM = 100.0
+MAX_EXPLICIT_POINTS = 5000
+
+# Each piece's box is also searched shifted by ±360°: a ring reaches countries across the antimeridian.
+_AFFECTED_COUNTRIES_SQL = text("""
+SELECT DISTINCT cp.alpha2
+FROM crisis_area_parts p CROSS JOIN (VALUES (-360.0), (0.0), (360.0)) AS shift(x)
+JOIN country_parts cp
+  ON cp.geom && ST_Expand(ST_Translate(p.geom, shift.x, 0), :reach_deg)
+ AND ST_DWithin(cp.geom::geography, p.geom::geography, :reach_m)
+WHERE p.crisis_id = :crisis_id AND p.version = :version
+""")
 
 
-def _check_point(data: dict) -> None:
-    location = data["location"]
-    problem = geo.check_in_country(location["lon"], location["lat"], data["country"])
-    if problem:
-        raise InvalidLocation(problem.message, errors={"location": {problem.field: [problem.message]}})
+def _affected_countries(run: ExposureRun, reach_km: float) -> list[str]:
+    """Countries the area or its outer ring touch: where the default assembly points are."""
+    reach_m = reach_km * 1000.0
+    return sorted(db.session.scalars(_AFFECTED_COUNTRIES_SQL, {
+        "crisis_id": run.crisis_id, "version": run.version, "reach_m": reach_m, "reach_deg": degrees(reach_m)}))
 
 
-def create_point(data: dict) -> AssemblyPoint:
-    """:raises InvalidLocation: the point is not in ``country``."""
-    _check_point(data)
-    location = data.pop("location")
-    point = AssemblyPoint(id=uuid.uuid4(), location=f"SRID=4326;{geo.point_wkt(location['lon'], location['lat'])}",
-                          **data)
-    db.session.add(point)
+def _resolve_points(data: dict, run: ExposureRun, reach_km: float) -> list[uuid.UUID]:
+    """:raises Unprocessable: unknown or inactive points named, or none to use."""
+    ids = data.get("assembly_point_ids")
+    if ids:
+        found = dict(db.session.execute(select(AssemblyPoint.id, AssemblyPoint.active)
+                                        .where(AssemblyPoint.id.in_(ids))).all())
+        unknown = [str(i) for i in ids if i not in found]
+        inactive = [str(i) for i in ids if found.get(i) is False]
+        if unknown or inactive:
+            messages = ([f"Unknown: {', '.join(unknown)}."] if unknown else []) + \
+                       ([f"Inactive: {', '.join(inactive)}."] if inactive else [])
+            raise Unprocessable("Some assembly points cannot be used.", errors={"assembly_point_ids": messages})
+        return sorted(set(ids))
+    countries = _affected_countries(run, reach_km)
+    return sorted(db.session.scalars(select(AssemblyPoint.id).where(
+        AssemblyPoint.active.is_(True), AssemblyPoint.country.in_(countries))))
+
+
+def request_roster(crisis_id: uuid.UUID, data: dict, user) -> Roster:
+    """A queued roster of the crisis's latest succeeded run. :raises NotFound, Unprocessable:"""
+    crisis = db.session.scalar(select(Crisis).where(Crisis.id == crisis_id).with_for_update())
+    if crisis is None:
+        raise NotFound("No such crisis.")
+    if crisis.status != "active":
+        raise Unprocessable("The crisis is closed; reopen it to build a roster.", errors={"status": ["Closed."]})
+    run = latest_run(crisis, succeeded=True)
+    if run is None:
+        newest = latest_run(crisis)
+        state = newest.status if newest else "missing"
+        raise Unprocessable(f"The exposure run of version {crisis.version} is {state}; retry when it has "
+                            "succeeded.", errors={"run": [state]})
+    params = {
+        "zones": sorted(data.get("zones") or ZONES),
+        "certainties": sorted(data.get("certainties") or CERTAINTIES),
+        "max_ring_km": data.get("max_ring_km"),
+        "vehicle_capacity": int(data.get("vehicle_capacity", DEFAULT_VEHICLE_CAPACITY)),
+        "max_distance_km": float(data.get("max_distance_km", DEFAULT_MAX_DISTANCE_KM)),
+    }
+    outer_ring_km = max(version_of(crisis, run.version).zones_km or [0.0])
+    points = _resolve_points(data, run, outer_ring_km)
+    params["assembly_point_ids"] = [str(p) for p in points]
+    number = (db.session.scalar(select(func.max(Roster.number)).where(Roster.crisis_id == crisis.id)) or 0) + 1
+    roster = Roster(id=uuid.uuid4(), crisis_id=crisis.id, number=number, run_id=run.id, version=run.version,
+                    params=params, status="queued", created_by=user.id if user else None)
+    job = jobs.enqueue("roster", ROSTER_TASK, params={"roster_id": str(roster.id)},
+                       created_by=user.id if user else crisis.created_by)
+    roster.job_id = job.id
+    db.session.add(roster)
     db.session.flush()
-    db.session.refresh(point)
-    return point
+    return roster
 
 
-def get_point(point_id: uuid.UUID) -> AssemblyPoint:
-    point = db.session.get(AssemblyPoint, point_id)
-    if point is None:
-        raise NotFound("No such assembly point.")
-    return point
+def get_roster(roster_id: uuid.UUID) -> Roster:
+    roster = db.session.get(Roster, roster_id)
+    if roster is None:
+        raise NotFound("No such roster.")
+    return roster
 
 
-def update_point(point_id: uuid.UUID, data: dict) -> AssemblyPoint:
-    """A partial update; a new location or country is checked again. :raises NotFound, InvalidLocation:"""
-    point = get_point(point_id)
-    if "location" in data or "country" in data:
-        current = to_shape(point.location)
-        _check_point({"location": data.get("location", {"lat": current.y, "lon": current.x}),
-                      "country": data.get("country", point.country)})
-    location = data.pop("location", None)
-    if location:
-        point.location = f"SRID=4326;{geo.point_wkt(location['lon'], location['lat'])}"
-    for key, value in data.items():
-        setattr(point, key, value)
-    point.updated_at = func.now()
-    db.session.flush()
-    db.session.refresh(point)
-    return point
+def list_rosters(crisis_id: uuid.UUID, *, limit: int = 100, cursor: str | None = None) -> dict:
+    get_crisis(crisis_id)
+    query = select(Roster).where(Roster.crisis_id == crisis_id)
+    return keyset_page(query, _NEWEST_FIRST, limit=limit, cursor=cursor, key=lambda r: (r.number,))
 
 
-def list_points(*, country=None, kind=None, active=None, limit: int = 100, cursor: str | None = None) -> dict:
-    query = select(AssemblyPoint)
-    if country:
-        query = query.where(AssemblyPoint.country == country)
-    if kind:
-        query = query.where(AssemblyPoint.kind == kind)
-    if active is not None:
-        query = query.where(AssemblyPoint.active.is_(active))
-    return keyset_page(query, _BY_NAME, limit=limit, cursor=cursor, key=lambda p: (p.name, p.id))
+_NEWEST_FIRST = Keyset((Roster.number,), (bigint,), descending=True)
 
 
-_BY_NAME = Keyset((AssemblyPoint.name, AssemblyPoint.id), (str, uuid.UUID))
+# ---------------------------------------------------------------------- reading
+
+def visible_counts(roster: Roster, user) -> dict | None:
+    """``assigned``, ``unassigned``, ``by_reason``, ``vehicles`` and ``by_assembly_point`` as the caller may
+    see them: an embassy officer counts only their jurisdiction's people (capacities are not personal)."""
+    if roster.status != "succeeded":
+        return None
+    points = list(db.session.scalars(select(RosterPoint).where(RosterPoint.roster_id == roster.id)
+                                     .order_by(RosterPoint.position)))
+    if Reach.of(user).is_everywhere:
+        counts = dict(roster.counts)
+        per_point = {p.assembly_point_id: (p.assigned, p.vehicles) for p in points}
+    else:
+        visible = visible_nationals(user).subquery()
+        rows = db.session.execute(
+            select(RosterEntry.assembly_point_id, RosterEntry.unassigned_reason, func.count(),
+                   func.count(func.distinct(RosterEntry.vehicle)))
+            .join(visible, visible.c.id == RosterEntry.national_id)
+            .where(RosterEntry.roster_id == roster.id)
+            .group_by(RosterEntry.assembly_point_id, RosterEntry.unassigned_reason)).all()
+        per_point = {point: (number, vehicles) for point, reason, number, vehicles in rows if point}
+        by_reason = {reason: number for point, reason, number, _ in rows if reason}
+        counts = {"assigned": sum(n for n, _ in per_point.values()), "unassigned": sum(by_reason.values()),
+                  "by_reason": by_reason, "vehicles": sum(v for _, v in per_point.values())}
+    counts["by_assembly_point"] = [
+        {"assembly_point_id": p.assembly_point_id, "name": p.name, "kind": p.kind, "country": p.country,
+         "capacity": p.capacity, "assigned": per_point.get(p.assembly_point_id, (0, 0))[0],
+         "vehicles": per_point.get(p.assembly_point_id, (0, 0))[1]} for p in points]
+    return counts
 
 
-def point_out(point: AssemblyPoint) -> dict:
-    shape = to_shape(point.location)
-    return {"id": point.id, "name": point.name, "kind": point.kind, "capacity": point.capacity,
-            "country": point.country, "active": point.active, "created_at": point.created_at,
-            "updated_at": point.updated_at, "location": {"lat": shape.y, "lon": shape.x}}
+def roster_out(roster: Roster, user) -> dict:
+    return {"id": roster.id, "crisis_id": roster.crisis_id, "number": roster.number, "run_id": roster.run_id,
+            "version": roster.version, "status": roster.status, "job_id": roster.job_id, "params": roster.params,
+            "counts": visible_counts(roster, user), "created_at": roster.created_at,
+            "finished_at": roster.finished_at}
 
 
-POINT_COLUMNS = ("name", "kind", "lat", "lon", "capacity", "country", "active")
-MAX_IMPORTED_POINTS = 10_000
+def require_built(roster: Roster) -> None:
+    """:raises Unprocessable: the roster is not (yet) built."""
+    if roster.status != "succeeded":
+        raise Unprocessable(f"The roster is {roster.status}; retry when it has succeeded.",
+                            errors={"status": [roster.status]})
 
 
-def import_points(data: bytes, schema) -> dict:
-    """Create assembly points from a CSV or XLSX (columns ``POINT_COLUMNS``, ``active`` optional).
-
-    Each row is validated like ``POST /assembly-points``; good rows are stored even when others
-    fail, and every bad row is reported with its field. :raises Unprocessable: unreadable file,
-    unknown or missing columns, too many rows.
-    """
-    from flask import current_app
-    from marshmallow import ValidationError
-
-    from registry.errors import Unprocessable
-    from registry.imports.reader import ReadLimits, open_rows
-    header, rows, _ = open_rows(data, ReadLimits.from_config(current_app.config))
-    unknown = sorted(set(header) - set(POINT_COLUMNS) - {""})
-    missing = sorted(set(POINT_COLUMNS) - {"active"} - set(header))
-    if unknown or missing:
-        errors = {**({c: ["Unknown column."] for c in unknown}), **({c: ["Missing column."] for c in missing})}
-        raise Unprocessable("The columns do not match the assembly point template.", errors=errors)
-    created, errors = [], []
-    for index, row in enumerate(rows):
-        row_no = row.number
-        if index >= MAX_IMPORTED_POINTS:
-            raise Unprocessable(f"At most {MAX_IMPORTED_POINTS} assembly points per file.",
-                                errors={"file": ["Too many rows."]})
-        if row.problems:  # cells the reader could not use: a formula, an over-long or undecodable value
-            errors.extend({"row": row_no, "field": field, "message": message} for field, message in row.problems)
-            continue
-        values = {name: cell.strip() for name, cell in zip(header, row.cells) if name}
-        if not any(values.values()):
-            continue
-        body = {"name": values.get("name"), "kind": values.get("kind"), "country": values.get("country"),
-                "location": {"lat": _number(values.get("lat")), "lon": _number(values.get("lon"))},
-                "capacity": _number(values.get("capacity"), integer=True),
-                "active": values.get("active", "").lower() not in ("false", "no", "0")}
-        try:
-            point_data = schema.load(body)
-            problem = geo.check_in_country(point_data["location"]["lon"], point_data["location"]["lat"],
-                                           point_data["country"])
-            if problem:
-                raise ValidationError({"location": [problem.message]})
-        except ValidationError as exc:
-            errors.extend({"row": row_no, "field": field, "message": "; ".join(_flatten(messages))}
-                          for field, messages in exc.messages.items())
-            continue
-        created.append(create_point(point_data).id)
-    return {"created": len(created), "rejected": len({e["row"] for e in errors}), "errors": errors,
-            "ids": created}
+def previous_roster(roster: Roster) -> Roster | None:
+    return db.session.scalar(select(Roster).where(Roster.crisis_id == roster.crisis_id,
+                                                  Roster.number < roster.number, Roster.status == "succeeded")
+                             .order_by(Roster.number.desc()).limit(1))
 
 
-def _number(text: str | None, *, integer: bool = False):
-    """The cell as a number when it is one, else the text (so the schema reports it)."""
-    try:
-        return int(text) if integer else float(text)
-    except (TypeError, ValueError):
-        return text
-
-
-def _flatten(messages) -> list[str]:
-    if isinstance(messages, dict):
-        return [f"{key}: {m}" for key, value in messages.items() for m in _flatten(value)]
-    return [str(m) for m in messages]
+def purge_closed(older_than_days: int) -> list[uuid.UUID]:
+    """Delete the rosters, welfare records and exposure rows of crises closed more than ``older_than_days``
+    ago (SPEC §6b); the crisis, its versions and its runs' counts stay. The ids of the crises purged."""
+    crisis_ids = list(db.session.scalars(select(Crisis.id).where(
+        Crisis.status == "closed", Crisis.closed_at < func.now() - func.make_interval(0, 0, 0, older_than_days))))
+    if not crisis_ids:
+        return []
+    runs = select(ExposureRun.id).where(ExposureRun.crisis_id.in_(crisis_ids))
+    rosters = select(Roster.id).where(Roster.crisis_id.in_(crisis_ids))
+    deleted = 0
+    deleted += db.session.execute(delete(RosterEntry).where(RosterEntry.roster_id.in_(rosters))).rowcount
+    deleted += db.session.execute(delete(Roster).where(Roster.crisis_id.in_(crisis_ids))).rowcount
+    deleted += db.session.execute(delete(WelfareEvent).where(WelfareEvent.crisis_id.in_(crisis_ids))).rowcount
+    deleted += db.session.execute(delete(WelfareStatus).where(WelfareStatus.crisis_id.in_(crisis_ids))).rowcount
+    deleted += db.session.execute(delete(Exposure).where(Exposure.run_id.in_(runs))).rowcount
+    return crisis_ids if deleted else []

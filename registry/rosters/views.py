@@ -12,82 +12,11 @@ from registry.auth import visibility
 from registry.auth.access import limited, requires
 from registry.auth.reach import Reach
 from registry.errors import Unprocessable
-from registry.imports.schemas import UploadIn
 from registry.jobs import views as jobs_views
 from registry.jobs.schemas import JobAccepted
-from registry.rosters import building, exports, schemas, services, welfare
+from registry.rosters import diff, entries, exports, schemas, services, welfare
 from registry.web.openapi import ApiBlueprint, errors, file_responses
 from registry.web.parsing import needs_purpose
-
-bp = ApiBlueprint("assembly_points", __name__, url_prefix="/assembly-points",
-                  description="Assembly points (SPEC §4.3)")
-
-
-@bp.post("")
-@requires("crises:write")
-@bp.arguments(schemas.AssemblyPointIn)
-@bp.response(201, schemas.AssemblyPointOut, headers={"Location": {"schema": {"type": "string"}}})
-def create_point(data):
-    """Create an assembly point.
-
-    The point must be in ``country`` (the same checks as a national's point).
-    """
-    point = services.create_point(data)
-    audit.note(object_type="assembly_point", object_ids=[point.id])
-    return services.point_out(point), 201, {"Location": f"/api/v1/assembly-points/{point.id}"}
-
-
-@bp.post("/import")
-@requires("crises:write")
-@bp.arguments(UploadIn, location="files")
-@bp.response(200, schemas.PointImportResult)
-def import_points(files):
-    """Create assembly points from a CSV or XLSX.
-
-    Multipart field ``file``; columns ``name, kind, lat, lon, capacity, country`` and optional ``active``.
-    Good rows are stored even when others fail; bad rows are listed with their field.
-    """
-    result = services.import_points(files["file"].read(), schemas.AssemblyPointIn())
-    audit.note(object_type="assembly_point", object_ids=result["ids"], result_count=result["created"])
-    return result
-
-
-@bp.get("")
-@requires("crises:read")
-@bp.arguments(schemas.AssemblyPointQuery, location="query")
-@bp.response(200, schemas.AssemblyPointPage)
-def list_points(args):
-    """List assembly points, by name."""
-    args.pop("purpose", None)
-    page = services.list_points(**args)
-    audit.note(object_type="assembly_point", result_count=page["total"])
-    page["items"] = [services.point_out(p) for p in page["items"]]
-    return page
-
-
-@bp.get("/<uuid:point_id>")
-@requires("crises:read")
-@bp.response(200, schemas.AssemblyPointOut)
-@errors(404)
-def get_point(point_id: uuid.UUID):
-    """Read an assembly point."""
-    audit.note(object_type="assembly_point", object_ids=[point_id])
-    return services.point_out(services.get_point(point_id))
-
-
-@bp.patch("/<uuid:point_id>")
-@requires("crises:write")
-@bp.arguments(schemas.AssemblyPointUpdate(partial=True))
-@bp.response(200, schemas.AssemblyPointOut)
-@errors(404)
-def update_point(data, point_id: uuid.UUID):
-    """Change an assembly point.
-
-    Any subset of the fields; set ``active`` false to stop using a point.
-    """
-    audit.note(object_type="assembly_point", object_ids=[point_id], details={"fields": sorted(data)})
-    return services.point_out(services.update_point(point_id, data))
-
 
 # ---------------------------------------------------------------------- rosters
 
@@ -111,10 +40,10 @@ def create_roster(data, crisis_id: uuid.UUID):
     """
     earlier = idempotency.earlier_answer(g.user.id)
     if earlier:
-        roster = building.get_roster(uuid.UUID(earlier[1]["id"]))
+        roster = services.get_roster(uuid.UUID(earlier[1]["id"]))
         audit.note(object_type="roster", object_ids=[roster.id, crisis_id], details={"idempotent_replay": True})
         return _roster_accepted(roster)
-    roster = building.request_roster(crisis_id, data, g.user)
+    roster = services.request_roster(crisis_id, data, g.user)
     audit.note(object_type="roster", object_ids=[roster.id, crisis_id],
                details={"points": len(roster.params["assembly_point_ids"]), "number": roster.number})
     idempotency.remember_answer(g.user.id, 202, {"id": str(roster.id)})
@@ -132,9 +61,9 @@ def _roster_accepted(roster):
 @errors(404)
 def list_rosters(args, crisis_id: uuid.UUID):
     """The crisis's rosters, newest first."""
-    page = building.list_rosters(crisis_id, limit=args["limit"], cursor=args["cursor"])
+    page = services.list_rosters(crisis_id, limit=args["limit"], cursor=args["cursor"])
     audit.note(object_type="roster", object_ids=[crisis_id, *(r.id for r in page["items"])])
-    page["items"] = [building.roster_out(r, g.user) for r in page["items"]]
+    page["items"] = [services.roster_out(r, g.user) for r in page["items"]]
     return page
 
 
@@ -149,7 +78,7 @@ def get_roster(roster_id: uuid.UUID):
     jurisdiction's people only.
     """
     audit.note(object_type="roster", object_ids=[roster_id])
-    return building.roster_out(building.get_roster(roster_id), g.user)
+    return services.roster_out(services.get_roster(roster_id), g.user)
 
 
 def _entry_out(row: dict, role: str) -> dict:
@@ -177,7 +106,7 @@ def list_entries(args, roster_id: uuid.UUID):
     """
     audit.note(object_type="roster", object_ids=[roster_id])
     args.pop("purpose")
-    page = building.list_entries(building.get_roster(roster_id), g.user, **args)
+    page = entries.list_entries(services.get_roster(roster_id), g.user, **args)
     audit.note(object_ids=[roster_id, *(r["national_id"] for r in page["items"])], result_count=page["total"],
                details={"filters": sorted(k for k in args if k not in ("limit", "cursor"))})
     page["items"] = [_entry_out(r, g.user.role) for r in page["items"]]
@@ -191,8 +120,8 @@ def list_entries(args, roster_id: uuid.UUID):
 def get_entry(roster_id: uuid.UUID, national_id: uuid.UUID):
     """One person of the roster, with their welfare history in the crisis."""
     audit.note(object_type="roster_entry", object_ids=[roster_id, national_id])
-    roster = building.get_roster(roster_id)
-    row = building.get_entry(roster, national_id, g.user)
+    roster = services.get_roster(roster_id)
+    row = entries.get_entry(roster, national_id, g.user)
     return {**_entry_out(row, g.user.role), "history": welfare.history(roster.crisis_id, national_id)}
 
 
@@ -208,7 +137,7 @@ def update_entry(data, roster_id: uuid.UUID, national_id: uuid.UUID):
     the national in the crisis: a rebuilt roster keeps it. Embassy officers: their jurisdiction only.
     """
     audit.note(object_type="roster_entry", object_ids=[roster_id, national_id])
-    roster = building.get_roster(roster_id)
+    roster = services.get_roster(roster_id)
     row = welfare.update(roster, national_id, data, g.user)
     audit.note(details={"fields": sorted(data), "welfare_status": row["welfare_status"],
                         "contact_outcome": data["contact"]["outcome"] if data.get("contact") else None})
@@ -229,12 +158,12 @@ def roster_diff(args, roster_id: uuid.UUID):
     (by default the one built before). ``purpose`` is required.
     """
     audit.note(object_type="roster", object_ids=[roster_id])
-    roster = building.get_roster(roster_id)
-    other = building.get_roster(args["from_"]) if args.get("from_") else building.previous_roster(roster)
+    roster = services.get_roster(roster_id)
+    other = services.get_roster(args["from_"]) if args.get("from_") else services.previous_roster(roster)
     if other is None:
         raise Unprocessable("This is the crisis's first roster; there is nothing to compare it with.",
                             errors={"from": ["No earlier roster."]})
-    result = building.diff(roster, other, g.user)
+    result = diff.diff(roster, other, g.user)
     audit.note(object_ids=[roster_id, other.id], result_count=sum(result["counts"].values()))
     return {**result, "from_": result["from"]}
 
@@ -257,8 +186,8 @@ def export_roster(args, roster_id: uuid.UUID):
     ``purpose`` is required.
     """
     audit.note(object_type="roster", object_ids=[roster_id])
-    roster = building.get_roster(roster_id)
-    building.require_built(roster)
+    roster = services.get_roster(roster_id)
+    services.require_built(roster)
     reach = Reach.of(g.user)
     point = args.get("assembly_point_id")
     rows = exports.count_rows(roster, reach, point=point)

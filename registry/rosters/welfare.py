@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from registry.errors import Unprocessable
 from registry.extensions import db
-from registry.rosters.building import get_entry
+from registry.rosters.entries import get_entry
 from registry.rosters.models import Roster, WelfareEvent, WelfareStatus
 
 

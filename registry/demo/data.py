@@ -3,8 +3,8 @@
 ``generate_rows`` builds import rows (``registry.imports.rows.COLUMNS`` order,
 strings, '' for empty) fast enough for benchmarks (200,000 rows in a few
 seconds): every choice is a draw from small precomputed pools with one
-``random.Random(seed)``, no Faker calls. ``load_demo`` (the ``registry demo``
-command) creates demo users and loads the rows through the real import path.
+``random.Random(seed)``, no Faker calls. ``registry.demo.commands`` (``registry
+demo``) creates demo users and loads the rows through the real import path.
 
 The data is made up. Host countries are weighted roughly like the stock of
 overseas Filipino workers; cities and their coordinates are real; phone
@@ -17,7 +17,6 @@ import csv
 import io
 import math
 import random
-import time
 import unicodedata
 from bisect import bisect
 from datetime import date, timedelta
@@ -516,60 +515,10 @@ def rows_to_csv(rows) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+# What ``registry demo`` adds beside the nationals: users, a crisis over Dubai and assembly points.
 DEMO_USERS = (("Demo desk", "desk", []), ("Demo embassy", "embassy", ["AE", "QA"]),
               ("Demo coordinator", "coordinator", []), ("Demo admin", "admin", []),
               ("Demo auditor", "auditor", []))
-
-
-def load_demo(nationals: int, seed: int, user) -> None:
-    """Create the demo users (once), print fresh tokens, and import ``nationals`` generated rows.
-
-    Runs inside an app context. A second run with the same seed loads nothing
-    (its first passport is already registered) but still prints new tokens.
-    """
-    import click
-    from sqlalchemy import select
-
-    from registry.auth.models import User
-    from registry.auth.services import create_user, issue_token
-    from registry.crypto import keyring
-    from registry.extensions import db
-    from registry.nationals.models import National
-
-    users = []
-    for name, role, jurisdiction in DEMO_USERS:
-        demo_user = db.session.scalar(select(User).where(User.name == name, User.role == role))
-        if demo_user is None:
-            demo_user = create_user(name, role, jurisdiction)
-        users.append((demo_user, issue_token(demo_user)))
-    user_id = user.id
-    db.session.commit()
-    click.echo("Demo users (tokens are shown once):")
-    for demo_user, token in users:
-        where = f" [{','.join(demo_user.jurisdiction)}]" if demo_user.jurisdiction else ""
-        click.echo(f"  {demo_user.name:<17} {demo_user.role + where:<20} {token}")
-
-    if nationals <= 0:
-        _declare_demo_crisis(db.session.get(User, user_id))
-        return
-    started = time.perf_counter()
-    rows = generate_rows(nationals, seed, as_of=date.today())
-    first_passport = rows[0][COLUMNS.index("passport_number")]
-    if db.session.scalar(select(National.id).where(
-            National.nationality == "PH", National.passport_index == keyring().blind_index("passport", first_passport))):
-        click.echo(f"The demo (seed {seed}) is already loaded: its first passport is registered. Nothing imported.")
-        _declare_demo_crisis(db.session.get(User, user_id))
-        return
-    from registry.cli import import_in_process
-    job = import_in_process(f"demo-seed{seed}.csv", rows_to_csv(rows), db.session.get(User, user_id),
-                            label=f"importing {nationals} nationals")
-    result = job.result
-    click.echo(f"created {result['created']}, duplicates {result['duplicates']}, rejected {result['rejected']} "
-               f"in {time.perf_counter() - started:.1f} s")
-    for error in result["errors"][:20]:
-        click.echo(f"  row {error['row']}: {error['field']}: {error['message']}", err=True)
-    _declare_demo_crisis(db.session.get(User, user_id))  # after the nationals: its first run finds them
-
 
 DEMO_CRISIS = {"name": "Demo: flash flood, Dubai", "kind": "flood", "severity": "high",
                "area": {"type": "circle", "center": {"lat": 25.2048, "lon": 55.2708}, "radius_km": 30},
@@ -585,48 +534,3 @@ DEMO_POINTS = (  # name, kind, lat, lon, capacity, country
     ("Jebel Ali port, gate 5", "port", 25.0112, 55.0613, 80, "AE"),
     ("Embassy of the Philippines, Doha", "embassy", 25.3126, 51.4973, 300, "QA"),
 )
-
-
-def _declare_demo_crisis(user) -> None:
-    """One declared crisis (once), with its assembly points; its exposure run and a first roster are
-    computed here, through the workers' own task code, so the demo is complete when the command ends."""
-    import click
-    from sqlalchemy import select
-
-    from registry.crises.models import Crisis
-    from registry.crises.services import declare, latest_run
-    from registry.extensions import db
-    from registry.rosters.building import request_roster
-    from registry.rosters.models import AssemblyPoint, Roster
-    from registry.rosters.services import create_point
-    from tasks.exposure import run_exposure_task
-    from tasks.rosters import build_roster_task
-    if db.session.scalar(select(Crisis.id).where(Crisis.name == DEMO_CRISIS["name"])):
-        return
-    if not db.session.scalar(select(AssemblyPoint.id).limit(1)):
-        for name, kind, lat, lon, capacity, country in DEMO_POINTS:
-            create_point({"name": name, "kind": kind, "location": {"lat": lat, "lon": lon}, "capacity": capacity,
-                          "country": country, "active": True})
-    crisis = declare(dict(DEMO_CRISIS), user)
-    crisis_id, user_id = crisis.id, user.id
-    db.session.info.pop("sagip_outbox_pending", None)  # computed here; the relay's later message is skipped
-    db.session.commit()
-    run_exposure_task(str(latest_run(db.session.get(Crisis, crisis_id)).job_id))
-    db.session.expire_all()
-    run = latest_run(db.session.get(Crisis, crisis_id))
-    click.echo(f"Declared the demo crisis {crisis_id} ({DEMO_CRISIS['name']}): {run.status}, "
-               f"{(run.counts or {}).get('total', 0)} exposed.")
-    if run.status != "succeeded":
-        return
-    from registry.auth.models import User
-    roster = request_roster(crisis_id, {"vehicle_capacity": 40, "max_distance_km": 100}, db.session.get(User, user_id))
-    roster_id = roster.id
-    db.session.info.pop("sagip_outbox_pending", None)
-    db.session.commit()
-    build_roster_task(str(roster.job_id))
-    db.session.expire_all()
-    roster = db.session.get(Roster, roster_id)
-    counts = roster.counts or {}
-    click.echo(f"Built its roster {roster_id}: {roster.status}, {counts.get('assigned', 0)} assigned to "
-               f"{len(roster.params['assembly_point_ids'])} assembly points in {counts.get('vehicles', 0)} "
-               f"vehicles, {counts.get('unassigned', 0)} unassigned.")

@@ -1,4 +1,4 @@
-"""Building a roster's rows: read the run's nationals from PostGIS, assign them, write the entries back.
+"""Building a roster on a worker: read the run's nationals from PostGIS, assign them, write the entries back.
 
 Both directions use binary COPY with fixed-width records, read and written by
 numpy as whole arrays: a million rows cross the socket in about a second, with
@@ -6,14 +6,21 @@ no Python object per row. The assignment itself is ``registry.rosters.assign``.
 """
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import numpy as np
 from psycopg import sql
+from sqlalchemy import delete, select, text
 
+from registry.auth import scope
+from registry.errors import NotFound
+from registry.extensions import db
+from registry.jobs import services as jobs
 from registry.rosters import assign
-from registry.rosters.models import UNASSIGNED_REASONS
+from registry.rosters.models import UNASSIGNED_REASONS, Roster, RosterEntry, RosterPoint
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
@@ -87,7 +94,7 @@ PARALLEL_FROM_ROWS = 100_000
 
 def write_entries(engine, scope: tuple, roster_id: uuid.UUID, ids: np.ndarray, result: assign.Assignment,
                   point_ids: list[uuid.UUID]) -> None:
-    """COPY one entry per member, committed on connections of their own (see ``building.build``).
+    """COPY one entry per member, committed on connections of their own (see ``build``).
 
     Rows go in national id order, so the primary key grows at its right edge (half the time of random
     order); a large roster is cut into two ranges of ids written by two connections at once (PostgreSQL
@@ -174,3 +181,70 @@ def _fill_common(block, roster, ids, columns: dict, chosen) -> None:
     _set(block, "national_id", ids["national_id"])
     _set(block, "priority", columns["priority"][chosen])
     _set(block, "rank", columns["rank"][chosen])
+
+
+# ---------------------------------------------------------------------- the task's work
+
+_POINTS_SQL = text("""
+SELECT id, name, kind, country, location, ST_X(location) AS lon, ST_Y(location) AS lat, capacity
+FROM assembly_points WHERE id = ANY(:ids) ORDER BY id
+""")
+
+
+def build(job) -> dict:
+    """The task's work: the roster's entries, points and counts (the caller commits). Rerunnable."""
+    roster = db.session.get(Roster, uuid.UUID(job.params["roster_id"]))
+    if roster is None:
+        raise NotFound("The roster is gone (its crisis was deleted).")
+    params = roster.params
+    roster.status = "running"
+    # The entries are written and committed on connections of their own (two at once for a large roster,
+    # write_entries) before this transaction marks the roster succeeded: readers only read
+    # succeeded rosters, and a rerun (or a failure, ``mark_failed``) first deletes what an attempt left.
+    with db.engine.begin() as connection:
+        connection.execute(*scope.everything_statement())
+        connection.execute(delete(RosterEntry).where(RosterEntry.roster_id == roster.id))
+    db.session.execute(text("SET LOCAL work_mem = '256MB'"))
+    db.session.execute(text("SET LOCAL jit = off"))
+    db.session.execute(delete(RosterPoint).where(RosterPoint.roster_id == roster.id))
+    points = db.session.execute(_POINTS_SQL, {"ids": [uuid.UUID(p) for p in params["assembly_point_ids"]]}).all()
+    cursor = db.session.connection().connection.driver_connection.cursor()
+    started = time.perf_counter()
+    ids, members = read_members(cursor, roster.run_id, params)
+    read_s = time.perf_counter() - started
+    jobs.set_progress(job.id, 0.3)
+    started = time.perf_counter()
+    result = assign.assign(members, assign.Points(
+        lon=np.array([p.lon for p in points], dtype=np.float64), lat=np.array([p.lat for p in points], dtype=np.float64),
+        capacity=np.array([p.capacity for p in points], dtype=np.int64)),
+        vehicle_capacity=params["vehicle_capacity"], max_distance_km=params["max_distance_km"])
+    assign_s = time.perf_counter() - started
+    jobs.set_progress(job.id, 0.6)
+    started = time.perf_counter()
+    write_entries(db.engine, scope.everything_statement(), roster.id, ids, result, [p.id for p in points])
+    write_s = time.perf_counter() - started
+    by_name = sorted(range(len(points)), key=lambda i: (points[i].name.casefold(), str(points[i].id)))
+    position = {index: place for place, index in enumerate(by_name)}
+    db.session.add_all(RosterPoint(roster_id=roster.id, assembly_point_id=p.id, name=p.name, kind=p.kind,
+                                   country=p.country, location=p.location, capacity=p.capacity,
+                                   position=position[i], assigned=int(result.assigned_per_point[i]),
+                                   vehicles=int(result.vehicles_per_point[i]))
+                       for i, p in enumerate(points))
+    reasons = np.bincount(result.reason, minlength=len(UNASSIGNED_REASONS) + 1)
+    counts = {"assigned": int((result.point >= 0).sum()), "unassigned": int((result.point < 0).sum()),
+              "by_reason": {reason: int(reasons[code]) for code, reason in enumerate(UNASSIGNED_REASONS, start=1)
+                            if reasons[code]},
+              "vehicles": int(result.vehicles_per_point.sum())}
+    roster.status, roster.counts, roster.finished_at = "succeeded", counts, datetime.now(timezone.utc)
+    jobs.finish(job.id, {"roster_id": str(roster.id), "counts": counts, "seconds": {
+        "read": round(read_s, 3), "assign": round(assign_s, 3), "write": round(write_s, 3)}})
+    return counts
+
+
+def mark_failed(job_id: uuid.UUID) -> None:
+    """The roster of a failed job: failed, and without the entries an attempt may have committed."""
+    failed = select(Roster.id).where(Roster.job_id == job_id).scalar_subquery()
+    db.session.execute(delete(RosterEntry).where(RosterEntry.roster_id == failed))
+    db.session.execute(Roster.__table__.update().where(Roster.job_id == job_id).values(status="failed"))
+
+

@@ -1,0 +1,61 @@
+"""The retention rules (SPEC §6b): what personal data is deleted, and when. Each purge is audited.
+
+Run by the worker's beat (tasks/housekeeping.py) and by ``registry retention …``; each commits as it goes.
+"""
+from __future__ import annotations
+
+from flask import current_app
+
+from registry.audit import services as audit
+from registry.auth import scope
+from registry.extensions import db
+from registry.jobs import files, uploads
+from registry.nationals.services import purge_returned
+from registry.rosters.services import purge_closed
+
+
+def purge_returned_nationals(days: int | None = None) -> int:
+    """Erase nationals returned more than ``days`` ago (default REGISTRY_RETENTION_RETURNED_DAYS); stubs stay."""
+    days = current_app.config["REGISTRY_RETENTION_RETURNED_DAYS"] if days is None else days
+    scope.use_everything()
+    total = 0
+    while True:
+        ids = purge_returned(days)
+        if ids:
+            audit.record("retention.purge_returned", object_type="national", object_ids=ids,
+                         result_count=len(ids), details={"retention_days": days})
+        db.session.commit()
+        total += len(ids)
+        if not ids:
+            return total
+
+
+def purge_closed_crises(days: int | None = None) -> int:
+    """Delete the rosters, welfare records and exposure rows of crises closed more than ``days`` ago (default
+    REGISTRY_RETENTION_CLOSED_CRISIS_DAYS)."""
+    days = current_app.config["REGISTRY_RETENTION_CLOSED_CRISIS_DAYS"] if days is None else days
+    scope.use_everything()
+    ids = purge_closed(days)
+    if ids:
+        audit.record("retention.purge_closed_crises", object_type="crisis", object_ids=ids, result_count=len(ids),
+                     details={"retention_days": days})
+    db.session.commit()
+    return len(ids)
+
+
+def purge_stale_uploads(hours: float | None = None) -> int:
+    """Delete uploaded files older than ``hours`` (default REGISTRY_UPLOAD_RETENTION_HOURS), whatever became
+    of their job (a worker down for a day, a job lost): an upload is personal data waiting to be read."""
+    hours = current_app.config["REGISTRY_UPLOAD_RETENTION_HOURS"] if hours is None else hours
+    scope.use_everything()
+    purged = uploads.purge_older_than(hours)
+    if purged:
+        audit.record("retention.purge_uploads", object_type="job", result_count=purged,
+                     details={"retention_hours": hours})
+    db.session.commit()
+    return purged
+
+
+def purge_expired_exports() -> int:
+    """Delete worker-built export files past REGISTRY_EXPORT_TTL_SECONDS."""
+    return files.purge_expired()
