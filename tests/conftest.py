@@ -6,9 +6,11 @@ worker commit, so per-test transactions cannot isolate them).
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import re
+import sys
 import tempfile
 import uuid
 
@@ -55,6 +57,14 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
         reporter.write_line(f"log scan: {lines} log lines of the session, {len(found)} with a passport or phone")
+        contract = sys.modules.get("tests.test_contract")
+        if contract is not None and contract.CALLS:
+            operations = {operation for operation, _ in contract.CALLS}
+            statuses = collections.Counter()
+            for (_, status), calls in contract.CALLS.items():
+                statuses[status] += calls
+            reporter.write_line(f"contract: {sum(statuses.values())} generated calls over {len(operations)} "
+                                f"method+path pairs; statuses {dict(sorted(statuses.items()))}")
     if found:
         for line in found[:20]:
             if reporter:

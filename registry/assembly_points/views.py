@@ -19,7 +19,9 @@ bp = ApiBlueprint("assembly_points", __name__, url_prefix="/assembly-points",
 
 @bp.post("")
 @requires("crises:write")
-@bp.arguments(schemas.AssemblyPointIn)
+@bp.arguments(schemas.AssemblyPointIn, example={
+    "name": "Embassy of the Philippines, Abu Dhabi", "kind": "embassy", "location": {"lat": 24.4539, "lon": 54.3773},
+    "capacity": 400, "country": "AE", "active": True})
 @bp.response(201, schemas.AssemblyPointOut, headers={"Location": {"schema": {"type": "string"}}})
 def create_point(data):
     """Create an assembly point.

@@ -29,7 +29,9 @@ def area_cost_checked(view):
 @bp.post("")
 @requires("crises:write")
 @area_cost_checked
-@bp.arguments(schemas.CrisisCreate)
+@bp.arguments(schemas.CrisisCreate, example={
+    "name": "M7.1 Hualien", "kind": "earthquake", "severity": "high", "zones_km": [25, 100],
+    "area": {"type": "circle", "center": {"lat": 23.97, "lon": 121.6}, "radius_km": 50}})
 @bp.response(202, schemas.CrisisOut, headers={"Location": {"schema": {"type": "string"}}})
 def declare_crisis(data):
     """Declare a crisis.
@@ -72,7 +74,7 @@ def get_crisis(crisis_id: uuid.UUID):
 @bp.patch("/<uuid:crisis_id>")
 @requires("crises:write")
 @area_cost_checked
-@bp.arguments(schemas.CrisisUpdate)
+@bp.arguments(schemas.CrisisUpdate, example={"severity": "extreme", "zones_km": [25, 100, 200]})
 @bp.response(200, schemas.CrisisOut)
 @errors(404)
 def update_crisis(data, crisis_id: uuid.UUID):

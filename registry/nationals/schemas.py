@@ -119,6 +119,19 @@ class NationalFields(StrictSchema):
             raise ValidationError(str(exc)) from None
 
 
+# The SPEC §4.2 example: in the document, and what clients (and the contract test) try first.
+NATIONAL_EXAMPLE = {
+    "family_name": "Dela Cruz", "given_names": "Maria Luisa", "sex": "F", "date_of_birth": "1990-04-12",
+    "nationality": "PH", "passport_number": "P1234567A", "phones": ["+971501234567"],
+    "email": "maria@example.org", "vulnerabilities": ["pregnant"],
+    "next_of_kin": {"name": "Jose Dela Cruz", "relation": "spouse", "phone": "+639171234567"},
+    "deployment": {"host_country": "AE", "city": "Dubai", "address": "Al Barsha 1",
+                   "employer": "Emirates Hospitality LLC", "occupation_isco": "5131",
+                   "contract_start": "2025-01-15", "contract_end": "2027-01-14", "legal_status": "documented"},
+    "location": {"lat": 25.1124, "lon": 55.198},
+}
+
+
 class NationalCreate(NationalFields):
     deployment = fields.Nested(DeploymentIn, required=True)
     location = fields.Nested(LocationIn, allow_none=True)

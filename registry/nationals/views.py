@@ -46,7 +46,7 @@ def _note_page(page: dict, filters: dict) -> None:
 
 @bp.post("")
 @requires("nationals:write")
-@bp.arguments(schemas.NationalCreate)
+@bp.arguments(schemas.NationalCreate, example=schemas.NATIONAL_EXAMPLE)
 @bp.response(201, schemas.NationalCreated, headers={"Location": {"schema": {"type": "string"}}})
 @errors(409)
 def create_national(data):
@@ -97,7 +97,7 @@ def list_nationals(args):
 @requires("nationals:read")
 @limited("bulk")
 @bp.arguments(schemas.SearchQuery, location="query")
-@bp.arguments(schemas.SearchIn)
+@bp.arguments(schemas.SearchIn, example={"q": "maria dela cruz", "limit": 20})
 @bp.response(200, schemas.NationalPage)
 def search_nationals(query, args):
     """Search nationals by name or passport.
@@ -159,7 +159,7 @@ def erase_national(national_id: uuid.UUID):
 
 @bp.post("/<uuid:national_id>/locations")
 @requires("nationals:write")
-@bp.arguments(schemas.LocationIn)
+@bp.arguments(schemas.LocationIn, example={"lat": 25.2048, "lon": 55.2708, "precision_m": 30})
 @bp.response(201, schemas.NationalOut)
 @errors(404)
 def add_location(data, national_id: uuid.UUID):

@@ -28,7 +28,7 @@ rosters_bp = ApiBlueprint("rosters", __name__, url_prefix="/rosters",
 
 @crisis_rosters_bp.post("/<uuid:crisis_id>/rosters")
 @requires("rosters:write")
-@crisis_rosters_bp.arguments(schemas.RosterCreate)
+@crisis_rosters_bp.arguments(schemas.RosterCreate, example={"vehicle_capacity": 40, "max_distance_km": 100})
 @crisis_rosters_bp.response(202, schemas.RosterAccepted, headers={"Location": {"schema": {"type": "string"}}})
 @errors(404)
 def create_roster(data, crisis_id: uuid.UUID):
@@ -127,7 +127,9 @@ def get_entry(roster_id: uuid.UUID, national_id: uuid.UUID):
 
 @rosters_bp.patch("/<uuid:roster_id>/entries/<uuid:national_id>")
 @requires("welfare:write")
-@rosters_bp.arguments(schemas.WelfareUpdate)
+@rosters_bp.arguments(schemas.WelfareUpdate, example={
+    "welfare_status": "safe", "note": "Staying with a cousin in Sharjah",
+    "contact": {"channel": "phone", "outcome": "reached"}})
 @rosters_bp.response(200, schemas.EntryOut)
 @errors(404)
 def update_entry(data, roster_id: uuid.UUID, national_id: uuid.UUID):

@@ -76,9 +76,10 @@ def file_responses(*media_types: str, status: int = 200, description: str = "the
         view._apidoc = deepcopy(getattr(view, "_apidoc", {}))
         responses = view._apidoc.setdefault("response", {}).setdefault("responses", {})
         for media_type in media_types:
-            responses.setdefault(status, []).append({
-                "description": description, "schema": {"type": "string", "format": "binary"},
-                "content_type": media_type})
+            # JSON-based formats (GeoJSON) are objects to a client that parses them; the others are files.
+            schema = {"type": "object"} if media_type.endswith("json") else {"type": "string", "format": "binary"}
+            responses.setdefault(status, []).append({"description": description, "schema": schema,
+                                                     "content_type": media_type})
         view._apidoc.setdefault("success_status_codes", []).append(status)
         return view
 
