@@ -11,7 +11,8 @@ from functools import lru_cache
 
 from flask import current_app
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Select, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import LargeBinary, Select, Uuid, and_, bindparam, cast, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from registry import geo, ratelimit, validation
 from registry.audit import services as audit
@@ -139,11 +140,11 @@ def _check_passport(nationality: str, passport: str | None, user, *, exclude: uu
     """:raises DuplicatePassport: a record of ``nationality`` has ``passport`` under any index key."""
     if not passport:
         return
-    query = select(National.id).where(National.nationality == nationality,
-                                      National.passport_index.in_(keyring().blind_indexes("passport", passport)))
-    if exclude is not None:
-        query = query.where(National.id != exclude)
-    existing = db.session.scalar(query)
+    # Asked of the database function, not a query: it sees every jurisdiction (row-level security keeps an
+    # embassy officer's queries to theirs) and answers an id, never a row (migration 0010).
+    existing = db.session.scalar(select(func.registered_passport(
+        nationality, cast(keyring().blind_indexes("passport", passport), ARRAY(LargeBinary)),
+        cast(exclude, Uuid))))
     if existing is None:
         return
     # A registration that meets a registered passport is a passport lookup, whoever's record it is: it counts
