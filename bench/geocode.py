@@ -4,7 +4,7 @@
 
 Three figures, each the median of --runs:
 
-* ``import path``: the pairs of N demo rows (``registry.demo.data.generate_rows``) through the
+* ``import path``: the pairs of N demo rows (``registry.demo.generate_rows``) through the
   import's ``_CityLocator``, which looks each distinct pair up once: what an import pays.
 * ``distinct lookups``: N pairs drawn from the gazetteer itself, written as a person would
   (accents, other case, "City, Region", an Arabic article, a typo now and then), each through
@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    from registry.demo.data import generate_rows
+    from registry.demo import generate_rows
     from registry.geocoding import Gazetteer, place_key
     from registry.imports.rows import COLUMNS
     from registry.imports.services import _CityLocator

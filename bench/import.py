@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     from registry import create_app
     from registry.auth.models import User
     from registry.config import database_url
-    from registry.demo.data import generate_rows, rows_to_csv
+    from registry.demo import generate_rows, rows_to_csv
     from registry.extensions import db
     from registry.geocoding import gazetteer
     from registry.imports.reader import ReadLimits, open_rows

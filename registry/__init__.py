@@ -64,7 +64,7 @@ def _register_blueprints(app: Flask) -> None:
     from registry.places.views import bp as places_bp
     from registry.assembly_points.views import bp as assembly_points_bp
     from registry.rosters.views import crisis_rosters_bp, rosters_bp
-    from registry.web import boundary
+    from registry import boundary
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,

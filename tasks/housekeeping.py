@@ -7,7 +7,7 @@ from registry.audit import services as audit
 from registry.auth import scope
 from registry.crises.services import refresh_active
 from registry.extensions import db
-from registry.retention import services as retention
+from registry import retention
 
 
 @shared_task(name="audit.seal", ignore_result=True)

@@ -153,7 +153,7 @@ def test_uploads_older_than_a_day_are_purged_and_their_job_then_fails_saying_so(
     offline = make_app(REDIS_URL="redis://127.0.0.1:1/0")  # no broker: the job stays queued
     job_id = upload(offline.test_client(), desk, csv_bytes([row()])).get_json()["job_id"]
     assert count(db, "import_files") == 1
-    from registry.retention.services import purge_stale_uploads
+    from registry.retention import purge_stale_uploads
     assert purge_stale_uploads(hours=1) == 0  # a fresh upload stays
     with owner_connection() as conn:
         conn.execute("UPDATE import_files SET created_at = now() - interval '25 hours'")

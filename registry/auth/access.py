@@ -4,7 +4,7 @@ Every API view declares one permission with ``@requires``, which checks the
 caller's role and nothing else; the OpenAPI document (``x-permission``) and
 the authorisation tests read it from the view function, so an endpoint
 without a rule is visible as such. Where a call ends (commit, audit) is
-``registry.web.boundary``.
+``registry.boundary``.
 """
 from __future__ import annotations
 

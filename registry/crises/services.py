@@ -14,15 +14,16 @@ from datetime import datetime, timezone
 
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from registry.auth.reach import Reach
 from registry.crises import areas, exposure, listing
-from registry.crises.models import Crisis, CrisisVersion, ExposureRun
+from registry.crises.models import Crisis, CrisisVersion, Exposure, ExposureRun
 from registry.errors import NotFound, Unprocessable
 from registry.extensions import db
 from registry.jobs import services as jobs
 from registry.nationals.models import Country, National
+from registry.nationals.services import on_erasure
 from registry.pagination import Keyset, keyset_page, timestamp
 
 EXPOSURE_TASK = "crises.run_exposure"
@@ -217,6 +218,12 @@ def crisis_out(crisis: Crisis, user) -> dict:
     """The crisis with its full area (GeoJSON)."""
     version = version_of(crisis)
     return {**summary(crisis, user, version), "area": areas.as_geojson(to_shape(version.geom))}
+
+
+@on_erasure
+def _forget_exposures(national_id: uuid.UUID) -> None:
+    """An erased national leaves every exposure list (the rows hold a location)."""
+    db.session.execute(delete(Exposure).where(Exposure.national_id == national_id))
 
 
 def mark_run_failed(job_id: uuid.UUID) -> None:

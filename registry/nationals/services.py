@@ -354,6 +354,17 @@ def erase_national(national_id: uuid.UUID, user) -> None:
     _erase(national)
 
 
+# What other features keep about a person and must forget with them (exposure rows hold a location, welfare
+# records free-text notes): each registers here, so that this module needs none of them.
+ERASURE_HOOKS: list = []
+
+
+def on_erasure(forget):
+    """Register ``forget(national_id)``, run in the erasing transaction (a decorator)."""
+    ERASURE_HOOKS.append(forget)
+    return forget
+
+
 def _erase(national: National) -> None:
     for field in PERSONAL_FIELDS:
         setattr(national, field, None)
@@ -364,12 +375,8 @@ def _erase(national: National) -> None:
     national.next_of_kin = None
     national.erased_at = func.now()
     db.session.execute(delete(LocationReport).where(LocationReport.national_id == national.id))
-    # Exposure rows hold a location, welfare records free-text notes: both go. Roster entries keep only
-    # ids and a place; every read joins the (now erased) national and leaves them out.
-    from registry.crises.models import Exposure
-    from registry.rosters.models import WelfareEvent, WelfareStatus
-    for table in (Exposure, WelfareEvent, WelfareStatus):
-        db.session.execute(delete(table).where(table.national_id == national.id))
+    for forget in ERASURE_HOOKS:
+        forget(national.id)
     db.session.execute(update(Deployment).where(Deployment.national_id == national.id)
                        .values(city=None, address=None, employer=None, recruitment_agency=None))
     db.session.flush()

@@ -18,7 +18,7 @@ from registry.crises.services import get_crisis, latest_run, version_of
 from registry.errors import NotFound, Unprocessable
 from registry.extensions import db
 from registry.jobs import services as jobs
-from registry.nationals.services import visible_nationals
+from registry.nationals.services import on_erasure, visible_nationals
 from registry.pagination import Keyset, bigint, keyset_page
 from registry.assembly_points.models import AssemblyPoint
 from registry.rosters.models import Roster, RosterEntry, RosterPoint, WelfareEvent, WelfareStatus
@@ -158,6 +158,14 @@ def require_built(roster: Roster) -> None:
     if roster.status != "succeeded":
         raise Unprocessable(f"The roster is {roster.status}; retry when it has succeeded.",
                             errors={"status": [roster.status]})
+
+
+@on_erasure
+def _forget_welfare(national_id: uuid.UUID) -> None:
+    """An erased national's welfare records go (free-text notes). Roster entries keep only ids and a
+    place; every read joins the (now erased) national and leaves them out."""
+    for table in (WelfareEvent, WelfareStatus):
+        db.session.execute(delete(table).where(table.national_id == national_id))
 
 
 def previous_roster(roster: Roster) -> Roster | None:

@@ -105,7 +105,7 @@ def unexpected(exc: BaseException) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     """Problems for what happens outside an API call (an unknown path, a method not allowed, the console);
-    API calls answer their own problems at their boundary (``registry.web.boundary``)."""
+    API calls answer their own problems at their boundary (``registry.boundary``)."""
 
     @app.errorhandler(Exception)
     def _any(exc: Exception):

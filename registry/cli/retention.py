@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from registry.retention import services
+from registry import retention as services
 
 
 @click.group()

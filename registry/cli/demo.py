@@ -23,9 +23,9 @@ from registry.auth.services import create_user, issue_token, service_user
 from registry.crises.models import Crisis
 from registry.crises.services import declare, latest_run, mark_run_failed, run_exposure
 from registry.crypto import keyring
-from registry.demo.data import DEMO_CRISIS, DEMO_POINTS, DEMO_USERS, generate_rows, rows_to_csv
+from registry.demo import DEMO_CRISIS, DEMO_POINTS, DEMO_USERS, generate_rows, rows_to_csv
 from registry.extensions import db
-from registry.imports.commands import import_in_process
+from registry.cli.imports import import_in_process
 from registry.imports.rows import COLUMNS
 from registry.jobs.runner import run_job
 from registry.nationals.models import National

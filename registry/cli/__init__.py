@@ -1,0 +1,34 @@
+"""The ``registry`` command (a Flask CLI group): works from any directory.
+
+This module only assembles: each command lives in a module beside it (users, audit, keys, retention, demo,
+imports, export, processes), calls the services, and never imports this module.
+"""
+from __future__ import annotations
+
+import click
+from flask.cli import FlaskGroup
+
+
+def _create_app():
+    from registry import create_app
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False,
+             load_dotenv=False, set_debug_flag=False)
+def main():
+    """Sagip registry: crisis repatriation and migrant registry."""
+
+
+def register_commands(app) -> None:
+    """Every command, from the modules beside this one; none of them imports this module."""
+    from registry.cli.audit import audit
+    from registry.cli.demo import demo
+    from registry.cli.export import export
+    from registry.cli.imports import import_file
+    from registry.cli.keys import keys
+    from registry.cli.processes import serve, worker
+    from registry.cli.retention import retention
+    from registry.cli.users import users
+    for command in (users, audit, keys, retention, demo, serve, worker, import_file, export):
+        app.cli.add_command(command)

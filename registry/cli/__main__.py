@@ -1,0 +1,4 @@
+"""``python -m registry.cli``: the ``registry`` command."""
+from registry.cli import main
+
+main()

@@ -1,1 +1,0 @@
-"""The demo: generated data (``data``) and the ``registry demo`` command that loads it (``commands``)."""
