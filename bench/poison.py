@@ -170,7 +170,7 @@ def main() -> int:
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
 
     from registry import config, create_app
-    from registry.demo.data import generate_rows, rows_to_csv
+    from registry.demo import generate_rows, rows_to_csv
 
     ensure_database(url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": config.database_url(url)})
