@@ -334,6 +334,23 @@ def test_exposure_csv_is_streamed_and_the_diff_is_capped_with_its_counts(client,
     db.session.rollback()
 
 
+def test_the_streamed_csv_binds_its_filters_and_never_starts_a_formula(client, desk, make_user, db, celery_worker,
+                                                                      coordinator):
+    formula = register(client, desk, *DUBAI, passport_number="P3200001A", family_name="=HYPERLINK(1)",
+                       vulnerabilities=["pregnant"], deployment={"city": "Dubai"})
+    register(client, desk, *DUBAI, passport_number="P3200002A", vulnerabilities=[], deployment={"city": "Dubai"})
+    crisis = declare(client, coordinator, circle(*DUBAI, 10))
+    _, embassy = make_user("embassy", ["AE"])
+    url = f"{CRISES}/{crisis['id']}/exposure"
+    body = client.get(url, headers=embassy, query_string={"purpose": "consular", "format": "csv",
+                                                          "vulnerability": "pregnant", "city": "dubai"})
+    lines = body.get_data(as_text=True).splitlines()
+    assert len(lines) == 2 and lines[1].startswith(formula) and ",'=HYPERLINK(1)," in lines[1]
+    quoted = client.get(url, headers=embassy, query_string={"purpose": "consular", "format": "csv",
+                                                            "city": "x') OR ('1'='1"})
+    assert quoted.status_code == 200 and len(quoted.get_data(as_text=True).splitlines()) == 1  # the header only
+
+
 # --------------------------------------------------------------------- 10. passport probes
 
 def test_a_passport_outside_ones_reach_is_a_409_that_is_rate_limited_and_names_the_record_met(
