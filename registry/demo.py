@@ -3,7 +3,7 @@
 ``generate_rows`` builds import rows (``registry.imports.rows.COLUMNS`` order,
 strings, '' for empty) fast enough for benchmarks (200,000 rows in a few
 seconds): every choice is a draw from small precomputed pools with one
-``random.Random(seed)``, no Faker calls. ``registry.demo.commands`` (``registry
+``random.Random(seed)``, no Faker calls. ``registry.cli.demo`` (``registry
 demo``) creates demo users and loads the rows through the real import path.
 
 The data is made up. Host countries are weighted roughly like the stock of
