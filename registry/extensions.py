@@ -3,6 +3,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 
+from registry.errors import NotFound
+
 # Constraint names are predictable, so migrations can name what they drop.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -14,6 +16,14 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
+
+
+def get_or_404(model, key, message: str):
+    """The ``model`` row of primary ``key``. :raises NotFound: with ``message`` when there is none."""
+    found = db.session.get(model, key)
+    if found is None:
+        raise NotFound(message)
+    return found
 
 
 def sql_in(values) -> str:

@@ -18,8 +18,8 @@ from registry.assembly_points.models import AssemblyPoint
 from registry.assembly_points.schemas import AssemblyPointIn
 from registry.audit import services as audit
 from registry.auth.models import User
-from registry.errors import InvalidLocation, NotFound, Unprocessable
-from registry.extensions import db
+from registry.errors import InvalidLocation, Unprocessable
+from registry.extensions import db, get_or_404
 from registry.imports.reader import ReadLimits, open_rows
 from registry.jobs import services as jobs
 from registry.jobs import uploads
@@ -49,10 +49,7 @@ def create_point(data: dict) -> AssemblyPoint:
 
 
 def get_point(point_id: uuid.UUID) -> AssemblyPoint:
-    point = db.session.get(AssemblyPoint, point_id)
-    if point is None:
-        raise NotFound("No such assembly point.")
-    return point
+    return get_or_404(AssemblyPoint, point_id, "No such assembly point.")
 
 
 def update_point(point_id: uuid.UUID, data: dict) -> AssemblyPoint:

@@ -43,26 +43,6 @@ def rotate(new_key: bool):
     click.echo(f"{count} record(s) re-encrypted under key version {current}")
 
 
-def _add_development_key() -> None:
-    app_config = current_app.config
-    if app_config["REGISTRY_ENV"] != "development":
-        raise click.ClickException("--new-key is for development; in production the keys come from "
-                                   "REGISTRY_ENCRYPTION_KEYS.")
-    path: Path = config_module.development_key_path(app_config["REGISTRY_DATA_DIR"], "encryption")
-    if not path.exists() or path.read_text().strip() != app_config["REGISTRY_ENCRYPTION_KEYS"]:
-        raise click.ClickException("The keys come from REGISTRY_ENCRYPTION_KEYS, not the local key file: "
-                                   "add the new key there.")
-    current, ring = parse_keys(app_config["REGISTRY_ENCRYPTION_KEYS"])
-    version = max(ring) + 1
-    if version > 255:
-        raise click.ClickException("No key version left (255 used).")
-    ring[version] = secrets.token_bytes(32)
-    path.write_text(format_keys(version, ring))
-    app_config["REGISTRY_ENCRYPTION_KEYS"] = format_keys(version, ring)
-    current_app.extensions.pop("sagip_keyring", None)
-    click.echo(f"added key version {version} to {path}; restart the API and workers to use it", err=True)
-
-
 # Skipped records named on the terminal (the audit event lists them all).
 SKIPPED_SHOWN = 100
 
@@ -146,19 +126,30 @@ def _development_index_key_file() -> Path | None:
     return path if from_file == parse_index_keys(app_config["REGISTRY_BLIND_INDEX_KEY"]) else None
 
 
+def _add_development_key() -> None:
+    """A new encryption key version in the local key file (development only)."""
+    path = config_module.development_key_path(current_app.config["REGISTRY_DATA_DIR"], "encryption")
+    from_file = path.exists() and path.read_text().strip() == current_app.config["REGISTRY_ENCRYPTION_KEYS"]
+    _add_key_version("REGISTRY_ENCRYPTION_KEYS", path if from_file else None, parse_keys, "key")
+
+
 def _add_development_index_key() -> None:
+    """A new blind-index key version in the local key file (development only)."""
+    _add_key_version("REGISTRY_BLIND_INDEX_KEY", _development_index_key_file(), parse_index_keys, "index key")
+
+
+def _add_key_version(setting: str, path: Path | None, parse, what: str) -> None:
+    """Add a random key as the new current version of ``setting`` to its local key file ``path`` (None:
+    the keys come from the environment, where the operator adds it)."""
     app_config = current_app.config
     if app_config["REGISTRY_ENV"] != "development":
-        raise click.ClickException("--new-key is for development; in production the index keys come from "
-                                   "REGISTRY_BLIND_INDEX_KEY.")
-    path = _development_index_key_file()
+        raise click.ClickException(f"--new-key is for development; in production the keys come from {setting}.")
     if path is None:
-        raise click.ClickException("The index keys come from REGISTRY_BLIND_INDEX_KEY, not the local key file: "
-                                   "add the new key there.")
-    current, ring = parse_index_keys(app_config["REGISTRY_BLIND_INDEX_KEY"])
+        raise click.ClickException(f"The keys come from {setting}, not the local key file: add the new key there.")
+    _, ring = parse(app_config[setting])
     version = max(ring) + 1
     if version > 255:
-        raise click.ClickException("No index key version left (255 used).")
+        raise click.ClickException(f"No {what} version left (255 used).")
     ring[version] = secrets.token_bytes(32)
     written = format_keys(version, ring)
     # Written beside, then renamed over the file: a crash leaves the old keys or the new ones, never neither.
@@ -169,6 +160,6 @@ def _add_development_index_key() -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(staging, path)
-    app_config["REGISTRY_BLIND_INDEX_KEY"] = written
+    app_config[setting] = written
     current_app.extensions.pop("sagip_keyring", None)
-    click.echo(f"added index key version {version} to {path}; restart the API and workers to use it", err=True)
+    click.echo(f"added {what} version {version} to {path}; restart the API and workers to use it", err=True)

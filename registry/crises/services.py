@@ -20,7 +20,7 @@ from registry.auth.reach import Reach
 from registry.crises import areas, exposure, listing
 from registry.crises.models import Crisis, CrisisVersion, Exposure, ExposureRun
 from registry.errors import NotFound, Unprocessable
-from registry.extensions import db
+from registry.extensions import db, get_or_404
 from registry.jobs import services as jobs
 from registry.nationals.models import Country, National
 from registry.nationals.services import on_erasure
@@ -68,10 +68,7 @@ def declare(data: dict, user) -> Crisis:
 
 
 def get_crisis(crisis_id: uuid.UUID) -> Crisis:
-    crisis = db.session.get(Crisis, crisis_id)
-    if crisis is None:
-        raise NotFound("No such crisis.")
-    return crisis
+    return get_or_404(Crisis, crisis_id, "No such crisis.")
 
 
 def update_crisis(crisis_id: uuid.UUID, data: dict, user) -> Crisis:

@@ -16,7 +16,7 @@ from registry.crises.exposure import degrees
 from registry.crises.models import CERTAINTIES, ZONES, Crisis, Exposure, ExposureRun
 from registry.crises.services import get_crisis, latest_run, version_of
 from registry.errors import NotFound, Unprocessable
-from registry.extensions import db
+from registry.extensions import db, get_or_404
 from registry.jobs import services as jobs
 from registry.nationals.services import on_erasure, visible_nationals
 from registry.pagination import Keyset, bigint, keyset_page
@@ -100,10 +100,7 @@ def request_roster(crisis_id: uuid.UUID, data: dict, user) -> Roster:
 
 
 def get_roster(roster_id: uuid.UUID) -> Roster:
-    roster = db.session.get(Roster, roster_id)
-    if roster is None:
-        raise NotFound("No such roster.")
-    return roster
+    return get_or_404(Roster, roster_id, "No such roster.")
 
 
 def list_rosters(crisis_id: uuid.UUID, *, limit: int = 100, cursor: str | None = None) -> dict:
