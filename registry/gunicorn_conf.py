@@ -11,3 +11,8 @@ timeout = 60
 accesslog = "-"
 # %(U)s is the path without its query string: personal data never reaches the logs.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# Request heads are bounded before the application sees them: gunicorn answers 414 or 431 itself (a 4 KB
+# request line, 100 header fields, 8 KB per field: far above what a client of this API sends).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190

@@ -246,6 +246,39 @@ def test_query_strings_with_control_characters_or_too_long_are_400(client, desk,
     assert response.status_code == 400
 
 
+def test_the_server_refuses_oversized_request_heads_and_stays_up(db, tmp_path):
+    """Under gunicorn (registry serve): a request line (414), a header or too many headers (431) beyond its
+    limits are refused by the server itself, never a 500, and the next request is answered."""
+    import http.client
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": TEST_DATABASE_URL, "REGISTRY_WEB_WORKERS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "registry.cli", "serve", "--port", str(port)], env=env,
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def get(path, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", path, headers=headers or {})
+            return connection.getresponse().status
+        except (ConnectionError, OSError):
+            return None
+        finally:
+            connection.close()
+
+    try:
+        wait_for(lambda: get("/healthz") == 200, 60, "gunicorn to answer")
+        assert get("/api/v1/nationals?" + "a" * 10_000) == 414                 # request line: URI too long
+        assert get("/api/v1/nationals", {"Authorization": "Bearer " + "x" * 20_000}) == 431  # one header
+        assert get("/api/v1/nationals", {f"X-H{i}": "1" for i in range(150)}) == 431        # too many
+        assert get("/api/v1/nationals") == 401 and get("/healthz") == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 # --------------------------------------------------------------------- 7. purpose
 
 def test_a_passport_search_takes_its_purpose_as_a_query_parameter(client, desk, db):
