@@ -13,12 +13,13 @@ coordinator with tokens; start a real ``celery -A tasks worker`` (prefork,
 both with their own data folder (keys) and the given Redis database; then
 
   1. POST /api/v1/imports with the bomb, and poll /api/v1/jobs/{id} until the job ends;
-  2. POST /api/v1/assembly-points/import with the bomb (read in the API process itself).
+  2. POST /api/v1/assembly-points/import with the bomb, likewise (a job too: the API
+     never parses a file).
 
-Printed for each: the answer (the job's status and reason), the time from the upload to
-the answer, and the peak resident memory above idle of the process that read the file
-(the Celery pool child, then the gunicorn worker): VmHWM from /proc after resetting it
-(clear_refs), and VmRSS sampled every 20 ms over the process and its children. The
+Printed for each: the job's status and reason, the time from the upload to the refusal,
+and the peak resident memory above idle of the Celery pool child (which reads the file)
+and of the gunicorn worker (which only stores it): VmHWM from /proc after resetting it
+(clear_refs), and VmRSS sampled every 20 ms over each process and its children. The
 processes started here are stopped at the end (also on error or Ctrl-C).
 """
 from __future__ import annotations
@@ -312,35 +313,28 @@ def main() -> int:
         pool_child, = children(worker.proc.pid)
         web_worker, = children(api.proc.pid)
 
-        # 1. The registrations import: read by the Celery pool child.
-        sampler = PeakSampler(pool_child)
-        started = time.perf_counter()
-        status, body = upload(args.port, "/api/v1/imports", tokens["desk"], bomb)
-        if status != 202:
-            raise RuntimeError(f"POST /imports answered {status}: {body}")
-        while True:
-            _, job = call(args.port, "GET", f"/api/v1/jobs/{body['job_id']}", tokens["desk"])
-            if job["status"] in ("succeeded", "failed"):
-                break
-            time.sleep(0.02)
-        elapsed = time.perf_counter() - started
-        measured = sampler.stop()
-        outcome = f"job {job['status']}: {json.dumps(job.get('error') or job.get('result'))}"
-        report("POST /api/v1/imports (read by the Celery pool child, prefork, concurrency 1)", measured, elapsed,
-               outcome)
-        if children(worker.proc.pid) != [pool_child]:
-            print("  the pool child was replaced: it died while reading")
-
-        # 2. The assembly points import: read in the API process.
-        sampler = PeakSampler(web_worker)
-        started = time.perf_counter()
-        status, body = upload(args.port, "/api/v1/assembly-points/import", tokens["coordinator"], bomb)
-        elapsed = time.perf_counter() - started
-        measured = sampler.stop()
-        report("POST /api/v1/assembly-points/import (read by the gunicorn worker)", measured, elapsed,
-               f"HTTP {status}: {json.dumps({k: body.get(k) for k in ('code', 'detail')})}")
-        if children(api.proc.pid) != [web_worker]:
-            print("  the gunicorn worker was replaced: it died while reading")
+        for label, path, token in (("registrations", "/api/v1/imports", tokens["desk"]),
+                                   ("assembly points", "/api/v1/assembly-points/import", tokens["coordinator"])):
+            samplers = PeakSampler(pool_child), PeakSampler(web_worker)
+            started = time.perf_counter()
+            status, body = upload(args.port, path, token, bomb)
+            if status != 202:
+                raise RuntimeError(f"POST {path} answered {status}: {body}")
+            while True:
+                _, job = call(args.port, "GET", f"/api/v1/jobs/{body['job_id']}", token)
+                if job["status"] in ("succeeded", "failed"):
+                    break
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            worker_peak, api_peak = (sampler.stop() for sampler in samplers)
+            outcome = f"job {job['status']}: {json.dumps(job.get('error') or job.get('result'))}"
+            report(f"POST {path} ({label}): the Celery pool child (prefork, concurrency 1), which reads it",
+                   worker_peak, elapsed, outcome)
+            report(f"POST {path} ({label}): the gunicorn worker, which only stores it", api_peak, elapsed, outcome)
+            if children(worker.proc.pid) != [pool_child]:
+                print("  the pool child was replaced: it died while reading")
+            if children(api.proc.pid) != [web_worker]:
+                print("  the gunicorn worker was replaced")
     finally:
         for process in reversed(processes):
             process.stop()
