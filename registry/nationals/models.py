@@ -33,6 +33,8 @@ class National(db.Model):
         # One registration per passport and issuing nationality.
         Index("uq_nationals_nationality_passport_index", "nationality", "passport_index", unique=True,
               postgresql_where=text("passport_index IS NOT NULL")),
+        # A passport search names no nationality: this index serves it (the unique one leads with nationality).
+        Index("ix_nationals_passport_index", "passport_index", postgresql_where=text("passport_index IS NOT NULL")),
         Index("ix_nationals_national_id_index", "national_id_index",
               postgresql_where=text("national_id_index IS NOT NULL")),
         Index("ix_nationals_returned_at", "returned_at", postgresql_where=text("returned_at IS NOT NULL")),

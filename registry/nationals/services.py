@@ -469,9 +469,12 @@ def reencrypt_documents(batch: int = 2000, progress=None) -> int:
                 "number": ring.encrypt("national_id", national_id, ring.decrypt("national_id", national_id, number))
                 if number is not None else None,
             })
-        db.session.execute(update(National.__table__).where(National.__table__.c.id == bindparam("national_id"))
-                           .values(passport_ciphertext=bindparam("passport"),
-                                   national_id_ciphertext=bindparam("number")), updates)
+        # updated_at stays: a new ciphertext of the same number is no change of the person (it would make every
+        # active crisis re-run).
+        table = National.__table__
+        db.session.execute(update(table).where(table.c.id == bindparam("national_id"))
+                           .values(passport_ciphertext=bindparam("passport"), national_id_ciphertext=bindparam("number"),
+                                   updated_at=table.c.updated_at), updates)
         db.session.commit()
         total += len(rows)
         after = rows[-1][0]
