@@ -69,6 +69,8 @@ def _register_blueprints(app: Flask) -> None:
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
                    audit_bp, places_bp])
+    from registry.console import init_console
+    init_console(app)
     boundary.install(app)
     app.register_blueprint(health.bp)
 

@@ -71,6 +71,18 @@ ENVIRONMENT = {
                                        "PDF is built in memory, about 2 KB a row"),
     "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": ("90", "days after a crisis is closed before its rosters and welfare "
                                                     "records are purged"),
+    "REGISTRY_SESSION_IDLE_MINUTES": ("30", "a console session ends after this long without a request"),
+    "REGISTRY_SESSION_MAX_HOURS": ("12", "a console session ends this long after sign-in, however active"),
+    "REGISTRY_SIGN_IN_FAILURES": ("10", "failed console sign-ins per username, and per address, in the window "
+                                        "before sign-in waits (429)"),
+    "REGISTRY_SIGN_IN_WINDOW_MINUTES": ("15", "the window of REGISTRY_SIGN_IN_FAILURES"),
+    "REGISTRY_INVITATION_HOURS": ("72", "how long an invitation link to set a console password works"),
+    "REGISTRY_COOKIE_SECURE": ("", "send the console's cookie over HTTPS only: 1 or 0 (default: 1 in production, 0 "
+                                   "in development)"),
+    "REGISTRY_PUBLIC_URL": ("http://127.0.0.1:8000", "the service's public address, for links it sends (invitations)"),
+    "REGISTRY_NATIONALITY": ("PH", "the service's own nationality: the registration form's default"),
+    "REGISTRY_TILE_URL": ("", "an online tile layer for the console's maps ({z}/{x}/{y} template); empty: only the "
+                              "country boundaries the service ships (offline)"),
     "REGISTRY_PFIF_DOMAIN": ("sagip.example.org", "the record domain of PFIF exports (person_record_id "
                                                   "domain/local-id)"),
 }
@@ -206,6 +218,16 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_PDF_MAX_ROWS": int(_env("REGISTRY_PDF_MAX_ROWS", environ)),
         "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": int(_env("REGISTRY_RETENTION_CLOSED_CRISIS_DAYS", environ)),
         "REGISTRY_PFIF_DOMAIN": _env("REGISTRY_PFIF_DOMAIN", environ),
+        "REGISTRY_SESSION_IDLE_MINUTES": float(_env("REGISTRY_SESSION_IDLE_MINUTES", environ)),
+        "REGISTRY_SESSION_MAX_HOURS": float(_env("REGISTRY_SESSION_MAX_HOURS", environ)),
+        "REGISTRY_SIGN_IN_FAILURES": int(_env("REGISTRY_SIGN_IN_FAILURES", environ)),
+        "REGISTRY_SIGN_IN_WINDOW_MINUTES": int(_env("REGISTRY_SIGN_IN_WINDOW_MINUTES", environ)),
+        "REGISTRY_INVITATION_HOURS": float(_env("REGISTRY_INVITATION_HOURS", environ)),
+        "REGISTRY_COOKIE_SECURE": (_env("REGISTRY_COOKIE_SECURE", environ) or
+                                   ("1" if env == "production" else "0")) == "1",
+        "REGISTRY_PUBLIC_URL": _env("REGISTRY_PUBLIC_URL", environ).rstrip("/"),
+        "REGISTRY_NATIONALITY": _env("REGISTRY_NATIONALITY", environ),
+        "REGISTRY_TILE_URL": _env("REGISTRY_TILE_URL", environ),
     }
     config.update(overrides or {})
     return config

@@ -42,3 +42,19 @@ def hit(bucket: str, limit: int, window_s: int = 60) -> int | None:
     if count <= limit:
         return None
     return max(1, math.ceil((window + 1) * window_s - now))
+
+
+def count(bucket: str, window_s: int = 60) -> int:
+    """How many events ``bucket`` holds in the current window (0 when Redis cannot be reached)."""
+    key = f"sagip:ratelimit:{bucket}:{int(time.time() // window_s)}"
+    try:
+        return int(_client().get(key) or 0)
+    except redis.RedisError as exc:
+        log.warning("rate limit skipped, Redis unavailable: %s", type(exc).__name__)
+        return 0
+
+
+def wait_s(window_s: int) -> int:
+    """Seconds until the current window ends."""
+    now = time.time()
+    return max(1, math.ceil((int(now // window_s) + 1) * window_s - now))

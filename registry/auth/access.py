@@ -8,12 +8,13 @@ without a rule is visible as such. Where a call ends (commit, audit) is
 """
 from __future__ import annotations
 
+import hmac
 from functools import wraps
 
 from flask import current_app, g, request
 
 from registry import ratelimit
-from registry.auth import scope
+from registry.auth import scope, sessions
 from registry.auth.services import user_for_token
 from registry.errors import Forbidden, TooManyRequests, Unauthorized
 from registry.web.openapi import permission_doc
@@ -35,12 +36,24 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "geodata:read": frozenset({"desk", "embassy", "coordinator", "admin"}),
     # Any authenticated user; the view narrows further (jobs: creator or admin).
     "authenticated": frozenset({"desk", "embassy", "coordinator", "admin", "auditor"}),
+    # The map of nationals (clusters over their reach).
+    "map:read": frozenset({"embassy", "coordinator", "admin"}),
+    "users:manage": frozenset({"admin"}),
 }
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
 def authenticate() -> None:
-    """Set ``g.user`` from the bearer token. :raises Unauthorized, TooManyRequests:"""
+    """Set ``g.user`` from the bearer token (machines), or from the console's session cookie (its scripts,
+    which must then send the session's CSRF token in ``X-CSRF-Token`` to change anything).
+    :raises Unauthorized, TooManyRequests, Forbidden:"""
     g.user = None
+    if "Authorization" not in request.headers and sessions.COOKIE in request.cookies:
+        _authenticate_session()
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
@@ -56,6 +69,16 @@ def authenticate() -> None:
     g.user = user
     # user_for_token set the database scope in this transaction; later ones get it too.
     scope.remember(scope.scope_for(user))
+
+
+def _authenticate_session() -> None:
+    session = sessions.current()
+    if session is None:
+        raise Unauthorized("The console session has ended; sign in again.")
+    if request.method not in SAFE_METHODS and not hmac.compare_digest(
+            request.headers.get(CSRF_HEADER, ""), session.csrf_token):
+        raise Forbidden(f"A change made with the console's session needs its {CSRF_HEADER} header.")
+    g.user = session.user
 
 
 def requires(permission: str):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -13,7 +15,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, select, text, update
 
 from registry.auth import scope
-from registry.auth.models import ROLES, ApiToken, User
+from registry.auth.models import ROLES, ApiToken, ConsoleSession, User
 from registry.errors import NotFound, Unprocessable
 from registry.extensions import db
 
@@ -24,10 +26,42 @@ def token_hash(token: str) -> bytes:
     return hmac.new(current_app.config["REGISTRY_TOKEN_KEY"], token.encode(), hashlib.sha256).digest()
 
 
-def create_user(name: str, role: str, jurisdiction: list[str] | None = None) -> User:
-    """Create a user; embassy officers need a jurisdiction of host countries.
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 
-    :raises Unprocessable: unknown role, bad or missing jurisdiction.
+
+def _username_from(name: str) -> str:
+    """A free username derived from a name: ``Maria Santos`` → ``maria.santos`` (then ``maria.santos2``…)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    base = ".".join(re.findall(r"[a-z0-9]+", ascii_name))[:56] or "user"
+    if len(base) < 2:
+        base = f"user.{base}"
+    taken = set(db.session.scalars(select(User.username).where(User.username.like(f"{base}%"))))
+    candidate, number = base, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base}{number}"
+    return candidate
+
+
+def check_username(username: str, exclude: uuid.UUID | None = None) -> str:
+    """``username`` lower-cased if it is well formed and free. :raises Unprocessable:"""
+    username = (username or "").strip().lower()
+    if not USERNAME.fullmatch(username):
+        raise Unprocessable("The username is not valid.", errors={"username": [
+            "2 to 64 characters: letters, digits, dots, dashes or underscores, starting with a letter or digit."]})
+    query = select(User.id).where(User.username == username)
+    if exclude is not None:
+        query = query.where(User.id != exclude)
+    if db.session.scalar(query) is not None:
+        raise Unprocessable("The username is taken.", errors={"username": ["Already taken."]})
+    return username
+
+
+def create_user(name: str, role: str, jurisdiction: list[str] | None = None, username: str | None = None) -> User:
+    """Create a user; embassy officers need a jurisdiction of host countries. The console username is
+    ``username``, or one derived from the name.
+
+    :raises Unprocessable: unknown role, bad or missing jurisdiction, bad or taken username.
     """
     errors = {}
     if not name or not name.strip():
@@ -42,9 +76,14 @@ def create_user(name: str, role: str, jurisdiction: list[str] | None = None) -> 
         errors["jurisdiction"] = ["An embassy officer needs at least one host country."]
     elif role != "embassy" and codes:
         errors["jurisdiction"] = ["Only embassy officers have a jurisdiction."]
+    if username is not None and not errors:
+        try:
+            username = check_username(username)
+        except Unprocessable as taken:
+            errors.update(taken.errors)
     if errors:
         raise Unprocessable("The user is not valid.", errors=errors)
-    user = User(name=name.strip(), role=role, jurisdiction=codes)
+    user = User(name=name.strip(), role=role, jurisdiction=codes, username=username or _username_from(name))
     db.session.add(user)
     db.session.flush()
     return user
@@ -103,11 +142,12 @@ def user_for_token(token: str) -> Principal | None:
 
 
 def find_user(ref: str) -> User:
-    """A user by id or by unique name. :raises NotFound, Unprocessable: none, or several by that name."""
+    """A user by id, username or unique name. :raises NotFound, Unprocessable: none, or several by that name."""
     try:
         user = db.session.get(User, uuid.UUID(ref))
     except ValueError:
-        matches = db.session.scalars(select(User).where(User.name == ref)).all()
+        user = db.session.scalar(select(User).where(User.username == ref.strip().lower()))
+        matches = [user] if user else db.session.scalars(select(User).where(User.name == ref)).all()
         if len(matches) > 1:
             raise Unprocessable(f"{len(matches)} users have this name; give the id.") from None
         user = matches[0] if matches else None
@@ -123,10 +163,19 @@ def revoke_tokens(user: User) -> int:
     return result.rowcount
 
 
+def end_sessions(user_id: uuid.UUID) -> int:
+    """End every console session of a user (disabled, new password); how many were live."""
+    return db.session.execute(update(ConsoleSession).where(ConsoleSession.user_id == user_id,
+                                                            ConsoleSession.revoked_at.is_(None))
+                              .values(revoked_at=func.now())).rowcount
+
+
 def disable_user(user: User) -> int:
-    """Disable ``user``: refused from the next request on, and every token revoked."""
+    """Disable ``user``: refused from the next request on, every token revoked and every console session
+    ended; how many tokens were revoked."""
     user.active = False
     db.session.flush()
+    end_sessions(user.id)
     return revoke_tokens(user)
 
 

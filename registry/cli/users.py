@@ -1,11 +1,11 @@
-"""``registry users …``: create, list, disable, rotate tokens. Each change is audited."""
+"""``registry users …``: create, list, disable, rotate tokens, set passwords, invite. Each change is audited."""
 from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
 
 from registry.audit import services as audit
-from registry.auth import services
+from registry.auth import services, sessions
 from registry.auth.models import ROLES
 from registry.errors import ApiError
 from registry.extensions import db
@@ -36,19 +36,52 @@ def users():
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--jurisdiction", default="", help="Host countries of an embassy officer, e.g. AE,QA")
+@click.option("--username", default=None, help="The console sign-in name (default: derived from the name).")
 @with_appcontext
-def create_user(name: str, role: str, jurisdiction: str):
-    """Create a user and print a new token for it alone on the last line."""
+def create_user(name: str, role: str, jurisdiction: str, username: str | None):
+    """Create a user and print a new token for it alone on the last line (its username on stderr)."""
     try:
-        user = services.create_user(name, role, [c for c in jurisdiction.split(",") if c.strip()])
+        user = services.create_user(name, role, [c for c in jurisdiction.split(",") if c.strip()], username)
     except ApiError as exc:
         raise _cli_error(exc) from None
     token = services.issue_token(user)
     audit.record("users.create", actor=_operator(), object_type="user", object_ids=[user.id],
                  details={"role": role})
     db.session.commit()
-    click.echo(f"created user {user.id} ({role})", err=True)
+    click.echo(f"created user {user.id} ({role}), username {user.username}", err=True)
     click.echo(token)
+
+
+@users.command("set-password")
+@click.argument("user")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the password from the first line of stdin (never from the command line).")
+@with_appcontext
+def set_password(user: str, password_stdin: bool):
+    """Set USER's console password (id, username or name); their console sessions end."""
+    target = _user(user)
+    line = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    try:
+        sessions.set_password(target, line)
+    except ApiError as exc:
+        raise _cli_error(exc) from None
+    audit.record("users.set_password", actor=_operator(), object_type="user", object_ids=[target.id])
+    db.session.commit()
+    click.echo(f"password set for {target.username or target.id}")
+
+
+@users.command("invite")
+@click.argument("user")
+@with_appcontext
+def invite_user(user: str):
+    """Print a one-time link for USER to set their console password (REGISTRY_INVITATION_HOURS)."""
+    target = _user(user)
+    if not target.active:
+        raise click.ClickException("The user is disabled.")
+    raw = sessions.invite(target, _operator())
+    audit.record("users.invite", actor=_operator(), object_type="user", object_ids=[target.id])
+    db.session.commit()
+    click.echo(sessions.invitation_url(raw))
 
 
 @users.command("list")
@@ -58,17 +91,17 @@ def list_users():
     rows = services.list_users()
     audit.record("users.list", actor=_operator(), object_type="user", result_count=len(rows))
     db.session.commit()
-    click.echo(f"{'id':36}  {'name':24} {'role':11} {'jurisdiction':14} {'active':6} tokens")
+    click.echo(f"{'id':36}  {'username':20} {'name':24} {'role':11} {'jurisdiction':14} {'active':6} tokens")
     for user, live in rows:
-        click.echo(f"{user.id}  {user.name[:24]:24} {user.role:11} {','.join(user.jurisdiction)[:14]:14} "
-                   f"{'yes' if user.active else 'no':6} {live}")
+        click.echo(f"{user.id}  {(user.username or '')[:20]:20} {user.name[:24]:24} {user.role:11} "
+                   f"{','.join(user.jurisdiction)[:14]:14} {'yes' if user.active else 'no':6} {live}")
 
 
 @users.command("disable")
 @click.argument("user")
 @with_appcontext
 def disable_user(user: str):
-    """Disable USER (id or name): every token stops working at once."""
+    """Disable USER (id, username or name): every token and console session stops working at once."""
     target = _user(user)
     revoked = services.disable_user(target)
     audit.record("users.disable", actor=_operator(), object_type="user", object_ids=[target.id],

@@ -91,6 +91,13 @@ def get_job(job_id: uuid.UUID, user) -> Job:
     return job
 
 
+def recent_jobs(user, limit: int = 10) -> list[Job]:
+    """``user``'s newest jobs: the running ones first."""
+    return list(db.session.scalars(
+        select(Job).where(Job.created_by == user.id)
+        .order_by(Job.status.notin_(("queued", "running")), Job.created_at.desc()).limit(limit)))
+
+
 def set_progress(job_id: uuid.UUID, progress: float) -> None:
     """Record progress (0..1) in its own short transaction, visible at once."""
     with db.engine.begin() as conn:
