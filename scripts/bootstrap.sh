@@ -32,6 +32,13 @@ if command -v pg_lsclusters >/dev/null 2>&1 && [ -n "$(ls /etc/postgresql 2>/dev
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             $missing_fonts >/dev/null
     fi
+    # Chromium for the console's browser tests (Playwright drives Debian's build: its own download needs
+    # the internet).
+    if ! command -v chromium >/dev/null 2>&1; then
+        log "installing Chromium for the browser tests (apt)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            chromium fonts-liberation >/dev/null
+    fi
     if ! command -v redis-server >/dev/null 2>&1; then
         log "installing Redis (apt)"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
