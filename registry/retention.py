@@ -4,10 +4,12 @@ Run by the worker's beat (tasks/housekeeping.py) and by ``registry retention …
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
 
 from registry.audit import services as audit
-from registry.auth import scope
+from registry.auth import scope, sessions
 from registry.extensions import db
 from registry.jobs import files, uploads
 from registry.nationals.services import purge_returned
@@ -59,3 +61,12 @@ def purge_stale_uploads(hours: float | None = None) -> int:
 def purge_expired_exports() -> int:
     """Delete worker-built export files past REGISTRY_EXPORT_TTL_SECONDS."""
     return files.purge_expired()
+
+
+def purge_console_sessions() -> int:
+    """Delete console sessions that ended (expired, idle past the timeout, signed out) and invitations that
+    were used or expired: a day after, so that a session's end can still be looked at that day."""
+    scope.use_everything()
+    purged = sessions.purge_ended(grace=timedelta(days=1))
+    db.session.commit()
+    return purged

@@ -48,6 +48,7 @@ def init_celery(app: Flask) -> Celery:
             "purge-closed-crises": {"task": "retention.purge_closed_crises", "schedule": RETENTION_EVERY_S},
             "purge-exports": {"task": "exports.purge_expired", "schedule": EXPORT_PURGE_EVERY_S},
             "purge-uploads": {"task": "retention.purge_uploads", "schedule": UPLOAD_PURGE_EVERY_S},
+            "purge-console-sessions": {"task": "retention.purge_console_sessions", "schedule": RETENTION_EVERY_S},
         },
         # A child that grew past half its ceiling during a task is replaced after it (KiB).
         worker_max_memory_per_child=app.config["REGISTRY_WORKER_MAX_MEMORY_MB"] * 512,

@@ -43,3 +43,8 @@ def purge_uploads_task() -> int:
 @shared_task(name="exports.purge_expired", ignore_result=True)
 def purge_expired_exports_task() -> int:
     return retention.purge_expired_exports()
+
+
+@shared_task(name="retention.purge_console_sessions", ignore_result=True)
+def purge_console_sessions_task() -> int:
+    return retention.purge_console_sessions()

@@ -233,3 +233,18 @@ def test_set_password_reads_one_line_of_stdin(app, client, db):
     assert short.exit_code != 0 and "12 to 256 characters" in short.output
     taken = runner.invoke(args=["users", "create", "--name", "Other", "--role", "desk", "--username", "JUN"])
     assert taken.exit_code != 0 and "Already taken" in taken.output
+
+
+def test_ended_sessions_and_invitations_are_purged_a_day_later(app, client, db):
+    from registry import retention
+    from registry.auth import sessions
+    user, username = make_console_user(db)
+    sign_in(client, username)
+    sessions.invite(user)
+    db.session.commit()
+    with owner_connection() as conn:
+        assert retention.purge_console_sessions() == 0  # live ones stay
+        conn.execute("UPDATE console_sessions SET last_seen_at = now() - interval '2 days'")
+        conn.execute("UPDATE invitations SET expires_at = now() - interval '2 days'")
+        assert retention.purge_console_sessions() == 2
+        assert conn.execute("SELECT count(*) FROM console_sessions").fetchone()[0] == 0

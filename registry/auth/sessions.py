@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, g, request
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from registry import ratelimit
 from registry.auth import passwords, scope
@@ -214,3 +214,14 @@ def accept(raw: str, password: str, confirmation: str) -> User:
     invited.used_at = func.now()
     db.session.flush()
     return user
+
+
+def purge_ended(grace: timedelta) -> int:
+    """Delete the sessions and invitations that ended more than ``grace`` ago; how many rows went."""
+    now = datetime.now(timezone.utc)
+    idle = timedelta(minutes=current_app.config["REGISTRY_SESSION_IDLE_MINUTES"])
+    ended = db.session.execute(delete(ConsoleSession).where(
+        (ConsoleSession.expires_at < now - grace) | (ConsoleSession.last_seen_at < now - idle - grace)
+        | (ConsoleSession.revoked_at < now - grace))).rowcount
+    return ended + db.session.execute(delete(Invitation).where(
+        (Invitation.expires_at < now - grace) | (Invitation.used_at < now - grace))).rowcount

@@ -8,6 +8,7 @@ first passport is already registered) but prints new tokens.
 """
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import date
 
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from registry.assembly_points.models import AssemblyPoint
 from registry.assembly_points.services import create_point
-from registry.auth import scope
+from registry.auth import scope, sessions
 from registry.auth.models import User
 from registry.auth.services import create_user, issue_token, service_user
 from registry.crises.models import Crisis
@@ -49,18 +50,24 @@ def demo(nationals: int, seed: int):
 
 
 def _users() -> None:
-    """The demo users (once), each with a fresh token, printed."""
+    """The demo users (once), each with a fresh token and console password, printed."""
     users = []
     for name, role, jurisdiction in DEMO_USERS:
         user = db.session.scalar(select(User).where(User.name == name, User.role == role))
         if user is None:
-            user = create_user(name, role, jurisdiction)
-        users.append((user, issue_token(user)))
+            free = db.session.scalar(select(User.id).where(User.username == role)) is None
+            user = create_user(name, role, jurisdiction, username=role if free else None)
+        password = secrets.token_urlsafe(12)  # new each run: a demo's password is never one to remember
+        sessions.set_password(user, password)
+        users.append((user, issue_token(user), password))
     db.session.commit()
-    click.echo("Demo users (tokens are shown once):")
-    for user, token in users:
+    click.echo("Demo users (API tokens and console passwords are shown once; a new run makes new ones):")
+    for user, token, password in users:
         where = f" [{','.join(user.jurisdiction)}]" if user.jurisdiction else ""
         click.echo(f"  {user.name:<17} {user.role + where:<20} {token}")
+    click.echo("Console sign-in (/console/login), username / password:")
+    for user, _, password in users:
+        click.echo(f"  {user.username:<12} {password}")
 
 
 def _nationals(count: int, seed: int, user) -> None:

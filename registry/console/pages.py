@@ -52,6 +52,13 @@ def public(view):
     return view
 
 
+def reference_data(view):
+    """A page of reference data (no personal data, the same for everyone: the base map's tiles). Signed-in
+    users only, but its reads are not recorded: a map view fetches dozens."""
+    view.audited = False
+    return view
+
+
 def enter(view) -> bool:
     """Let the request in, or raise; whether its event is recorded (a public page's reads are not: they
     show no personal data, and a flood of them must not grow the trail)."""
@@ -66,7 +73,8 @@ def enter(view) -> bool:
         if expected is None or not hmac.compare_digest(sent, expected):
             raise CsrfRefused("This form has expired or was not sent by this console: reload the page and send it "
                               "again.")
-    return not (public_view and request.method in SAFE_METHODS)
+    unrecorded = public_view or not getattr(view, "audited", True)
+    return not (unrecorded and request.method in SAFE_METHODS)
 
 
 def may(permission: str | None) -> bool:
@@ -156,7 +164,7 @@ def _headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if request.endpoint not in UNGUARDED:
-        response.headers["Cache-Control"] = "no-store"  # pages carry personal data
+        response.headers.setdefault("Cache-Control", "no-store")  # pages carry personal data
     if current_app.config["REGISTRY_COOKIE_SECURE"]:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

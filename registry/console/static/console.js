@@ -2,7 +2,7 @@
 // elements with data-* attributes and their own script file finds them.
 "use strict";
 
-window.Sagip = (function () {
+window.Sagip = Object.assign(window.Sagip || {}, (function () {
   const csrf = () => document.body.dataset.csrf;
 
   // Calls /api/v1 with the session cookie; writes carry the session's CSRF token.
@@ -48,4 +48,4 @@ window.Sagip = (function () {
   }
 
   return { api, pollJob, announce, csrf };
-})();
+})());
