@@ -54,6 +54,11 @@ def test_desk_registers_a_worker_after_fixing_a_validation_error_in_place_sees_a
     assert page.get_by_role("heading", level=1).inner_text() == "Dela Cruz, Maria Luisa"
     assert page.get_by_text("city, from the gazetteer").first.is_visible()
     assert page.get_by_role("cell", name="Emirates Hospitality LLC").is_visible()
+    # The location history: a table, and its point drawn on the small map over the offline base layer.
+    assert page.get_by_role("table", name="Location history, newest first").is_visible()
+    location_map = page.get_by_role("region", name="Map of the location history")
+    location_map.locator("path.leaflet-interactive").first.wait_for()
+    page.wait_for_function("() => document.querySelectorAll('#location-map .leaflet-tile-loaded').length >= 1")
     check_page(page, "national")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: the tables scroll, by keyboard too
     assert axe_violations(page) == []

@@ -1,5 +1,5 @@
 """``/console/nationals/{id}``: a national's record (SPEC §9), as the API's GET shows it to the role, with
-their location history (a table, and a small map when the console's map script is there), deployments,
+their location history (a table, always, and the points on a small map when scripts run), deployments,
 household, the crises they were exposed in and their welfare history.
 
 Outside the caller's reach the record is a 404 page, recorded like the API's refusal; every read is
@@ -8,7 +8,6 @@ recorded with the ids of the people it shows.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from flask import g
 
@@ -20,9 +19,6 @@ from registry.console.pages import may, render, requires_page
 from registry.nationals import services
 
 TEMPLATE = "nationals_record.html"
-# The console's map (``Sagip.map``), when this build has it: the page draws the locations on it; without it,
-# the table of locations stands alone.
-MAP_SCRIPT = Path(bp.static_folder) / "map.js"
 
 
 @bp.get("/nationals/<uuid:national_id>", endpoint="national")
@@ -42,5 +38,4 @@ def national(national_id: uuid.UUID):
         welfare=history.welfare_of(found.id) if may("rosters:read") else None,
         points=[{"lat": p["lat"], "lon": p["lon"], "precision_m": p["precision_m"], "source": p["source"],
                  "reported_at": p["reported_at"].isoformat()} for p in locations],
-        labels=forms, may_register=may("nationals:write"), jurisdiction_only=not Reach.of(g.user).is_everywhere,
-        map_script=MAP_SCRIPT.exists())
+        labels=forms, may_register=may("nationals:write"), jurisdiction_only=not Reach.of(g.user).is_everywhere)
