@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import count, national_body
+from tests.conftest import count, make_app, national_body
 from tests.console_helpers import csrf_of, make_console_user, sign_in
 from tests.test_crises import DUBAI, circle, declare, register
 from tests.test_rosters import build
@@ -74,6 +74,9 @@ def test_the_form_defaults_the_nationality_to_the_services_own(app, client, db):
                   "Phone 1", "Next of kin: name", "Occupation (ISCO-08 code)"):
         assert f">{label}" in html, label
     assert 'list="city-suggestions"' in html and "nationals_register.js" in html
+    elsewhere = make_app(REGISTRY_NATIONALITY="ID").test_client()  # another country's service
+    signed_in(elsewhere, db)
+    assert '<option value="ID" selected>Indonesia</option>' in elsewhere.get(NEW).get_data(as_text=True)
 
 
 def test_one_submit_without_duplicates_saves_and_redirects_to_the_record(app, client, db):
@@ -107,7 +110,8 @@ def test_a_validation_error_is_shown_beside_its_field_with_what_was_typed(client
     assert 'aria-invalid="true"' in phone and "f-phones-0-error" in phone and 'value="+971 50"' in phone
     assert re.search(r'<p class="field-error" id="f-phones-0-error">[^<]+</p>', html)
     contract_end = field_html(html, "f-deployment-contract-end")
-    assert 'aria-invalid="true"' in contract_end and 'aria-describedby="f-deployment-contract-end-error"' in contract_end
+    assert 'aria-invalid="true"' in contract_end
+    assert 'aria-describedby="f-deployment-contract-end-error"' in contract_end
     assert "Contract end must be after its start." in html
     # What was typed is kept: text, selects and checkboxes.
     assert 'value="Dela Cruz"' in html and 'value="Emirates Hospitality LLC"' in html
@@ -227,8 +231,8 @@ def test_an_embassy_officer_opening_another_jurisdictions_record_gets_a_404(app,
     own = client.get(f"/console/nationals/{in_uae}")
     assert own.status_code == 200 and "Santos" in own.get_data(as_text=True)
     reads = events(db, "console.national")
-    assert [(e.outcome, e.actor_id, e.object_ids[0]) for e in reads][0] == ("not_found", user.id,
-                                                                           uuid.UUID(in_qatar))
+    assert (reads[0].outcome, reads[0].actor_id, reads[0].object_ids) == ("not_found", user.id,
+                                                                          [uuid.UUID(in_qatar)])
     assert (reads[-1].outcome, reads[-1].object_ids) == ("ok", [uuid.UUID(in_uae)])
 
 

@@ -43,8 +43,9 @@ SOURCE_LABELS = {"departure_desk": "Departure desk", "embassy": "Embassy", "self
                  "bulk_import": "Bulk import"}
 LOCATION_SOURCE_LABELS = {"gps": "GPS", "geocoded_city": "city, from the gazetteer",
                           "geocoded_address": "address, geocoded", "country_centroid": "country only"}
-WELFARE_LABELS = {"unknown": "Unknown", "contacted": "Contacted", "safe": "Safe", "needs_assistance": "Needs assistance",
-                  "evacuated": "Evacuated", "repatriated": "Repatriated", "missing": "Missing"}
+WELFARE_LABELS = {"unknown": "Unknown", "contacted": "Contacted", "safe": "Safe",
+                  "needs_assistance": "Needs assistance", "evacuated": "Evacuated", "repatriated": "Repatriated",
+                  "missing": "Missing"}
 CONSENT_LABELS = {"yes": "Given", "no": "Refused"}
 # The label of every input of the registration form, by input name (also what the error summary names).
 LABELS = {
@@ -193,7 +194,7 @@ class Registration:
             if name.startswith("phones.") and name.split(".")[1].isdigit():
                 index = int(name.split(".")[1])
                 name = f"phones.{self._phone_inputs[index]}" if index < len(self._phone_inputs) else "phones.0"
-            elif name.startswith("languages.") or name.startswith("vulnerabilities."):
+            elif name.startswith(("languages.", "vulnerabilities.")):
                 name = name.split(".")[0]
             elif name == "consent.recorded_at":
                 name = "consent.given"

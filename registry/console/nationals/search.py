@@ -31,7 +31,8 @@ SEARCH_LABELS = {"q": "Name", "passport_number": "Passport number", "purpose": "
 def _context(values, **extra) -> dict:
     role = g.user.role
     return {"values": values, "countries": forms.host_countries(g.user), "form_errors": _field_errors,
-            "may_filter_vulnerability": forms.may_filter_by_vulnerability(role), "labels": forms, "search_labels": SEARCH_LABELS,
+            "may_filter_vulnerability": forms.may_filter_by_vulnerability(role), "labels": forms,
+            "search_labels": SEARCH_LABELS,
             "hidden": visibility.hidden_from(role), "jurisdiction_only": not Reach.of(g.user).is_everywhere,
             **extra}
 
