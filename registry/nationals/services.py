@@ -16,12 +16,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from registry import geo, ratelimit, validation
 from registry.audit import services as audit
+from registry.auth import visibility
 from registry.auth.reach import Reach
 from registry.crypto import DecryptionError, keyring
 from registry.errors import DuplicatePassport, Forbidden, InvalidLocation, NotFound, TooManyRequests, Unprocessable
 from registry.extensions import db
 from registry.geo import point_wkt
 from registry.geocoding import gazetteer
+from registry.nationals import schemas
 from registry.nationals.models import Country, Deployment, LocationReport, National, NextOfKin
 from registry.pagination import Keyset, keyset_page, offset_page, timestamp
 
@@ -136,6 +138,13 @@ def _store_documents(national: National, data: dict) -> None:
     national.index_key_version = ring.index_current
 
 
+def _consent_as_json(data: dict) -> None:
+    """The consent record of ``data`` as its JSON column stores it (the time as ISO 8601 text)."""
+    consent = data.get("consent")
+    if consent and isinstance(consent.get("recorded_at"), datetime):
+        data["consent"] = {**consent, "recorded_at": consent["recorded_at"].isoformat()}
+
+
 def _check_passport(nationality: str, passport: str | None, user, *, exclude: uuid.UUID | None = None) -> None:
     """:raises DuplicatePassport: a record of ``nationality`` has ``passport`` under any index key."""
     if not passport:
@@ -169,22 +178,50 @@ def count_passport_lookup(user) -> None:
 
 def possible_duplicates(national: National, user) -> list[dict]:
     """Same names and birth date, or a shared phone: reported, not refused."""
-    same_person = and_(National.date_of_birth == national.date_of_birth, National.search_name == national.search_name)
-    shares_phone = National.phones.overlap(national.phones) if national.phones else False
-    rows = db.session.execute(
-        visible_nationals(user).with_only_columns(National.id, National.date_of_birth, National.search_name,
-                                                  National.phones)
-        .where(National.id != national.id, or_(same_person, shares_phone)).limit(20)
-    ).all()
+    return _duplicates(national.date_of_birth, national.search_name, national.phones, user, exclude=national.id)
+
+
+def _duplicates(date_of_birth, search_name: str, phones, user, *, exclude: uuid.UUID | None = None) -> list[dict]:
+    """Visible nationals with these names and birth date, or sharing one of ``phones``: [{id, reasons}]."""
+    same_person = and_(National.date_of_birth == date_of_birth, National.search_name == search_name)
+    shares_phone = National.phones.overlap(phones) if phones else False
+    query = visible_nationals(user).with_only_columns(National.id, National.date_of_birth, National.search_name,
+                                                      National.phones).where(or_(same_person, shares_phone))
+    if exclude is not None:
+        query = query.where(National.id != exclude)
     found = []
-    for other_id, birth, name, phones in rows:
+    for other_id, birth, name, other_phones in db.session.execute(query.limit(20)).all():
         reasons = []
-        if birth == national.date_of_birth and name == national.search_name:
+        if birth == date_of_birth and name == search_name:
             reasons.append("same_names_and_birth_date")
-        if set(phones or ()) & set(national.phones or ()):
+        if set(other_phones or ()) & set(phones or ()):
             reasons.append("same_phone")
         found.append({"id": other_id, "reasons": reasons})
     return found
+
+
+def _check_new(data: dict, user) -> None:
+    """What refuses a registration before anything is stored (``data`` as NationalCreate loads it).
+    :raises DuplicatePassport, Forbidden, InvalidLocation:"""
+    host = data["deployment"]["host_country"]
+    _may_write_in(user, host)
+    _check_writable(data, user)
+    _check_passport(data["nationality"], data.get("passport_number"), user)
+    location_data = data.get("location")
+    if location_data:
+        problem = geo.check_in_country(location_data["lon"], location_data["lat"], host)
+        if problem:
+            raise InvalidLocation(problem.message, errors={"location": {problem.field: [problem.message]}})
+
+
+def check_registration(data: dict, user) -> list[dict]:
+    """Before registering ``data`` (as NationalCreate loads it; left unchanged): what ``create_national``
+    would refuse, raised the same way, then the likely duplicates it would report ([{id, reasons}], visible
+    to ``user``), so that a person can look at them before saving.
+    :raises DuplicatePassport, Forbidden, InvalidLocation:"""
+    _check_new(data, user)
+    search_name = validation.search_key(data["family_name"], data["given_names"], data.get("native_name"))
+    return _duplicates(data["date_of_birth"], search_name, list(dict.fromkeys(data.get("phones") or [])), user)
 
 
 def create_national(data: dict, user, *, source: str | None = None) -> tuple[National, list[dict], dict | None]:
@@ -195,20 +232,15 @@ def create_national(data: dict, user, *, source: str | None = None) -> tuple[Nat
     the host country's reference point is used.
     :raises DuplicatePassport, Forbidden, InvalidLocation, Unprocessable:
     """
+    _check_new(data, user)
     deployment_data = data.pop("deployment")
     location_data = data.pop("location", None)
     kin_data = data.pop("next_of_kin", None)
     host = deployment_data["host_country"]
-    _may_write_in(user, host)
-    _check_writable(data, user)
-    _check_passport(data["nationality"], data.get("passport_number"), user)
-    if location_data:
-        problem = geo.check_in_country(location_data["lon"], location_data["lat"], host)
-        if problem:
-            raise InvalidLocation(problem.message, errors={"location": {problem.field: [problem.message]}})
 
     national = National(id=uuid.uuid4())
     _store_documents(national, data)
+    _consent_as_json(data)
     for key, value in data.items():
         if key != "household_id":
             setattr(national, key, value)
@@ -317,6 +349,7 @@ def update_national(national_id: uuid.UUID, data: dict, user) -> National:
             document_numbers(national)["passport_number"]
         _check_passport(data.get("nationality", national.nationality), passport, user, exclude=national.id)
     _store_documents(national, data)
+    _consent_as_json(data)
     if "status" in data and data["status"] != national.status:
         national.returned_at = func.now() if data["status"] == "returned" else None
     for key, value in data.items():
@@ -400,9 +433,9 @@ def purge_returned(older_than_days: int, batch: int = 500) -> list[uuid.UUID]:
 _OLDEST_FIRST = Keyset((National.created_at, National.id), (timestamp, uuid.UUID))
 
 
-def list_nationals(user, *, host_country=None, city=None, status=None, vulnerability=None,
-                   limit: int = 100, cursor: str | None = None) -> dict:
-    query = visible_nationals(user)
+def _filtered(query: Select, *, host_country=None, city=None, status=None, vulnerability=None) -> Select:
+    """``query`` of nationals narrowed by the filters of lists and searches (current deployment, status,
+    vulnerability)."""
     if host_country or city:
         query = query.join(Deployment, and_(Deployment.national_id == National.id, Deployment.is_current))
         if host_country:
@@ -413,16 +446,22 @@ def list_nationals(user, *, host_country=None, city=None, status=None, vulnerabi
         query = query.where(National.status == status)
     if vulnerability:
         query = query.where(National.vulnerabilities.contains([vulnerability]))
+    return query
 
+
+def list_nationals(user, *, host_country=None, city=None, status=None, vulnerability=None,
+                   limit: int = 100, cursor: str | None = None) -> dict:
+    query = _filtered(visible_nationals(user), host_country=host_country, city=city, status=status,
+                      vulnerability=vulnerability)
     return keyset_page(query, _OLDEST_FIRST, limit=limit, cursor=cursor, key=lambda n: (n.created_at.isoformat(), n.id))
 
 
-def search_nationals(user, *, q=None, passport_number=None, host_country=None, limit=100, cursor=None) -> dict:
-    """Find nationals by name (accent-, case-, order- and script-tolerant) or exact passport."""
-    query = visible_nationals(user)
-    if host_country:
-        query = query.join(Deployment, and_(Deployment.national_id == National.id, Deployment.is_current)) \
-            .where(Deployment.host_country == host_country)
+def search_nationals(user, *, q=None, passport_number=None, host_country=None, city=None, status=None,
+                     vulnerability=None, limit=100, cursor=None) -> dict:
+    """Find nationals by name (accent-, case-, order- and script-tolerant) or exact passport, within the
+    filters of ``list_nationals``."""
+    query = _filtered(visible_nationals(user), host_country=host_country, city=city, status=status,
+                      vulnerability=vulnerability)
     if passport_number:
         query = query.where(National.passport_index.in_(keyring().blind_indexes("passport", passport_number)))
     order = (National.created_at, National.id)
@@ -441,6 +480,66 @@ def location_of(national: National) -> dict | None:
     point = to_shape(national.location)
     return {"lat": point.y, "lon": point.x, "source": national.location_source,
             "precision_m": national.location_precision_m, "reported_at": national.location_reported_at}
+
+
+# ---------------------------------------------------------------------- a record as a role sees it
+
+_RECORD_COLUMNS = tuple(c for c in schemas.NationalOut._declared_fields
+                        if c not in ("deployment", "location", "next_of_kin", *DOCUMENTS))
+_DEPLOYMENT_COLUMNS = tuple(schemas.DeploymentOut._declared_fields)
+
+
+def as_seen_by(national: National, role: str, *, documents: bool = True) -> dict:
+    """``national`` as ``role`` may see it, as GET /nationals/{id} shows it: without the fields hidden from
+    the role (``registry.auth.visibility``); with ``documents``, the document numbers decrypted."""
+    data = {c: getattr(national, c) for c in visibility.visible(role, _RECORD_COLUMNS)}
+    data["deployment"] = _deployment_as_seen_by(national.deployment, role) if national.deployment else None
+    data["next_of_kin"] = national.next_of_kin
+    data["location"] = location_of(national)
+    if documents:
+        data.update(visibility.strip(role, document_numbers(national)))
+    return data
+
+
+def _deployment_as_seen_by(deployment: Deployment, role: str) -> dict:
+    return {c: getattr(deployment, c) for c in visibility.visible(role, _DEPLOYMENT_COLUMNS)}
+
+
+def deployments_of(national: National, role: str) -> list[dict]:
+    """Every deployment of ``national`` (a visible one: ``get_national``), the current first, then newest
+    first, as ``role`` may see them, each with ``is_current`` and ``created_at``."""
+    rows = db.session.scalars(select(Deployment).where(Deployment.national_id == national.id)
+                              .order_by(Deployment.is_current.desc(), Deployment.created_at.desc()))
+    return [_deployment_as_seen_by(d, role) | {"is_current": d.is_current, "created_at": d.created_at}
+            for d in rows]
+
+
+def location_history(national: National) -> list[dict]:
+    """The location reports of ``national`` (a visible one), newest first: lat, lon, source, precision_m,
+    reported_at."""
+    rows = db.session.execute(
+        select(func.ST_Y(LocationReport.geom), func.ST_X(LocationReport.geom), LocationReport.source,
+               LocationReport.precision_m, LocationReport.reported_at)
+        .where(LocationReport.national_id == national.id)
+        .order_by(LocationReport.reported_at.desc(), LocationReport.id.desc())).all()
+    return [{"lat": lat, "lon": lon, "source": source, "precision_m": precision, "reported_at": at}
+            for lat, lon, source, precision, at in rows]
+
+
+def household_members(national: National, user, limit: int = 50) -> list[National]:
+    """The other nationals of ``national``'s household that ``user`` may see, oldest registration first."""
+    return list(db.session.scalars(
+        visible_nationals(user).where(National.household_id == national.household_id, National.id != national.id)
+        .order_by(National.created_at, National.id).limit(limit)))
+
+
+def visible_by_ids(ids, user) -> list[National]:
+    """The nationals of ``ids`` that ``user`` may see, in the order of ``ids`` (the others left out)."""
+    ids = list(ids)
+    if not ids:
+        return []
+    found = {n.id: n for n in db.session.scalars(visible_nationals(user).where(National.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
 
 
 def reencrypt_documents(batch: int = 2000, progress=None) -> int:
