@@ -15,28 +15,10 @@ from registry.web.openapi import ApiBlueprint, errors
 
 bp = ApiBlueprint("nationals", __name__, url_prefix="/nationals", description="Nationals abroad (SPEC §4.2)")
 
-_COLUMNS = tuple(c for c in schemas.NationalOut._declared_fields
-                 if c not in ("deployment", "location", "next_of_kin", *services.DOCUMENTS))
-_DEPLOYMENT_COLUMNS = tuple(schemas.DeploymentOut._declared_fields)
-
 
 def national_out(national, role: str, **extra) -> dict:
-    """The national as ``role`` may see it: decrypted documents, without the fields it may not see."""
-    data = national_fields(national, role)
-    data.update(visibility.strip(role, services.document_numbers(national)))
-    data.update(extra)
-    return data
-
-
-def national_fields(national, role: str) -> dict:
-    """Every field ``role`` may see but the encrypted document numbers."""
-    data = {c: getattr(national, c) for c in visibility.visible(role, _COLUMNS)}
-    deployment = national.deployment
-    data["deployment"] = {c: getattr(deployment, c) for c in visibility.visible(role, _DEPLOYMENT_COLUMNS)} \
-        if deployment is not None else None
-    data["next_of_kin"] = national.next_of_kin
-    data["location"] = services.location_of(national)
-    return data
+    """The national as ``role`` may see it (``services.as_seen_by``, the console's too), with ``extra``."""
+    return {**services.as_seen_by(national, role), **extra}
 
 
 def _note_page(page: dict, filters: dict) -> None:
