@@ -12,12 +12,14 @@ import pytest
 from pdfminer.high_level import extract_text
 from sqlalchemy import select
 
+from tests.conftest import count
 from tests.console_helpers import csrf_of, make_console_user, sign_in
 from tests.test_crises import DUBAI, circle, declare, register
 from tests.test_imports import wait_for_job
 from tests.test_rosters import at, build, make_point
 
 SOHAR = (24.3475, 56.7096)  # Oman, 170 km from Dubai
+POINTS_PAGE = "/console/assembly-points"
 ROSTER_REQUEST = {"vehicle_capacity": 3, "max_distance_km": 60}
 
 
@@ -268,3 +270,118 @@ def test_the_diff_against_an_earlier_roster(app, db, scene, client, coordinator)
     assert "Workertwo" in changed and "no capacity in reach" in changed and "Dubai shelter" in changed
     assert diff.get_element_by_id("diff-counts").text_content().split() == ["0", "added,", "0", "removed,", "1",
                                                                             "changed"]
+
+
+# ---------------------------------------------------------------------- assembly points
+
+POINT_FORM = {"name": "Embassy of the Philippines, Abu Dhabi", "kind": "embassy", "country": "AE",
+              "lat": "24.4539", "lon": "54.3773", "capacity": "400", "active": "on"}
+
+
+def _post_point(browser, path=POINTS_PAGE, **changes):
+    token = csrf_of(browser.get(POINTS_PAGE).get_data(as_text=True))
+    return browser.post(path, data={"csrf_token": token, **{k: v for k, v in {**POINT_FORM, **changes}.items()
+                                                             if v is not None}})
+
+
+def test_a_coordinator_adds_a_point_and_bad_fields_get_their_errors_beside_them(app, db):
+    browser, _ = console_client(app, db, "coordinator")
+    bad = _post_point(browser, capacity="-5", name="")
+    assert bad.status_code == 422
+    doc = page_of(bad)
+    assert "greater than or equal to 0" in field_error(doc, "capacity")
+    assert field_error(doc, "name")
+    assert doc.get_element_by_id("lat").get("value") == "24.4539"  # the form keeps what was typed
+    assert "not a number" in field_error(page_of(_post_point(browser, capacity="many")), "capacity").lower() or \
+        "integer" in field_error(page_of(_post_point(browser, capacity="many")), "capacity").lower()
+    elsewhere = _post_point(browser, country="QA")
+    assert elsewhere.status_code == 422 and "not in Qatar" in field_error(page_of(elsewhere), "lat")
+    assert field_error(page_of(_post_point(browser, country="XX")), "country")
+    assert count(db, "assembly_points") == 0
+
+    saved = _post_point(browser)
+    assert saved.status_code == 303
+    listing = browser.get(saved.headers["Location"])
+    row = page_of(listing).xpath("//tr[@data-lat]")[0]
+    assert (row.get("data-lat"), row.get("data-lon")) == ("24.4539", "54.3773")
+    assert "Embassy of the Philippines, Abu Dhabi" in row.text_content() and "400" in row.text_content()
+    assert [e.outcome for e in events(db, "console.create_assembly_point")][-1] == "ok"
+
+
+def test_a_coordinator_edits_a_point_with_the_same_checks(app, db):
+    browser, _ = console_client(app, db, "coordinator")
+    _post_point(browser)
+    from registry.assembly_points.models import AssemblyPoint
+    point_id = db.session.scalar(select(AssemblyPoint.id))
+    edit = f"{POINTS_PAGE}/{point_id}"
+    form = page_of(browser.get(edit))
+    assert form.get_element_by_id("capacity").get("value") == "400"
+    bad = _post_point(browser, edit, capacity="2000000")
+    assert bad.status_code == 422 and field_error(page_of(bad), "capacity")
+    changed = _post_point(browser, edit, capacity="250", active=None, name="Embassy, Abu Dhabi")
+    assert changed.status_code == 303
+    db.session.rollback()
+    point = db.session.get(AssemblyPoint, point_id)
+    assert (point.name, point.capacity, point.active) == ("Embassy, Abu Dhabi", 250, False)
+    assert browser.get(f"{POINTS_PAGE}/{uuid.uuid4()}").status_code == 404
+
+
+def test_the_list_filters_by_country_and_active(app, db, client, coordinator):
+    make_point(client, coordinator, "Dubai shelter", *DUBAI, 20)
+    make_point(client, coordinator, "Closed shelter", *at(1), 20, active=False)
+    client.post("/api/v1/assembly-points", headers=coordinator, json={
+        "name": "Sohar school", "kind": "school", "capacity": 5, "country": "OM",
+        "location": {"lat": SOHAR[0], "lon": SOHAR[1]}})
+    browser, _ = console_client(app, db, "admin")
+
+    def names(**query):
+        response = browser.get(POINTS_PAGE, query_string=query)
+        assert response.status_code == 200
+        return sorted(r.findall("td")[0].text_content().strip() for r in page_of(response).xpath("//tr[@data-lat]"))
+
+    assert names() == ["Closed shelter", "Dubai shelter", "Sohar school"]
+    assert names(country="OM") == ["Sohar school"]
+    assert names(country="AE", active="true") == ["Dubai shelter"]
+    assert names(active="false") == ["Closed shelter"]
+    bad = browser.get(POINTS_PAGE, query_string={"country": "Narnia"})
+    assert bad.status_code == 422 and field_error(page_of(bad), "filter-country")
+
+
+@pytest.mark.parametrize("role", ["desk", "embassy", "auditor"])
+def test_other_roles_may_not_manage_assembly_points(app, db, role):
+    browser, _ = console_client(app, db, role, ["AE"] if role == "embassy" else ())
+    assert browser.get(POINTS_PAGE).status_code == 403
+    token = csrf_of(browser.get("/console/").get_data(as_text=True))
+    assert browser.post(POINTS_PAGE, data={"csrf_token": token, **POINT_FORM}).status_code == 403
+    assert count(db, "assembly_points") == 0
+
+
+def test_a_point_form_without_its_csrf_token_is_refused(app, db):
+    browser, _ = console_client(app, db, "coordinator")
+    assert browser.post(POINTS_PAGE, data=POINT_FORM).status_code == 403
+    assert count(db, "assembly_points") == 0
+
+
+def test_an_imported_file_is_read_by_the_worker_and_its_rejected_rows_shown(app, db, celery_worker):
+    browser, _ = console_client(app, db, "coordinator")
+    token = csrf_of(browser.get(POINTS_PAGE).get_data(as_text=True))
+    nothing = browser.post(f"{POINTS_PAGE}/import", data={"csrf_token": token}, content_type="multipart/form-data")
+    assert nothing.status_code == 422 and field_error(page_of(nothing), "file")
+    data = (b"name,kind,lat,lon,capacity,country,active\n"
+            b"Dubai shelter,shelter,25.2048,55.2708,40,AE,true\n"
+            b"Sohar school,school,24.3475,56.7096,30,OM,\n"
+            b"Nowhere,shelter,25.2048,55.2708,-3,AE,true\n"
+            b"In Qatar,port,25.2854,51.531,10,AE,true\n")
+    response = browser.post(f"{POINTS_PAGE}/import", data={"csrf_token": token, "file": (io.BytesIO(data),
+                                                                                          "points.csv")},
+                            content_type="multipart/form-data")
+    assert response.status_code == 303
+    job_id = re.search(r"import_job=([0-9a-f-]{36})", response.headers["Location"]).group(1)
+    assert wait_for_job(browser, {}, job_id)["status"] == "succeeded"
+    doc = page_of(browser.get(response.headers["Location"]))
+    result = doc.get_element_by_id("import-result").text_content()
+    assert "2 created" in result and "2 rejected" in result
+    rejected = [[c.text_content().strip() for c in r.findall("td")]
+                for r in doc.xpath('//table[@id="import-errors"]/tbody/tr')]
+    assert [(r[0], r[1]) for r in rejected] == [("4", "capacity"), ("5", "location")]
+    assert count(db, "assembly_points") == 2

@@ -55,3 +55,44 @@ def test_coordinator_builds_a_roster_watches_it_finish_and_downloads_the_pdf_man
     assert saved.suggested_filename.endswith(".pdf")
     with open(saved.path(), "rb") as file:
         assert file.read(5) == b"%PDF-"
+
+
+def test_coordinator_adds_and_edits_an_assembly_point(page, console_user):
+    sign_in_as(page, console_user("coordinator"))
+    page.get_by_role("link", name="Assembly points").click()
+    page.wait_for_url("**/console/assembly-points")
+    page.get_by_label("Name", exact=True).fill("Embassy of the Philippines, Abu Dhabi")
+    page.get_by_label("Kind", exact=True).select_option("embassy")
+    page.get_by_label("Country", exact=True).fill("AE")
+    # Clicking the map fills latitude and longitude; then the exact place is typed.
+    page.locator("#points-map").click()
+    expect(page.get_by_label("Latitude")).not_to_have_value("")
+    expect(page.get_by_label("Longitude")).not_to_have_value("")
+    page.get_by_label("Latitude").fill("24.4539")
+    page.get_by_label("Longitude").fill("54.3773")
+    page.get_by_label("Capacity", exact=True).fill("-5")
+    page.get_by_role("button", name="Add assembly point").click()
+    capacity = page.get_by_label("Capacity", exact=True)
+    expect(capacity).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#capacity-error")).to_contain_text("greater than or equal to 0")
+    expect(page.get_by_label("Latitude")).to_have_value("24.4539")  # what was typed stays
+    capacity.fill("400")
+    page.get_by_role("button", name="Add assembly point").click()
+    expect(page.get_by_role("status")).to_contain_text("saved")
+    row = page.locator("tr[data-lat]", has_text="Embassy of the Philippines, Abu Dhabi")
+    expect(row).to_contain_text("400")
+    expect(page.locator("#points-map .point-marker")).to_have_count(1)
+    check_page(page, "assembly_points")
+
+    row.get_by_role("link", name="Edit").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Edit Embassy of the Philippines")
+    page.get_by_label("Capacity", exact=True).fill("2000000")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#capacity-error")).to_be_visible()
+    page.get_by_label("Capacity", exact=True).fill("350")
+    page.get_by_label("Active").uncheck()
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status")).to_contain_text("saved")
+    row = page.locator("tr[data-lat]", has_text="Embassy of the Philippines, Abu Dhabi")
+    expect(row).to_contain_text("350")
+    expect(row.locator("td").nth(4)).to_have_text("no")
