@@ -84,6 +84,11 @@ def list_points(*, country=None, kind=None, active=None, limit: int = 100, curso
 _BY_NAME = Keyset((AssemblyPoint.name, AssemblyPoint.id), (str, uuid.UUID))
 
 
+def countries_in_use() -> list[str]:
+    """The countries that have an assembly point (a list's country filter offers these)."""
+    return list(db.session.scalars(select(AssemblyPoint.country).distinct().order_by(AssemblyPoint.country)))
+
+
 def point_out(point: AssemblyPoint) -> dict:
     shape = to_shape(point.location)
     return {"id": point.id, "name": point.name, "kind": point.kind, "capacity": point.capacity,

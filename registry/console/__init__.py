@@ -16,6 +16,9 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 def init_console(app: Flask) -> None:
     from registry.console import pages  # noqa: F401  (headers, cookies, the vendored assets)
     from registry.console import home, maps, signin  # noqa: F401  (the pages register their routes)
-    from registry.console import nationals  # noqa: F401  (register, find, read nationals)
+    # The pages register their routes; one line each.
+    from registry.console import assembly_points  # noqa: F401
+    from registry.console import nationals  # noqa: F401
+    from registry.console import rosters  # noqa: F401
     app.register_blueprint(bp)
     app.add_url_rule("/", "root", lambda: redirect("/console/"))
