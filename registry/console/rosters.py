@@ -9,10 +9,9 @@ may see (``registry.auth.visibility``).
 """
 from __future__ import annotations
 
-import io
 import uuid
 
-from flask import Response, current_app, g, redirect, request, url_for
+from flask import Response, g, redirect, request, url_for
 from marshmallow import ValidationError
 
 from registry.audit import services as audit
@@ -64,28 +63,17 @@ def roster_export(roster_id: uuid.UUID):
     form = {name: request.form.get(name, "").strip() for name in EXPORT_FIELDS}
     try:
         args = _export_args(form)
-        services.require_built(roster)
-        reach = Reach.of(g.user)
-        point = args.get("assembly_point_id")
-        rows = exports.count_rows(roster, reach, point=point)
-        exports.check_size(args["format"], rows)
+        made = exports.export(roster, args, g.user)
     except Unprocessable as invalid:  # the page again, the problem beside its field; no file is made
         return render("roster.html", status=422, error=invalid, **_page(roster, form))
-    details = {"format": args["format"], "columns": list(exports.columns_for(g.user.role)),
-               "assembly_point_id": str(point) if point else None}
-    audit.note(object_type="roster", purpose=args["purpose"])
-    if rows > current_app.config["REGISTRY_EXPORT_INLINE_ROWS"]:
-        job = exports.request_file(roster, args, g.user, rows)
-        audit.note(object_ids=[roster.id, job.id], result_count=rows, details={**details, "delivery": "job"})
-        return redirect(url_for("console.roster", roster_id=roster.id, export_job=job.id, _anchor="downloads"),
+    audit.note(object_type="roster", purpose=args["purpose"], result_count=made.rows, details=made.details)
+    if made.job is not None:
+        audit.note(object_ids=[roster.id, made.job.id])
+        return redirect(url_for("console.roster", roster_id=roster.id, export_job=made.job.id, _anchor="downloads"),
                         code=303)
-    out = io.BytesIO()
-    written = exports.write(out, roster, args["format"], g.user.role, reach, paper=args["paper"], point=point,
-                            rows_expected=rows)
-    audit.note(object_ids=[roster.id], result_count=written, details={**details, "delivery": "inline"})
-    media_type, _ = exports.FORMATS[args["format"]]
-    return Response(out.getvalue(), content_type=media_type, headers={
-        "Content-Disposition": f'attachment; filename="{exports.filename(roster, args["format"])}"'})
+    audit.note(object_ids=[roster.id])
+    return Response(made.content, content_type=made.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{made.filename}"'})
 
 
 def _export_args(form: dict) -> dict:

@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
@@ -29,7 +30,7 @@ from registry.errors import Unprocessable
 from registry.extensions import db
 from registry.jobs import files
 from registry.jobs import services as jobs
-from registry.rosters.services import get_roster
+from registry.rosters.services import get_roster, require_built
 from registry.rosters.models import Roster
 
 FORMATS = {  # format -> (media type, file extension)
@@ -316,3 +317,36 @@ def request_file(roster: Roster, args: dict, user, rows: int):
         "roster_id": str(roster.id), "format": args["format"], "paper": args["paper"], "purpose": args["purpose"],
         "role": user.role, "jurisdiction": Reach.of(user).to_params(), "rows": rows,
         "assembly_point_id": str(args["assembly_point_id"]) if args.get("assembly_point_id") else None})
+
+
+@dataclass
+class Export:
+    """What an export request made: the file itself (small) or the job that builds it (large); and what its
+    audit event says (``rows``, ``details``)."""
+
+    rows: int
+    details: dict
+    job: object | None = None
+    content: bytes | None = None
+    media_type: str = ""
+    filename: str = ""
+
+
+def export(roster: Roster, args: dict, user) -> Export:
+    """The export of ``args`` (format, paper, assembly_point_id) as ``user`` may have it: written now up to
+    REGISTRY_EXPORT_INLINE_ROWS rows, else requested from a worker (the API and the console alike).
+    :raises Unprocessable: the roster is not built, or the file would be too large for its format."""
+    require_built(roster)
+    reach = Reach.of(user)
+    point = args.get("assembly_point_id")
+    rows = count_rows(roster, reach, point=point)
+    check_size(args["format"], rows)
+    details = {"format": args["format"], "columns": list(columns_for(user.role)),
+               "assembly_point_id": str(point) if point else None}
+    if rows > current_app.config["REGISTRY_EXPORT_INLINE_ROWS"]:
+        return Export(rows, {**details, "delivery": "job"}, job=request_file(roster, args, user, rows))
+    out = io.BytesIO()
+    written = write(out, roster, args["format"], user.role, reach, paper=args["paper"], point=point,
+                    rows_expected=rows)
+    return Export(written, {**details, "delivery": "inline"}, content=out.getvalue(),
+                  media_type=FORMATS[args["format"]][0], filename=filename(roster, args["format"]))

@@ -1,16 +1,14 @@
 """Assembly points, rosters, their people's welfare and their exports (SPEC §4.3)."""
 from __future__ import annotations
 
-import io
 import uuid
 
-from flask import Response, current_app, g
+from flask import Response, g
 
 from registry import idempotency
 from registry.audit import services as audit
 from registry.auth import visibility
 from registry.auth.access import limited, requires
-from registry.auth.reach import Reach
 from registry.errors import Unprocessable
 from registry.jobs import views as jobs_views
 from registry.jobs.schemas import JobAccepted
@@ -188,22 +186,10 @@ def export_roster(args, roster_id: uuid.UUID):
     ``purpose`` is required.
     """
     audit.note(object_type="roster", object_ids=[roster_id])
-    roster = services.get_roster(roster_id)
-    services.require_built(roster)
-    reach = Reach.of(g.user)
-    point = args.get("assembly_point_id")
-    rows = exports.count_rows(roster, reach, point=point)
-    exports.check_size(args["format"], rows)
-    details = {"format": args["format"], "columns": list(exports.columns_for(g.user.role)),
-               "assembly_point_id": str(point) if point else None}
-    if rows > current_app.config["REGISTRY_EXPORT_INLINE_ROWS"]:
-        job = exports.request_file(roster, args, g.user, rows)
-        audit.note(object_ids=[roster_id, job.id], result_count=rows, details={**details, "delivery": "job"})
-        return jobs_views.accepted(job)
-    out = io.BytesIO()
-    rows = exports.write(out, roster, args["format"], g.user.role, reach, paper=args["paper"], point=point,
-                         rows_expected=rows)
-    audit.note(object_ids=[roster_id], result_count=rows, details={**details, "delivery": "inline"})
-    media_type, _ = exports.FORMATS[args["format"]]
-    return Response(out.getvalue(), content_type=media_type, headers={
-        "Content-Disposition": f'attachment; filename="{exports.filename(roster, args["format"])}"'})
+    made = exports.export(services.get_roster(roster_id), args, g.user)
+    if made.job is not None:
+        audit.note(object_ids=[roster_id, made.job.id], result_count=made.rows, details=made.details)
+        return jobs_views.accepted(made.job)
+    audit.note(object_ids=[roster_id], result_count=made.rows, details=made.details)
+    return Response(made.content, content_type=made.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{made.filename}"'})
