@@ -35,6 +35,12 @@ RUN apt-get update \
        fonts-sil-abyssinica fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/*
 
+# With the test extras: Debian's Chromium for the console's browser tests (Playwright drives it; its own
+# browser download needs the internet); tests/browser/conftest.py finds it on the PATH.
+RUN case ",$EXTRAS," in *,test,*) apt-get update \
+        && apt-get install -y --no-install-recommends chromium fonts-liberation \
+        && rm -rf /var/lib/apt/lists/* ;; esac
+
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so that a code change does not
