@@ -94,8 +94,8 @@ def _old_excel() -> bytes:
     (_old_excel(), "workers.xls", "ends in .xls"),
     (b"PK\x03\x04not really a zip", "workers.xlsx", "not a readable XLSX"),
     (b"PK\x03\x04not really a zip", "workers.csv", "holds an XLSX workbook"),
-    (b"family_name,given_names,sex,date_of_birth,nationality,host_country,colour\nSantos,Juan,M,1988-03-01,PH,QA,blue\n",
-     "workers.csv", "Unknown columns: 'colour'"),
+    (b"family_name,given_names,sex,date_of_birth,nationality,host_country,colour\n"
+     + b"Santos,Juan,M,1988-03-01,PH,QA,blue\n", "workers.csv", "Unknown columns: 'colour'"),
     (b"family_name,given_names,colour\nSantos,Juan,blue\n", "workers.csv", "Is the header row missing?"),
     (b"family_name,given_names,sex\nSantos,Juan,M\n", "workers.csv", "Missing required columns"),
     ("famil\xeda_name,given_names\nPe\xf1a,Juan\n".encode("latin-1"), "workers.csv", "UTF-8"),
