@@ -81,6 +81,19 @@ def open_rows(data: bytes, limits: ReadLimits) -> tuple[list[str], Iterator[Row]
     return _csv_rows(data, limits)
 
 
+def read_start(data: bytes, limits: ReadLimits) -> list[str] | None:
+    """What a file's start tells at once, without reading its rows: a CSV's header, or None for an XLSX
+    (only its zip directory and declared sizes are checked; its header is in the sheet, read by a worker).
+
+    :raises NotASpreadsheet, FileTooLarge: as ``open_rows`` would, from the same bytes.
+    """
+    if data[:4] == b"PK\x03\x04":
+        _Workbook(data, limits)
+        return None
+    header, _rows, _estimate = open_rows(data, limits)  # a CSV: the header line only (rows are a generator)
+    return header
+
+
 def _too_many_rows(limits: ReadLimits) -> TooManyRows:
     return TooManyRows(f"The file has more than {limits.max_rows:,} rows below its header, the most one import "
                        f"may have: split it into files of at most {limits.max_rows:,} rows, each with the header "

@@ -8,6 +8,7 @@ killed half-way leaves nothing behind, and the re-run starts clean.
 from __future__ import annotations
 
 import gc
+import posixpath
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
@@ -18,9 +19,10 @@ from registry import geo
 from registry.audit import services as audit
 from registry.auth.models import User
 from registry.crypto import keyring
+from registry.errors import Unprocessable
 from registry.geocoding import gazetteer
 from registry.extensions import db
-from registry.imports.reader import ReadLimits, open_rows
+from registry.imports.reader import ReadLimits, open_rows, read_start
 from registry.imports.rows import COLUMNS, HOUSEHOLD_SLOT, STAGING, STAGING_COLUMNS, RowValidator
 from registry.jobs import services as jobs
 from registry.jobs import uploads
@@ -51,6 +53,44 @@ def create_import(filename: str, data: bytes, user) -> Job:
     job = jobs.enqueue("import", IMPORT_TASK, params={"filename": filename[:255]}, created_by=user.id)
     uploads.store(job.id, filename, data)
     return job
+
+
+class WrongFileType(Unprocessable):
+    code, title = "wrong-file-type", "The file is not a CSV or an XLSX file"
+
+
+FILE_SUFFIXES = (".csv", ".xlsx")
+
+
+def check_upload(filename: str, data: bytes) -> None:
+    """Refuse at once, beside the form's ``file`` field, a file whose start shows the worker would refuse it:
+    empty, not named .csv or .xlsx (or named one but holding the other), an old or encrypted workbook, a
+    damaged zip, a workbook that would unzip too far, a CSV that is binary or whose header names unknown,
+    repeated or too few columns. Only the start is read (an XLSX's directory, a CSV's header line); the rows
+    are still read by the worker. The console calls it before ``create_import``; the API leaves it to the
+    worker, whose job then fails with the same message.
+
+    :raises Unprocessable: with ``errors={"file": [why]}``.
+    """
+    suffix = posixpath.splitext((filename or "").lower())[1]
+    try:
+        if not data:
+            raise Unprocessable("The file is empty.")
+        workbook = data[:4] == b"PK\x03\x04"
+        if suffix not in FILE_SUFFIXES:
+            named = f" (this one ends in {suffix[:12]})" if suffix else ""
+            raise WrongFileType(f"Choose a CSV or XLSX file{named}: save the spreadsheet as CSV UTF-8 or as an "
+                                "Excel workbook (.xlsx).")
+        if workbook != (suffix == ".xlsx"):
+            raise WrongFileType(f"The file is named {suffix} but holds "
+                                f"{'an XLSX workbook' if workbook else 'no XLSX workbook'}: save it again as "
+                                "CSV UTF-8 or as an Excel workbook (.xlsx).")
+        header = read_start(data, ReadLimits.from_config(current_app.config))
+        if header is not None:
+            RowValidator(header)
+    except Unprocessable as refused:
+        refused.errors = {"file": [refused.detail]}
+        raise
 
 
 # A valid row as stored in staging: the document numbers replaced by their ciphertext and blind index

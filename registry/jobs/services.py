@@ -91,10 +91,10 @@ def get_job(job_id: uuid.UUID, user) -> Job:
     return job
 
 
-def recent_jobs(user, limit: int = 10) -> list[Job]:
-    """``user``'s newest jobs: the running ones first."""
+def recent_jobs(user, limit: int = 10, kind: str | None = None) -> list[Job]:
+    """``user``'s newest jobs (of ``kind``, if given): the running ones first."""
     return list(db.session.scalars(
-        select(Job).where(Job.created_by == user.id)
+        select(Job).where(Job.created_by == user.id, *([Job.kind == kind] if kind else []))
         .order_by(Job.status.notin_(("queued", "running")), Job.created_at.desc()).limit(limit)))
 
 
