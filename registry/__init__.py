@@ -75,7 +75,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
 
 
-UPLOAD_ENDPOINTS = {"imports.create_import", "assembly_points.import_points", "console.upload_import"}
+UPLOAD_ENDPOINTS = {"imports.create_import", "assembly_points.import_points", "console.upload_import",
+                    "console.import_assembly_points"}
 # Crisis areas may be detailed (up to areas.MAX_AREA_VERTICES): their own, larger body limit.
 AREA_ENDPOINTS = {"crises.declare_crisis", "crises.update_crisis"}
 

@@ -385,3 +385,21 @@ def test_an_imported_file_is_read_by_the_worker_and_its_rejected_rows_shown(app,
                 for r in doc.xpath('//table[@id="import-errors"]/tbody/tr')]
     assert [(r[0], r[1]) for r in rejected] == [("4", "capacity"), ("5", "location")]
     assert count(db, "assembly_points") == 2
+
+
+def test_a_points_file_larger_than_a_json_body_is_taken_as_an_upload(app, db, celery_worker):
+    """The console's upload has the API upload's size limit, not the small limit of a JSON body."""
+    browser, _ = console_client(app, db, "coordinator")
+    token = csrf_of(browser.get(POINTS_PAGE).get_data(as_text=True))
+    long_name = b"Shelter of the municipal sports hall and the school beside it - gate " * 2
+    rows = b"".join(b"%s%d,shelter,25.2048,55.2708,40,AE,true\n" % (long_name, n) for n in range(1600))
+    data = b"name,kind,lat,lon,capacity,country,active\n" + rows
+    assert len(data) > app.config["REGISTRY_MAX_BODY_BYTES"]
+    response = browser.post(f"{POINTS_PAGE}/import", data={"csrf_token": token, "file": (io.BytesIO(data),
+                                                                                          "points.csv")},
+                            content_type="multipart/form-data")
+    assert response.status_code == 303, response.status_code
+    job_id = re.search(r"import_job=([0-9a-f-]{36})", response.headers["Location"]).group(1)
+    job = wait_for_job(browser, {}, job_id)
+    assert job["status"] == "succeeded", job
+    assert count(db, "assembly_points") == 1600, job["result"]
