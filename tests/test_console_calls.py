@@ -58,7 +58,7 @@ def scene(client, desk, coordinator, db, celery_worker):
 
 
 def operator(app, db, role="embassy", jurisdiction=("AE",)):
-    user, username = make_console_user(db, role, jurisdiction)
+    _, username = make_console_user(db, role, jurisdiction)
     browser = app.test_client()
     assert sign_in(browser, username).status_code == 303
     return browser
@@ -210,7 +210,7 @@ def test_operators_in_parallel_never_claim_the_same_person(app, client, desk, co
         barrier = threading.Barrier(len(browsers))
         failures = []
 
-        def claim(browser, token):
+        def claim(browser, token, barrier=barrier, failures=failures):
             barrier.wait()
             response = browser.post(calls_url(scene) + "/next", data={"csrf_token": token})
             if response.status_code != 303:

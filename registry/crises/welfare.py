@@ -39,14 +39,19 @@ def current(crisis_id: uuid.UUID, national_id: uuid.UUID) -> WelfareStatus | Non
     return db.session.get(WelfareStatus, (crisis_id, national_id))
 
 
+def check_given(data: dict) -> None:
+    """:raises Unprocessable: an update that gives neither a status, nor a note, nor a contact attempt."""
+    if not ({"welfare_status", "note", "contact"} & data.keys()):
+        raise Unprocessable("Give a welfare_status, a note or a contact attempt.",
+                            errors={"welfare_status": ["Missing data for required field."]})
+
+
 def record(crisis_id: uuid.UUID, national_id: uuid.UUID, data: dict, user, *, source: str = "hotline",
            roster_id: uuid.UUID | None = None) -> WelfareStatus:
     """Change the status and/or log a contact attempt (``{"welfare_status", "note", "contact": {"channel",
     "outcome"}}``, any of them); the status as it is now. The caller has checked the person is theirs.
     :raises Unprocessable: nothing given."""
-    if not ({"welfare_status", "note", "contact"} & data.keys()):
-        raise Unprocessable("Give a welfare_status, a note or a contact attempt.",
-                            errors={"welfare_status": ["Missing data for required field."]})
+    check_given(data)
     state = db.session.scalar(select(WelfareStatus).where(WelfareStatus.crisis_id == crisis_id,
                                                           WelfareStatus.national_id == national_id)
                               .with_for_update())
@@ -98,6 +103,7 @@ def welfare_of(crisis_id: uuid.UUID, national_id: uuid.UUID, user) -> dict:
 def update(crisis_id: uuid.UUID, national_id: uuid.UUID, data: dict, user, *, source: str = "hotline") -> dict:
     """``PATCH /crises/{id}/welfare/{national_id}``: record, then the answer of ``welfare_of``.
     :raises NotFound, Unprocessable:"""
+    check_given(data)
     exposed(crisis_id, national_id, user)
     record(crisis_id, national_id, data, user, source=source)
     return _answer(crisis_id, national_id)

@@ -17,8 +17,7 @@ from registry.rosters.models import Roster
 
 def update(roster: Roster, national_id: uuid.UUID, data: dict, user) -> dict:
     """Change the status and/or log a contact attempt; the entry as it is now. :raises NotFound, Unprocessable:"""
-    if not ({"welfare_status", "note", "contact"} & data.keys()):
-        welfare.record(roster.crisis_id, national_id, data, user)  # raises the 422 before anything is read
+    welfare.check_given(data)
     get_entry(roster, national_id, user)  # 404 outside the roster or the caller's jurisdiction
     welfare.record(roster.crisis_id, national_id, data, user, source="hotline", roster_id=roster.id)
     return get_entry(roster, national_id, user)
