@@ -83,6 +83,10 @@ ENVIRONMENT = {
     "REGISTRY_NATIONALITY": ("PH", "the service's own nationality: the registration form's default"),
     "REGISTRY_TILE_URL": ("", "an online tile layer for the console's maps ({z}/{x}/{y} template); empty: only the "
                               "country boundaries the service ships (offline)"),
+    "REGISTRY_CALL_CLAIM_MINUTES": ("10", "how long a hotline operator holds the person they are calling; an "
+                                          "abandoned claim then goes back to the call list"),
+    "REGISTRY_CALL_RETRY_MINUTES": ("30", "a person the hotline tried without settling their welfare comes back "
+                                          "to the call list after this long (sooner only when no one else is left)"),
     "REGISTRY_PFIF_DOMAIN": ("sagip.example.org", "the record domain of PFIF exports (person_record_id "
                                                   "domain/local-id)"),
 }
@@ -218,6 +222,8 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_PDF_MAX_ROWS": int(_env("REGISTRY_PDF_MAX_ROWS", environ)),
         "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": int(_env("REGISTRY_RETENTION_CLOSED_CRISIS_DAYS", environ)),
         "REGISTRY_PFIF_DOMAIN": _env("REGISTRY_PFIF_DOMAIN", environ),
+        "REGISTRY_CALL_CLAIM_MINUTES": float(_env("REGISTRY_CALL_CLAIM_MINUTES", environ)),
+        "REGISTRY_CALL_RETRY_MINUTES": float(_env("REGISTRY_CALL_RETRY_MINUTES", environ)),
         "REGISTRY_SESSION_IDLE_MINUTES": float(_env("REGISTRY_SESSION_IDLE_MINUTES", environ)),
         "REGISTRY_SESSION_MAX_HOURS": float(_env("REGISTRY_SESSION_MAX_HOURS", environ)),
         "REGISTRY_SIGN_IN_FAILURES": int(_env("REGISTRY_SIGN_IN_FAILURES", environ)),

@@ -45,6 +45,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "crises.get_crisis": CRISIS_READ,
     "crises.exposure": EXPOSURE,
     "crises.exposure_diff": EXPOSURE,
+    "crises.get_welfare": WELFARE,            # "welfare like roster entries" (SPEC §10)
+    "crises.update_welfare": WELFARE,
     # "declare, change, close crises; assembly points": coordinator and admin; reading them goes with
     # reading crises (no personal data).
     "assembly_points.create_point": CRISIS_WRITE,
@@ -244,6 +246,9 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "crises.exposure": lambda: {"query_string": {"purpose": "matrix", "format": "json"}},
         "crises.exposure_diff": lambda: {"query_string": {"from": 1, "to": 1, "purpose": "matrix"}},
         "crisis_rosters.create_roster": lambda: {"json": {}},
+        "crises.get_welfare": lambda: {"query_string": {"purpose": "matrix"}},
+        "crises.update_welfare": lambda: {"json": {"welfare_status": "safe",
+                                                   "contact": {"channel": "phone", "outcome": "reached"}}},
         "rosters.update_entry": lambda: {"json": {"welfare_status": "safe",
                                                       "contact": {"channel": "phone", "outcome": "reached"}}},
         "rosters.roster_diff": lambda: {"query_string": {"from": w.roster, "purpose": "matrix"}},

@@ -23,7 +23,7 @@ from sqlalchemy import and_, case, func, literal, select
 from registry.auth import scope, visibility
 from registry.auth.reach import Reach
 from registry.crises import exposure
-from registry.crises.models import Exposure
+from registry.crises.models import Exposure, ExposureRun, WelfareStatus
 from registry.extensions import db
 from registry.nationals.models import Deployment, National
 from registry.nationals.services import visible_clause
@@ -31,7 +31,7 @@ from registry.pagination import Keyset, finite, keyset_page
 
 CSV_COLUMNS = ("national_id", "family_name", "given_names", "zone", "ring_km", "distance_km", "certainty", "lat",
                "lon", "location_source", "location_precision_m", "location_age_days", "priority", "priority_label",
-               "vulnerabilities", "phones", "host_country", "city")
+               "vulnerabilities", "phones", "host_country", "city", "welfare_status")
 PRIORITY_LABELS = {1: "medical_or_disability", 2: "pregnant", 3: "minor_or_elderly", 4: "standard"}
 DIFF_CAP = 10_000
 STREAM_BATCH_ROWS = 5000
@@ -41,15 +41,26 @@ _ROW_COLUMNS = (Exposure.national_id, National.family_name, National.given_names
                 Exposure.distance_km, Exposure.certainty, func.ST_Y(Exposure.location).label("lat"),
                 func.ST_X(Exposure.location).label("lon"), Exposure.location_source, Exposure.location_precision_m,
                 Exposure.location_age_days, Exposure.priority, National.vulnerabilities, National.phones,
-                Deployment.host_country, Deployment.city)
+                Deployment.host_country, Deployment.city,
+                func.coalesce(WelfareStatus.status, "unknown").label("welfare_status"))
+
+
+def _with_welfare(query, run_id):
+    """``query`` joined to the latest welfare status, in the run's crisis, of each row's national."""
+    crisis_id = select(ExposureRun.crisis_id).where(ExposureRun.id == run_id).scalar_subquery()
+    return query.outerjoin(WelfareStatus, and_(WelfareStatus.national_id == Exposure.national_id,
+                                               WelfareStatus.crisis_id == crisis_id))
 
 
 def _rows(user, run_id: uuid.UUID, filters: dict, columns=_ROW_COLUMNS):
-    """The run's rows ``user`` may see, filtered (zone, ring_km, certainty, vulnerability, city)."""
+    """The run's rows ``user`` may see, filtered (zone, ring_km, certainty, vulnerability, city), each with the
+    national's latest welfare status in the crisis."""
     query = (select(*columns).select_from(Exposure)
              .join(National, and_(National.id == Exposure.national_id, visible_clause(user)))
-             .outerjoin(Deployment, and_(Deployment.national_id == Exposure.national_id, Deployment.is_current))
-             .where(Exposure.run_id == run_id))
+             .outerjoin(Deployment, and_(Deployment.national_id == Exposure.national_id, Deployment.is_current)))
+    if columns is _ROW_COLUMNS:
+        query = _with_welfare(query, run_id)
+    query = query.where(Exposure.run_id == run_id)
     if filters.get("zone"):
         query = query.where(Exposure.zone == filters["zone"])
     if filters.get("ring_km") is not None:
@@ -190,6 +201,9 @@ def diff(user, old_run: uuid.UUID, new_run: uuid.UUID, *, cap: int = DIFF_CAP) -
                  .join(Exposure, and_(Exposure.national_id == pairs.c.national_id, Exposure.run_id == row_run))
                  .join(National, National.id == pairs.c.national_id)
                  .outerjoin(Deployment, and_(Deployment.national_id == pairs.c.national_id, Deployment.is_current))
+                 .outerjoin(WelfareStatus, and_(WelfareStatus.national_id == pairs.c.national_id,
+                                                WelfareStatus.crisis_id == select(ExposureRun.crisis_id)
+                                                .where(ExposureRun.id == new_run).scalar_subquery()))
                  .where(pairs.c.place <= cap)
                  .order_by(pairs.c.kind, pairs.c.place))
     result = {"added": [], "removed": [], "changed": [], "counts": {"added": 0, "removed": 0, "changed": 0}}

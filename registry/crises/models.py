@@ -5,8 +5,8 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import (BigInteger, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint, Identity,
-                        Index, Integer, SmallInteger, String, Uuid, func)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint,
+                        Identity, Index, Integer, SmallInteger, String, Text, Uuid, func)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,6 +18,17 @@ STATUSES = ("active", "closed")
 ZONES = ("inside", "ring")
 CERTAINTIES = ("high", "possible", "country_only")
 RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+# A national's welfare in a crisis (SPEC §4): whoever learns it (a roster's call list, the hotline without a
+# roster, an SMS reply, the person's own check-in) records it here.
+WELFARE_STATUSES = ("unknown", "contacted", "safe", "needs_assistance", "needs_evacuation", "evacuated",
+                    "repatriated", "missing")
+# Nobody needs calling any more: the hotline's list leaves them out.
+SETTLED_STATUSES = ("safe", "evacuated", "repatriated")
+# Where the news came from (SPEC §10): an officer on the phone, an SMS reply, an email reply, the person.
+WELFARE_SOURCES = ("hotline", "sms", "email", "self")
+CONTACT_CHANNELS = ("phone", "sms", "messaging_app", "email", "in_person", "via_employer", "via_next_of_kin",
+                    "other")
+CONTACT_OUTCOMES = ("reached", "no_answer", "busy", "voicemail", "wrong_number", "unreachable", "other")
 
 
 class Crisis(db.Model):
@@ -125,3 +136,63 @@ class Exposure(db.Model):
     # national's vulnerabilities and age (1 medical or disability … 4 none; exposure.PRIORITY_SQL).
     household_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     priority: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class WelfareStatus(db.Model):
+    """A national's welfare in one crisis: it outlives any roster of that crisis."""
+
+    __tablename__ = "welfare_statuses"
+    __table_args__ = (CheckConstraint(f"status IN {sql_in(WELFARE_STATUSES)}", name="status"),)
+
+    crisis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("crises.id", ondelete="CASCADE"), primary_key=True)
+    national_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nationals.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    contact_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_contact_outcome: Mapped[str | None] = mapped_column(String(20))
+    # Reached at least once in this crisis (a contact with outcome "reached").
+    reached: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WelfareEvent(db.Model):
+    """The history: every status change or contact attempt, by whom, from which source, through which roster
+    (none: the hotline without a roster, a reply, a check-in)."""
+
+    __tablename__ = "welfare_events"
+    __table_args__ = (
+        CheckConstraint(f"status IN {sql_in(WELFARE_STATUSES)}", name="status"),
+        CheckConstraint(f"source IN {sql_in(WELFARE_SOURCES)}", name="source"),
+        CheckConstraint(f"contact_channel IN {sql_in(CONTACT_CHANNELS)}", name="contact_channel"),
+        CheckConstraint(f"contact_outcome IN {sql_in(CONTACT_OUTCOMES)}", name="contact_outcome"),
+        Index("ix_welfare_events_crisis_id_national_id", "crisis_id", "national_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    crisis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("crises.id", ondelete="CASCADE"))
+    national_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nationals.id", ondelete="CASCADE"))
+    roster_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rosters.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(10), default="hotline", server_default="hotline")
+    previous_status: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    contact_channel: Mapped[str | None] = mapped_column(String(20))
+    contact_outcome: Mapped[str | None] = mapped_column(String(20))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CallClaim(db.Model):
+    """The hotline operator calling a person of a crisis right now: one operator per person (the key), until
+    ``expires_at`` (an abandoned claim comes back) or the attempt is recorded (the claim goes)."""
+
+    __tablename__ = "call_claims"
+    __table_args__ = (Index("ix_call_claims_operator_id", "operator_id"),)
+
+    crisis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("crises.id", ondelete="CASCADE"), primary_key=True)
+    national_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nationals.id", ondelete="CASCADE"), primary_key=True)
+    operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -4,7 +4,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry import fields as f
-from registry.crises.models import CERTAINTIES, KINDS, SEVERITIES, STATUSES, ZONES
+from registry.crises.models import (CERTAINTIES, CONTACT_CHANNELS, CONTACT_OUTCOMES, KINDS, SEVERITIES, STATUSES,
+                                    WELFARE_SOURCES, WELFARE_STATUSES, ZONES)
 from registry.nationals.models import VULNERABILITIES
 from registry.pagination import page_schema
 from registry.schemas import DiffCounts, PageQuery, RequiredPurposeQuery, StrictSchema
@@ -114,6 +115,8 @@ class ExposureRow(Schema):
     phones = fields.List(fields.String())
     host_country = fields.String(allow_none=True)
     city = fields.String(allow_none=True)
+    welfare_status = fields.String(validate=validate.OneOf(WELFARE_STATUSES), metadata={
+        "description": "the national's latest welfare status in this crisis (unknown before any news)"})
 
 
 class ExposurePage(page_schema(ExposureRow, "ExposureRowPage")):
@@ -136,3 +139,54 @@ class ExposureDiff(Schema):
     counts = fields.Nested(DiffCounts, metadata={"description": "every list's full size"})
     truncated = fields.Boolean(metadata={"description": "a list holds only its first 10,000 rows (by distance); "
                                                         "export the lists for everything"})
+
+
+# ---------------------------------------------------------------------- welfare (SPEC §4, §10)
+
+class ContactIn(StrictSchema):
+    channel = fields.String(required=True, validate=validate.OneOf(CONTACT_CHANNELS))
+    outcome = fields.String(required=True, validate=validate.OneOf(CONTACT_OUTCOMES))
+
+
+class WelfareUpdate(StrictSchema):
+    """A status, a note, a contact attempt: any of them, at least one."""
+
+    welfare_status = fields.String(validate=validate.OneOf(WELFARE_STATUSES))
+    note = f.Text(2000, allow_none=True)
+    contact = fields.Nested(ContactIn)
+
+
+class WelfareQuery(RequiredPurposeQuery):
+    pass
+
+
+class ContactOut(Schema):
+    channel = fields.String()
+    outcome = fields.String()
+
+
+class WelfareHistoryItem(Schema):
+    welfare_status = fields.String(validate=validate.OneOf(WELFARE_STATUSES))
+    previous_status = fields.String(allow_none=True)
+    source = fields.String(validate=validate.OneOf(WELFARE_SOURCES),
+                           metadata={"description": "hotline (an officer), sms, email or self (a check-in)"})
+    at = fields.DateTime()
+    note = fields.String(allow_none=True)
+    contact = fields.Nested(ContactOut, allow_none=True)
+    roster_id = fields.UUID(allow_none=True, metadata={"description": "the roster it was recorded through, if any"})
+    by = fields.UUID(allow_none=True, metadata={"description": "the user who recorded it"})
+
+
+class CrisisWelfareOut(Schema):
+    """A national's welfare in a crisis, with its history (SPEC §10 "Welfare without a roster")."""
+
+    national_id = fields.UUID()
+    crisis_id = fields.UUID()
+    welfare_status = fields.String(validate=validate.OneOf(WELFARE_STATUSES),
+                                   metadata={"description": "unknown before any news"})
+    note = fields.String(allow_none=True)
+    contact_attempts = fields.Integer()
+    last_contact_at = fields.DateTime(allow_none=True)
+    last_contact_outcome = fields.String(allow_none=True)
+    reached = fields.Boolean(metadata={"description": "reached at least once in this crisis"})
+    history = fields.List(fields.Nested(WelfareHistoryItem), metadata={"description": "oldest first"})

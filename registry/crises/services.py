@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 
 from registry.auth.reach import Reach
 from registry.crises import areas, exposure, listing
-from registry.crises.models import Crisis, CrisisVersion, Exposure, ExposureRun
+from registry.crises.models import CallClaim, Crisis, CrisisVersion, Exposure, ExposureRun
 from registry.errors import NotFound, Unprocessable
 from registry.extensions import db, get_or_404
 from registry.jobs import services as jobs
@@ -219,8 +219,9 @@ def crisis_out(crisis: Crisis, user) -> dict:
 
 @on_erasure
 def _forget_exposures(national_id: uuid.UUID) -> None:
-    """An erased national leaves every exposure list (the rows hold a location)."""
+    """An erased national leaves every exposure list (the rows hold a location) and the hotline's claims."""
     db.session.execute(delete(Exposure).where(Exposure.national_id == national_id))
+    db.session.execute(delete(CallClaim).where(CallClaim.national_id == national_id))
 
 
 def mark_run_failed(job_id: uuid.UUID) -> None:

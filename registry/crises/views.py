@@ -8,7 +8,7 @@ from flask import Response, g, request, stream_with_context
 
 from registry.audit import services as audit
 from registry.auth.access import limited, requires
-from registry.crises import areas, listing, schemas, services
+from registry.crises import areas, listing, schemas, services, welfare
 from registry.web.openapi import ApiBlueprint, errors, file_responses
 from registry.web.parsing import needs_purpose
 
@@ -142,3 +142,43 @@ def exposure_diff(args, crisis_id: uuid.UUID):
     audit.note(object_ids=[crisis_id, old.id, new.id], result_count=sum(result["counts"].values()),
                details={"from": args["from_"], "to": args["to"]})
     return {"from_": args["from_"], "to": args["to"], **result}
+
+
+@bp.get("/<uuid:crisis_id>/welfare/<uuid:national_id>")
+@requires("exposure:read")
+@needs_purpose("Welfare reads")
+@bp.arguments(schemas.WelfareQuery, location="query")
+@bp.response(200, schemas.CrisisWelfareOut)
+@errors(404)
+def get_welfare(args, crisis_id: uuid.UUID, national_id: uuid.UUID):
+    """A national's welfare in the crisis, with roster or without (SPEC §10).
+
+    ``welfare_status`` (``unknown`` with an empty history before any news) and its ``history``, oldest first:
+    every status and contact attempt with its ``source`` (``hotline``, ``sms``, ``email``, ``self``). 404 when
+    the national was not exposed in the crisis or is outside the caller's reach. ``purpose`` is required.
+    """
+    audit.note(object_type="welfare", object_ids=[crisis_id, national_id])
+    services.get_crisis(crisis_id)
+    return welfare.welfare_of(crisis_id, national_id, g.user)
+
+
+@bp.patch("/<uuid:crisis_id>/welfare/<uuid:national_id>")
+@requires("welfare:write")
+@bp.arguments(schemas.WelfareUpdate, example={
+    "welfare_status": "safe", "note": "Staying with a cousin in Sharjah",
+    "contact": {"channel": "phone", "outcome": "reached"}})
+@bp.response(200, schemas.CrisisWelfareOut)
+@errors(404)
+def update_welfare(data, crisis_id: uuid.UUID, national_id: uuid.UUID):
+    """Record a national's welfare status in the crisis and a contact attempt, without a roster.
+
+    ``{"welfare_status", "note", "contact": {"channel", "outcome"}}``, any of them (422 with none), as on a
+    roster entry; recorded with the source ``hotline``. It ends the hotline's claim on the person. Embassy
+    officers: their jurisdiction only (404 outside it, or when the national was not exposed in the crisis).
+    """
+    audit.note(object_type="welfare", object_ids=[crisis_id, national_id])
+    services.get_crisis(crisis_id)
+    answer = welfare.update(crisis_id, national_id, data, g.user, source="hotline")
+    audit.note(details={"fields": sorted(data), "welfare_status": answer["welfare_status"],
+                        "contact_outcome": data["contact"]["outcome"] if data.get("contact") else None})
+    return answer

@@ -1,15 +1,17 @@
-"""Assembly points, rosters built from an exposure run, and welfare statuses (SPEC §3, §4.3)."""
+"""Rosters built from an exposure run (SPEC §3, §4.3). Welfare statuses belong to the national in the crisis
+(``registry.crises.models``); their names are kept here too for the roster code that reads them."""
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Identity, Index, Integer,
-                        SmallInteger, String, Text, Uuid, func)
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, SmallInteger, String, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from registry.crises.models import (CONTACT_CHANNELS, CONTACT_OUTCOMES, WELFARE_STATUSES,  # noqa: F401
+                                    WelfareEvent, WelfareStatus)
 from registry.extensions import db, sql_in
 
 ROSTER_STATUSES = ("queued", "running", "succeeded", "failed")
@@ -21,10 +23,6 @@ UNASSIGNED_REASONS = (
     "household_larger_than_vehicle",  # a household rides together, and it does not fit one vehicle
     "no_assembly_points",             # the roster considered no active point at all
 )
-WELFARE_STATUSES = ("unknown", "contacted", "safe", "needs_assistance", "evacuated", "repatriated", "missing")
-CONTACT_CHANNELS = ("phone", "sms", "messaging_app", "email", "in_person", "via_employer", "via_next_of_kin",
-                    "other")
-CONTACT_OUTCOMES = ("reached", "no_answer", "busy", "voicemail", "wrong_number", "unreachable", "other")
 # Priority classes (SPEC §4.3 and the roster issue), lower first.
 PRIORITIES = {1: "medical_or_disability", 2: "pregnant", 3: "minor_or_elderly", 4: "standard"}
 
@@ -96,46 +94,3 @@ class RosterEntry(db.Model):
     seat: Mapped[int | None] = mapped_column(Integer)
     distance_to_point_km: Mapped[float | None] = mapped_column(Float)
     unassigned_reason: Mapped[str | None] = mapped_column(String(32))
-
-
-class WelfareStatus(db.Model):
-    """A national's welfare in one crisis: it outlives any roster of that crisis."""
-
-    __tablename__ = "welfare_statuses"
-    __table_args__ = (CheckConstraint(f"status IN {sql_in(WELFARE_STATUSES)}", name="status"),)
-
-    crisis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("crises.id", ondelete="CASCADE"), primary_key=True)
-    national_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nationals.id", ondelete="CASCADE"), primary_key=True)
-    status: Mapped[str] = mapped_column(String(20))
-    note: Mapped[str | None] = mapped_column(Text)
-    contact_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_contact_outcome: Mapped[str | None] = mapped_column(String(20))
-    # Reached at least once in this crisis (a contact with outcome "reached").
-    reached: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    updated_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class WelfareEvent(db.Model):
-    """The history: every status change or contact attempt, by whom and through which roster."""
-
-    __tablename__ = "welfare_events"
-    __table_args__ = (
-        CheckConstraint(f"status IN {sql_in(WELFARE_STATUSES)}", name="status"),
-        CheckConstraint(f"contact_channel IN {sql_in(CONTACT_CHANNELS)}", name="contact_channel"),
-        CheckConstraint(f"contact_outcome IN {sql_in(CONTACT_OUTCOMES)}", name="contact_outcome"),
-        Index("ix_welfare_events_crisis_id_national_id", "crisis_id", "national_id", "id"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    crisis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("crises.id", ondelete="CASCADE"))
-    national_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nationals.id", ondelete="CASCADE"))
-    roster_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("rosters.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(20))
-    previous_status: Mapped[str | None] = mapped_column(String(20))
-    note: Mapped[str | None] = mapped_column(Text)
-    contact_channel: Mapped[str | None] = mapped_column(String(20))
-    contact_outcome: Mapped[str | None] = mapped_column(String(20))
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -5,11 +5,12 @@ from marshmallow import Schema, fields, validate
 
 from registry import fields as f
 from registry.crises.models import CERTAINTIES, ZONES
+from registry.crises.schemas import ContactIn, ContactOut, WelfareUpdate  # noqa: F401  (one schema for both paths)
 from registry.pagination import page_schema
 from registry.schemas import DiffCounts, PageQuery, RequiredPurposeQuery, StrictSchema
 from registry.rosters.exports import FORMATS as EXPORT_FORMATS
 from registry.rosters.exports import PAPERS
-from registry.rosters.models import CONTACT_CHANNELS, CONTACT_OUTCOMES, WELFARE_STATUSES
+from registry.rosters.models import WELFARE_STATUSES
 
 
 # ---------------------------------------------------------------------- rosters
@@ -68,24 +69,9 @@ class RosterAccepted(Schema):
 RosterPage = page_schema(RosterOut, "RosterPage")
 
 
-class ContactIn(StrictSchema):
-    channel = fields.String(required=True, validate=validate.OneOf(CONTACT_CHANNELS))
-    outcome = fields.String(required=True, validate=validate.OneOf(CONTACT_OUTCOMES))
-
-
-class WelfareUpdate(StrictSchema):
-    welfare_status = fields.String(validate=validate.OneOf(WELFARE_STATUSES))
-    note = f.Text(2000, allow_none=True)
-    contact = fields.Nested(ContactIn)
-
-
-class ContactOut(Schema):
-    channel = fields.String()
-    outcome = fields.String()
-
-
 class WelfareEventOut(Schema):
     status = fields.String()
+    source = fields.String(metadata={"description": "hotline, sms, email or self"})
     previous_status = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
     contact = fields.Nested(ContactOut, allow_none=True)
