@@ -89,7 +89,7 @@ def test_forms_without_the_csrf_token_are_refused(app, db):
 def test_the_list_shows_names_usernames_roles_jurisdictions_status_and_last_sign_in(app, db):
     browser, admin = console_client(app, db, "admin")
     embassy, embassy_name = make_console_user(db, "embassy", ["QA", "AE"])
-    never, never_name = make_console_user(db, "desk")
+    _, never_name = make_console_user(db, "desk")
     sign_in(app.test_client(), embassy_name)
     response = browser.get(USERS)
     assert response.status_code == 200
