@@ -270,3 +270,17 @@ def test_reset_password_issues_a_new_link_that_replaces_the_old_password(app, db
     assert officer_browser.get("/console/").status_code == 302
     assert sign_in(app.test_client(), officer.username, NEW_PASSWORD).status_code == 303
     assert len(events(db, "users.invite")) == 2
+
+
+def test_the_command_line_uses_the_same_services_and_audit(app, db):
+    officer, username = make_console_user(db, "desk")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "disable", username]).exit_code == 0
+    assert not get_user(db, officer.id).active
+    assert events(db, "users.disable")[-1].object_ids == [officer.id]
+    invite = runner.invoke(args=["users", "invite", username])
+    assert invite.exit_code != 0 and "disabled" in invite.output
+    assert runner.invoke(args=["users", "enable", username]).exit_code == 0
+    assert get_user(db, officer.id).active and events(db, "users.enable")[-1].object_ids == [officer.id]
+    bad = runner.invoke(args=["users", "create", "--name", "Ana", "--role", "embassy", "--jurisdiction", "ZZ"])
+    assert bad.exit_code != 0 and "ZZ" in bad.output
