@@ -203,3 +203,13 @@ def test_a_long_chain_is_verified_on_request(app, db, trail, monkeypatch):
     verified = search(browser, verify="1")
     assert chain_status(verified)[0] == "verified"
     assert events(db, "console.audit_search")[-1].details["verified"] is True
+
+
+def test_the_api_reads_the_trail_with_the_same_new_filters(client, db, make_user, trail):
+    _, auditor = make_user("auditor")
+    answer = client.get("/api/v1/audit", query_string={"purpose_contains": "PASSPORT check", "outcome": "ok"},
+                        headers=auditor).get_json()
+    assert [e["action"] for e in answer["items"]] == ["nationals.search_nationals"]
+    typed = client.get("/api/v1/audit", query_string={"object_type": "national"}, headers=auditor).get_json()
+    assert typed["items"] and {e["object_type"] for e in typed["items"]} == {"national"}
+    assert client.get("/api/v1/audit", query_string={"outcome": "fine"}, headers=auditor).status_code == 422

@@ -112,6 +112,9 @@ def test_a_new_user_gets_a_one_time_link_that_lets_them_sign_in(app, db):
     assert "josefina.reyes.bautista" in html
     link = invitation_link(response)
     assert "/console/invitations/" in link
+    hours = app.config["REGISTRY_INVITATION_HOURS"]
+    notice = page_of(response).get_element_by_id("invitation").text_content()
+    assert f"expires in {hours} hours" in " ".join(notice.split())
     assert user_row(response, "josefina.reyes.bautista")[2:5] == ["embassy", "AE, QA", "active"]
     # The link is shown once: the list does not show it again.
     assert link not in browser.get(USERS).get_data(as_text=True)

@@ -101,7 +101,8 @@ def _list_page(*, form: dict, status: int = 200, **context):
 
 
 def _list_context(*, form: dict, rows=None, **context) -> dict:
-    return {"form": form, "roles": ROLES, "rows": rows if rows is not None else services.listing(), **context}
+    return {"form": form, "roles": ROLES, "rows": rows if rows is not None else services.listing(),
+            "hours": services.invitation_hours(), **context}
 
 
 def _edit_context(target: User, form: dict | None = None, **context) -> dict:
