@@ -5,6 +5,7 @@ from datetime import timezone
 
 from marshmallow import Schema, fields, validate
 
+from registry.audit.services import OUTCOME_NAMES
 from registry.pagination import page_schema
 from registry.schemas import PageQuery
 
@@ -15,6 +16,10 @@ class AuditQuery(PageQuery):
     action = fields.String(validate=validate.Length(min=1, max=80))
     since = fields.AwareDateTime(default_timezone=timezone.utc)
     until = fields.AwareDateTime(default_timezone=timezone.utc)
+    object_type = fields.String(validate=validate.Length(min=1, max=40))
+    outcome = fields.String(validate=validate.OneOf(OUTCOME_NAMES))
+    purpose_contains = fields.String(validate=validate.Length(min=1, max=200), metadata={
+        "description": "events whose recorded purpose contains this text (any case); ``purpose`` is this call's own"})
 
 
 class AuditEventOut(Schema):

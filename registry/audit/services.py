@@ -45,6 +45,8 @@ _CHAIN_COLUMNS = ("id", "at", "actor_id", "actor_role", "action", "outcome", "ob
                   "result_count", "purpose", "details")
 
 OUTCOMES = {401: "unauthenticated", 403: "denied", 404: "not_found", 409: "conflict", 429: "rate_limited"}
+# Every outcome an event may have: a call's (by its status; any other refusal is "invalid"), or a command's.
+OUTCOME_NAMES = ("ok", *OUTCOMES.values(), "invalid", "error")
 
 
 def note(**fields) -> None:
@@ -373,9 +375,10 @@ def read_checkpoint(data: bytes, name: str) -> Checkpoint:
 # ---------------------------------------------------------------------- reading the trail
 
 def list_events(*, object_id: uuid.UUID | None = None, actor: uuid.UUID | None = None, action: str | None = None,
-                since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+                since: datetime | None = None, until: datetime | None = None, object_type: str | None = None,
+                outcome: str | None = None, purpose: str | None = None, limit: int = 100,
                 cursor: str | None = None) -> dict:
-    """Newest first, keyset-paginated on id."""
+    """Newest first, keyset-paginated on id. ``purpose``: events whose purpose contains this text (any case)."""
     query = select(AuditEvent)
     if object_id:
         query = query.where(AuditEvent.object_ids.contains([object_id]))
@@ -383,11 +386,36 @@ def list_events(*, object_id: uuid.UUID | None = None, actor: uuid.UUID | None =
         query = query.where(AuditEvent.actor_id == actor)
     if action:
         query = query.where(AuditEvent.action == action)
+    if object_type:
+        query = query.where(AuditEvent.object_type == object_type)
+    if outcome:
+        query = query.where(AuditEvent.outcome == outcome)
+    if purpose:
+        escaped = purpose.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(AuditEvent.purpose.ilike(f"%{escaped}%", escape="\\"))
     if since:
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at < until)
     return keyset_page(query, _NEWEST_FIRST, limit=limit, cursor=cursor, key=lambda event: (event.id,))
+
+
+def _distinct(column, index_order) -> list[str]:
+    """The distinct values of an indexed column, by skipping through its index (a loose index scan: one
+    probe per value, however long the trail)."""
+    name = column.key
+    return list(db.session.scalars(text(f"""
+        WITH RECURSIVE seen(value) AS (
+            (SELECT {name} FROM audit_events WHERE {name} IS NOT NULL ORDER BY {index_order} LIMIT 1)
+            UNION ALL
+            SELECT (SELECT {name} FROM audit_events WHERE {name} > seen.value ORDER BY {index_order} LIMIT 1)
+            FROM seen WHERE seen.value IS NOT NULL)
+        SELECT value FROM seen WHERE value IS NOT NULL""")))
+
+
+def actions() -> list[str]:
+    """Every action the trail holds, in order (for an auditor's filter)."""
+    return _distinct(AuditEvent.action, "action, id")
 
 
 _NEWEST_FIRST = Keyset((AuditEvent.id,), (bigint,), descending=True)

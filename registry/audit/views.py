@@ -16,10 +16,12 @@ bp = ApiBlueprint("audit", __name__, url_prefix="/audit", description="The audit
 def list_events(args):
     """The audit trail, newest first.
 
-    Filters: ``object_id``, ``actor``, ``action``, ``since``, ``until``. Reading the trail is itself
-    recorded in it.
+    Filters: ``object_id``, ``actor``, ``action``, ``object_type``, ``outcome``, ``purpose_contains``,
+    ``since``, ``until``. Reading the trail is itself recorded in it.
     """
     args.pop("purpose", None)
+    if "purpose_contains" in args:
+        args["purpose"] = args.pop("purpose_contains")
     page = services.list_events(**args)
     services.note(object_type="audit_event", result_count=page["total"],
                   details={"filters": sorted(k for k in args if k not in ("limit", "cursor"))})

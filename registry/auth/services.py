@@ -57,26 +57,42 @@ def check_username(username: str, exclude: uuid.UUID | None = None) -> str:
     return username
 
 
-def create_user(name: str, role: str, jurisdiction: list[str] | None = None, username: str | None = None) -> User:
-    """Create a user; embassy officers need a jurisdiction of host countries. The console username is
-    ``username``, or one derived from the name.
-
-    :raises Unprocessable: unknown role, bad or missing jurisdiction, bad or taken username.
-    """
+def _role_and_jurisdiction_errors(role: str, jurisdiction: list[str] | None) -> tuple[list[str], dict]:
+    """(the jurisdiction's codes, upper case and sorted; the errors of each field)."""
     errors = {}
-    if not name or not name.strip():
-        errors["name"] = ["Must not be empty."]
     if role not in ROLES:
         errors["role"] = [f"Must be one of: {', '.join(ROLES)}."]
     codes = sorted({code.strip().upper() for code in (jurisdiction or []) if code.strip()})
-    unknown = [code for code in codes if pycountry.countries.get(alpha_2=code) is None]
+    unknown = [code for code in codes if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None]
     if unknown:
         errors["jurisdiction"] = [f"Not ISO 3166-1 alpha-2 codes: {', '.join(unknown)}."]
     elif role == "embassy" and not codes:
         errors["jurisdiction"] = ["An embassy officer needs at least one host country."]
     elif role != "embassy" and codes:
         errors["jurisdiction"] = ["Only embassy officers have a jurisdiction."]
-    if username is not None and not errors:
+    return codes, errors
+
+
+def check_role_and_jurisdiction(role: str, jurisdiction: list[str] | None) -> list[str]:
+    """The jurisdiction's codes (upper case, sorted) if they fit the role. :raises Unprocessable:"""
+    codes, errors = _role_and_jurisdiction_errors(role, jurisdiction)
+    if errors:
+        raise Unprocessable("The user is not valid.", errors=errors)
+    return codes
+
+
+def create_user(name: str, role: str, jurisdiction: list[str] | None = None, username: str | None = None) -> User:
+    """Create a user; embassy officers need a jurisdiction of host countries. The console username is
+    ``username``, or one derived from the name.
+
+    :raises Unprocessable: unknown role, bad or missing jurisdiction, bad or taken username.
+    """
+    codes, errors = _role_and_jurisdiction_errors(role, jurisdiction)
+    if not name or not name.strip():
+        errors["name"] = ["Must not be empty."]
+    elif len(name.strip()) > 200:
+        errors["name"] = ["At most 200 characters."]
+    if username is not None:
         try:
             username = check_username(username)
         except Unprocessable as taken:
@@ -179,13 +195,6 @@ def disable_user(user: User) -> int:
     return revoke_tokens(user)
 
 
-def list_users() -> list[tuple[User, int]]:
-    """Every user, with the number of its live tokens."""
-    live = (select(func.count()).where(ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None),
-                                      ApiToken.expires_at > func.now()).scalar_subquery())
-    return [(user, count) for user, count in db.session.execute(select(User, live).order_by(User.created_at))]
-
-
 SERVICE_USER = "cli"
 
 
@@ -197,3 +206,12 @@ def service_user() -> User:
         db.session.add(user)
         db.session.flush()
     return user
+
+
+def usernames(ids) -> dict[uuid.UUID, str]:
+    """The username (else the name) of each user among ``ids`` (the audit page's actor column)."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {row.id: row.username or row.name
+            for row in db.session.execute(select(User.id, User.username, User.name).where(User.id.in_(ids)))}

@@ -9,6 +9,7 @@ from registry.auth import services, sessions
 from registry.auth.models import ROLES
 from registry.errors import ApiError
 from registry.extensions import db
+from registry.users import services as users_admin
 
 
 def _cli_error(exc: ApiError) -> click.ClickException:
@@ -41,12 +42,11 @@ def users():
 def create_user(name: str, role: str, jurisdiction: str, username: str | None):
     """Create a user and print a new token for it alone on the last line (its username on stderr)."""
     try:
-        user = services.create_user(name, role, [c for c in jurisdiction.split(",") if c.strip()], username)
+        user = users_admin.create(name, role, [c for c in jurisdiction.split(",") if c.strip()], username,
+                                  by=_operator())
     except ApiError as exc:
         raise _cli_error(exc) from None
-    token = services.issue_token(user)
-    audit.record("users.create", actor=_operator(), object_type="user", object_ids=[user.id],
-                 details={"role": role})
+    token, _ = users_admin.issue_token(user, by=_operator())
     db.session.commit()
     click.echo(f"created user {user.id} ({role}), username {user.username}", err=True)
     click.echo(token)
@@ -62,10 +62,9 @@ def set_password(user: str, password_stdin: bool):
     target = _user(user)
     line = click.get_text_stream("stdin").readline().rstrip("\r\n")
     try:
-        sessions.set_password(target, line)
+        users_admin.set_password(target, line, by=_operator())
     except ApiError as exc:
         raise _cli_error(exc) from None
-    audit.record("users.set_password", actor=_operator(), object_type="user", object_ids=[target.id])
     db.session.commit()
     click.echo(f"password set for {target.username or target.id}")
 
@@ -76,10 +75,10 @@ def set_password(user: str, password_stdin: bool):
 def invite_user(user: str):
     """Print a one-time link for USER to set their console password (REGISTRY_INVITATION_HOURS)."""
     target = _user(user)
-    if not target.active:
-        raise click.ClickException("The user is disabled.")
-    raw = sessions.invite(target, _operator())
-    audit.record("users.invite", actor=_operator(), object_type="user", object_ids=[target.id])
+    try:
+        raw = users_admin.invite(target, by=_operator())
+    except ApiError as exc:
+        raise _cli_error(exc) from None
     db.session.commit()
     click.echo(sessions.invitation_url(raw))
 
@@ -88,11 +87,12 @@ def invite_user(user: str):
 @with_appcontext
 def list_users():
     """Every user: id, name, role, jurisdiction, active, live tokens."""
-    rows = services.list_users()
+    rows = users_admin.listing()
     audit.record("users.list", actor=_operator(), object_type="user", result_count=len(rows))
     db.session.commit()
     click.echo(f"{'id':36}  {'username':20} {'name':24} {'role':11} {'jurisdiction':14} {'active':6} tokens")
-    for user, live in rows:
+    for row in rows:
+        user, live = row.user, row.live_tokens
         click.echo(f"{user.id}  {(user.username or '')[:20]:20} {user.name[:24]:24} {user.role:11} "
                    f"{','.join(user.jurisdiction)[:14]:14} {'yes' if user.active else 'no':6} {live}")
 
@@ -103,11 +103,23 @@ def list_users():
 def disable_user(user: str):
     """Disable USER (id, username or name): every token and console session stops working at once."""
     target = _user(user)
-    revoked = services.disable_user(target)
-    audit.record("users.disable", actor=_operator(), object_type="user", object_ids=[target.id],
-                 result_count=revoked)
+    try:
+        revoked = users_admin.disable(target, by=_operator())
+    except ApiError as exc:
+        raise _cli_error(exc) from None
     db.session.commit()
     click.echo(f"disabled {target.id}; {revoked} token(s) revoked")
+
+
+@users.command("enable")
+@click.argument("user")
+@with_appcontext
+def enable_user(user: str):
+    """Let a disabled USER sign in again with their password (their revoked tokens stay revoked)."""
+    target = _user(user)
+    users_admin.enable(target, by=_operator())
+    db.session.commit()
+    click.echo(f"enabled {target.id}")
 
 
 @users.command("rotate")
@@ -117,12 +129,10 @@ def disable_user(user: str):
 def rotate_token(user: str, ttl_days: int | None):
     """Revoke USER's tokens and print a new one alone on the last line."""
     target = _user(user)
-    if not target.active:
-        raise click.ClickException("The user is disabled.")
-    revoked = services.revoke_tokens(target)
-    token = services.issue_token(target, ttl_days)
-    audit.record("users.rotate", actor=_operator(), object_type="user", object_ids=[target.id],
-                 result_count=revoked)
+    try:
+        token, revoked = users_admin.issue_token(target, ttl_days, revoke=True, by=_operator())
+    except ApiError as exc:
+        raise _cli_error(exc) from None
     db.session.commit()
     click.echo(f"revoked {revoked} token(s) of {target.id}", err=True)
     click.echo(token)

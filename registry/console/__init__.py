@@ -22,5 +22,7 @@ def init_console(app: Flask) -> None:
     from registry.console import rosters  # noqa: F401
     from registry.console import imports  # noqa: F401
     from registry.console import calls  # noqa: F401
+    from registry.console import users  # noqa: F401
+    from registry.console import audit_trail  # noqa: F401
     app.register_blueprint(bp)
     app.add_url_rule("/", "root", lambda: redirect("/console/"))
