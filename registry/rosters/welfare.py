@@ -59,3 +59,13 @@ def history(crisis_id: uuid.UUID, national_id: uuid.UUID) -> list[dict]:
     return [{"status": e.status, "previous_status": e.previous_status, "note": e.note,
              "contact": {"channel": e.contact_channel, "outcome": e.contact_outcome} if e.contact_channel else None,
              "roster_id": e.roster_id, "by": e.created_by, "at": e.created_at} for e in events]
+
+
+def statuses(crisis_id: uuid.UUID, national_ids) -> dict[uuid.UUID, str]:
+    """The welfare status of each of these nationals in the crisis that has one (a list shows them beside
+    its rows; the caller has already limited the ids to those it may see)."""
+    ids = list(national_ids)
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(WelfareStatus.national_id, WelfareStatus.status).where(
+        WelfareStatus.crisis_id == crisis_id, WelfareStatus.national_id.in_(ids))).all())
