@@ -322,7 +322,7 @@ def test_versions_and_the_diff_between_them(app, db, scene, coordinator, client)
     changed_rows = doc.get_element_by_id("diff-changed").text_content()
     assert "Ringperson" in changed_rows and "Soharperson" not in changed_rows
     missing = page_of(browser.get(crisis_url(scene), query_string={"from": 1, "to": 7}))
-    assert "no version 7" in missing.get_element_by_id("diff").text_content()
+    assert "version 7 is missing" in missing.get_element_by_id("diff").text_content()
 
 
 def _export(browser, url, **form):
