@@ -51,11 +51,19 @@ def crisis_create():
     form = {name: request.form.get(name, "").strip() for name in TEXT_FIELDS}
     form["repair"] = request.form.get("repair") == "on"
     refuse_with("crisis_new.html", **_context(form))
-    body = declaration(form, request.files.get("area_file"))
+    errors: dict[str, list[str]] = {}
+    try:
+        body = declaration(form, request.files.get("area_file"))
+    except Unprocessable as unreadable:  # every field's problem at once: the schema's too
+        errors, body = dict(unreadable.errors), {"name": form["name"], "kind": form["kind"], "area": {}}
+        if form["severity"]:
+            body["severity"] = form["severity"]
     try:
         data = schemas.CrisisCreate().load(body)
     except ValidationError as invalid:
-        raise Unprocessable("Check the fields marked below.", errors=_form_errors(invalid.messages, form)) from None
+        errors = {**_form_errors(invalid.messages, form), **errors}
+    if errors:
+        raise Unprocessable("Check the fields marked below.", errors=errors)
     try:
         crisis = crises.declare(data, g.user)
     except Unprocessable as refused:
