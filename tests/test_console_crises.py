@@ -152,6 +152,8 @@ def test_declaring_in_every_form_finds_the_national_inside(app, db, client, desk
     page = browser.get(f"/console/crises/{crisis_id}")  # the run may still be going: the page says so
     assert page.status_code == 200 and "Console flood" in page.get_data(as_text=True)
     _finish_run(browser, db, crisis_id)
+    assert browser.get(f"/console/crises/{crisis_id}/run.json").get_json() == {
+        "status": "succeeded", "version": 1, "progress": 1.0}
     doc = page_of(browser.get(f"/console/crises/{crisis_id}"))
     assert doc.xpath(f'//table[@id="people"]//tr[@data-national="{inside}"]')
     assert "succeeded" in doc.get_element_by_id("run-status").text_content()

@@ -87,6 +87,19 @@ def crisis_area(crisis_id: uuid.UUID):
     return jsonify(crises.display_shapes(found, version))
 
 
+@bp.get("/crises/<uuid:crisis_id>/run.json")
+@requires_page("crises:read")
+@reference_data
+def crisis_run(crisis_id: uuid.UUID):
+    """The current version's latest exposure run: its status (and its job's progress when the caller may
+    follow the job): what the page polls while a run is going. No personal data, nor counts."""
+    found = crises.get_crisis(crisis_id)
+    run = crises.latest_run(found)
+    job = _run_job(run)
+    return jsonify({"status": run.status if run else None, "version": run.version if run else None,
+                    "progress": job.progress if job else None})
+
+
 @bp.post("/crises/<uuid:crisis_id>/export")
 @requires_page("exposure:read")
 @limited("bulk")
@@ -253,7 +266,7 @@ def _page(crisis: Crisis, filters: dict, *, filter_errors=None, export=None, exp
         "export": export or dict(_NEW_EXPORT), "export_errors": export_errors or {}, "formats": EXPORT_FORMATS,
         "may_export": may("exposure:read"), "may_build": may("rosters:write") and crisis.status == "active",
         "roster_form": roster_form or dict(_NEW_ROSTER), "roster_errors": roster_errors or {},
-        "roster_detail": roster_detail, "page_rows": PAGE_ROWS, "cursor": request.args.get("cursor"),
+        "roster_detail": roster_detail, "page_rows": PAGE_ROWS, "diff_rows": DIFF_ROWS, "cursor": request.args.get("cursor"),
         "bounds": _bounds(version.bbox, version.zones_km), "list": None, "total_counts": None,
         "versions": [], "diff": None, "diff_error": None, "welfare": {}, "points": [], "rosters": [],
     }

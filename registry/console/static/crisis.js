@@ -1,4 +1,4 @@
-// A crisis page: follows the exposure run by polling the API until it ends (then loads the page again, with
+// A crisis page: follows the exposure run by polling (console run.json: status and progress) until it ends (then loads the page again, with
 // the counts); draws the area and its rings, and the current filter's exposed people as the server grouped
 // them (console map.json: counts and mean positions on a grid, never a whole large run).
 "use strict";
@@ -13,28 +13,22 @@
     const status = document.getElementById("run-status");
     const bar = document.getElementById("run-progress");
     const detail = document.getElementById("run-detail");
-    const { crisisId, jobId } = section.dataset;
     for (;;) {
       try {
-        const crisis = await Sagip.api(`/crises/${crisisId}`);
-        const run = crisis.latest_run || {};
+        const run = await getJson(section.dataset.runUrl);
         if (run.status === "succeeded" || run.status === "failed") {
           Sagip.announce(status, `${run.status}: loading the counts…`);
           window.location.reload();
           return;
         }
         let text = `Version ${run.version}: ${run.status}: a worker is finding the people exposed; this page follows it`;
-        if (jobId) {
-          try {
-            const job = await Sagip.api(`/jobs/${jobId}`);
-            bar.value = job.progress || 0;
-            detail.textContent = percent(job.progress);
-            text += ` (${percent(job.progress)})`;
-          } catch (error) { if (error.message === "signed out") return; }
+        if (run.progress !== null && run.progress !== undefined) {
+          bar.value = run.progress;
+          detail.textContent = percent(run.progress);
+          text += ` (${percent(run.progress)})`;
         }
         Sagip.announce(status, text);
       } catch (error) {
-        if (error.message === "signed out") return;
         Sagip.announce(status, `Could not read the run's status (${error.message}); trying again.`);
       }
       await sleep(1000);
