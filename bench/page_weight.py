@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.exposure import prepare  # noqa: E402
+from bench.exposure import prepare
 
 KINDS = ("document", "script", "stylesheet", "page data", "base map tiles", "other")
 
@@ -95,8 +95,8 @@ def measure(base: str, password: str, crisis_path: str, runs: int) -> list[dict]
             cdp = context.new_cdp_session(page)
             cdp.send("Network.clearBrowserCache")
             cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-            seen = []
-            page.on("requestfinished", lambda request: seen.append(request))
+            seen: list = []
+            page.on("requestfinished", lambda request, into=seen: into.append(request))
             page.goto(crisis_path)
             page.wait_for_selector("#crisis-map[data-loaded='true']", timeout=60_000)
             page.wait_for_load_state("networkidle")

@@ -262,7 +262,7 @@ def test_an_embassy_officer_sees_the_crisis_with_their_jurisdictions_people_only
     assert "1" in page_of(response).get_element_by_id("exposed-total").text_content()
     points = oman.get(f"{crisis_url(scene)}/map.json").get_json()
     assert sum(g[2] for g in points["groups"]) == 1
-    assert not page_of(response).xpath('//form[@action="%s/rosters"]' % crisis_url(scene))  # no building
+    assert not page_of(response).xpath(f'//form[@action="{crisis_url(scene)}/rosters"]')  # no building
 
 
 def test_filters_narrow_the_list_the_counts_and_the_map(app, db, scene):
@@ -300,7 +300,7 @@ def test_a_coordinator_may_not_filter_by_vulnerability(app, db, scene):
 
 
 def test_the_list_comes_in_pages(app, db, scene, monkeypatch):
-    import registry.console.crises.detail as detail
+    from registry.console.crises import detail
     monkeypatch.setattr(detail, "PAGE_ROWS", 2)
     browser, _ = console_client(app, db, "coordinator")
     first = page_of(browser.get(crisis_url(scene)))

@@ -136,8 +136,8 @@ def _polygon(form: dict, errors: dict) -> dict | None:
     """'lat, lon' a line (what drawing on the map writes) as a GeoJSON Polygon, closed if it was not."""
     lines = [line.strip() for line in form["vertices"].splitlines() if line.strip()]
     if len(lines) > areas.MAX_AREA_VERTICES:
-        errors["vertices"] = [f"The polygon has {len(lines)} vertices; at most {areas.MAX_AREA_VERTICES} are "
-                              "accepted."]
+        errors["vertices"] = [(f"The polygon has {len(lines)} vertices; at most {areas.MAX_AREA_VERTICES} are "
+                               "accepted.")]
         return None
     ring = []
     for number, line in enumerate(lines, start=1):
@@ -149,8 +149,8 @@ def _polygon(form: dict, errors: dict) -> dict | None:
             return None
         ring.append([lon, lat])
     if len(ring) < 3:
-        errors["vertices"] = ["A polygon needs at least 3 vertices: click them on the map, or write one "
-                              "'latitude, longitude' a line."]
+        errors["vertices"] = [("A polygon needs at least 3 vertices: click them on the map, or write one "
+                               "'latitude, longitude' a line.")]
         return None
     if ring[0] != ring[-1]:
         ring.append(list(ring[0]))

@@ -108,15 +108,15 @@ def crisis_export(crisis_id: uuid.UUID):
     the current filter the caller may see, streamed; its purpose asked and recorded."""
     found = crises.get_crisis(crisis_id)
     form = {name: request.form.get(name, "").strip() for name in ("purpose", "format")}
-    filters, errors = read_filters(request.form)
+    filters, _ = read_filters(request.form)  # the page's own filters, checked when it was shown
     try:
         args = schemas.ExposureQuery().load({**{k: v for k, v in form.items() if v},
                                               **{k: v for k, v in filters.items() if k != "priority"}})
     except ValidationError as invalid:
         messages = dict(invalid.messages)
         if "purpose" in messages and not form["purpose"]:
-            messages["purpose"] = ["Say why you download these people's data (3-200 characters); it is recorded "
-                                   "in the audit trail."]
+            messages["purpose"] = [("Say why you download these people's data (3-200 characters); it is "
+                                    "recorded in the audit trail.")]
         return render("crisis.html", status=422, **_page(found, filters, export=form, export_errors=messages))
     run = crises.run_for(found)
     fmt, purpose = args["format"], args["purpose"]
