@@ -285,6 +285,10 @@ def test_filters_narrow_the_list_the_counts_and_the_map(app, db, scene):
     assert "zone=inside" in map_url
     points = browser.get(map_url).get_json()
     assert sum(g[2] for g in points["groups"]) == 2 and {g[3] for g in points["groups"]} == {"inside"}
+    mapped = events(db, "console.crisis_map")[-1]
+    assert (mapped.purpose, mapped.result_count, mapped.details["filters"]) == ("crisis response: Gulf floods", 2,
+                                                                               ["zone"])
+    assert "Insideone" not in browser.get(map_url).get_data(as_text=True)  # counts and positions, no names
     assert browser.get(f"{crisis_url(scene)}/map.json", query_string={"city": "Sohar"}).get_json()["groups"][0][2] == 1
     area = browser.get(f"{crisis_url(scene)}/area.json").get_json()
     assert area["area"]["type"] in ("Polygon", "MultiPolygon") and [r["km"] for r in area["rings"]] == [50, 200]

@@ -83,6 +83,10 @@ def test_coordinator_draws_declares_watches_the_run_builds_a_roster_and_download
     crisis_path = "/console/crises/" + page.url.rstrip("/").rsplit("/", 1)[1]
     expect(page.get_by_role("link", name="Call list")).to_have_attribute("href", crisis_path + "/calls")
     check_page(page, "crisis")
+    page.set_viewport_size({"width": 390, "height": 844})  # the same on a phone
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    check_page(page, "crisis_phone_list")
+    page.set_viewport_size({"width": 1280, "height": 860})
 
     # Filters act on the list and the map.
     page.get_by_label("City").fill("Nowhere")
@@ -145,3 +149,10 @@ def test_an_embassy_officer_reads_a_crisis(page, console_user, client, db, desk)
     expect(page.locator("main")).not_to_contain_text("Emiratesone")
     expect(page.get_by_role("button", name="Build the roster")).to_have_count(0)
     check_page(page, "crisis_embassy")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.reload()
+    expect(page.locator("#crisis-map")).to_have_attribute("data-loaded", "true")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
+    check_page(page, "crisis_phone")
+    page.goto("/console/crises")
+    check_page(page, "crises_phone")
