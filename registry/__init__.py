@@ -78,7 +78,7 @@ def _register_blueprints(app: Flask) -> None:
 UPLOAD_ENDPOINTS = {"imports.create_import", "assembly_points.import_points", "console.upload_import",
                     "console.import_assembly_points"}
 # Crisis areas may be detailed (up to areas.MAX_AREA_VERTICES): their own, larger body limit.
-AREA_ENDPOINTS = {"crises.declare_crisis", "crises.update_crisis"}
+AREA_ENDPOINTS = {"crises.declare_crisis", "crises.update_crisis", "console.crisis_create"}
 
 
 def _register_request_hooks(app: Flask) -> None:
@@ -87,6 +87,7 @@ def _register_request_hooks(app: Flask) -> None:
         # JSON routes keep a small limit; file uploads get MAX_CONTENT_LENGTH.
         if request.endpoint in AREA_ENDPOINTS:
             request.max_content_length = app.config["REGISTRY_MAX_AREA_BODY_BYTES"]
+            request.max_form_memory_size = app.config["REGISTRY_MAX_AREA_BODY_BYTES"]  # an area pasted in a form
         elif request.endpoint not in UPLOAD_ENDPOINTS:
             request.max_content_length = app.config["REGISTRY_MAX_BODY_BYTES"]
 

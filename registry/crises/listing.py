@@ -53,8 +53,8 @@ def _with_welfare(query, run_id):
 
 
 def _rows(user, run_id: uuid.UUID, filters: dict, columns=_ROW_COLUMNS):
-    """The run's rows ``user`` may see, filtered (zone, ring_km, certainty, vulnerability, city), each with the
-    national's latest welfare status in the crisis."""
+    """The run's rows ``user`` may see, filtered (zone, ring_km, certainty, vulnerability, priority, city), each
+    with the national's latest welfare status in the crisis."""
     query = (select(*columns).select_from(Exposure)
              .join(National, and_(National.id == Exposure.national_id, visible_clause(user)))
              .outerjoin(Deployment, and_(Deployment.national_id == Exposure.national_id, Deployment.is_current)))
@@ -69,6 +69,8 @@ def _rows(user, run_id: uuid.UUID, filters: dict, columns=_ROW_COLUMNS):
         query = query.where(Exposure.certainty == filters["certainty"])
     if filters.get("vulnerability"):
         query = query.where(National.vulnerabilities.contains([filters["vulnerability"]]))
+    if filters.get("priority") is not None:
+        query = query.where(Exposure.priority == filters["priority"])
     if filters.get("city"):
         query = query.where(func.lower(Deployment.city) == filters["city"].lower())
     return query
@@ -107,6 +109,22 @@ def page(user, run_id: uuid.UUID, filters: dict, *, limit: int, cursor: str | No
                          rows=lambda statement: [row_of(r, user.role) for r in db.session.execute(statement)])
     result["counts"] = found
     return result
+
+
+def grouped(user, run_id: uuid.UUID, filters: dict, *, cell_deg: float, cap: int = 5000) -> dict:
+    """The located rows as groups on a grid of ``cell_deg`` degrees, per zone (a map's points: counts and mean
+    positions, never a whole large run), the largest first, at most ``cap``; with how many have no location."""
+    cell = func.ST_SnapToGrid(Exposure.location, cell_deg)
+    keys = (Exposure.zone, func.ST_X(cell), func.ST_Y(cell))
+    statement = (_rows(user, run_id, filters, columns=(
+        Exposure.zone, func.count().label("n"), func.avg(func.ST_Y(Exposure.location)).label("lat"),
+        func.avg(func.ST_X(Exposure.location)).label("lon")))
+        .where(Exposure.location.is_not(None)).group_by(*keys).order_by(func.count().desc()).limit(cap + 1))
+    groups = [[round(r.lat, 5), round(r.lon, 5), r.n, r.zone] for r in db.session.execute(statement)]
+    unlocated = db.session.scalar(_rows(user, run_id, filters, columns=(func.count(),))
+                                  .where(Exposure.location.is_(None)))
+    return {"groups": groups[:cap], "truncated": len(groups) > cap, "unlocated": unlocated or 0,
+            "cell_deg": cell_deg}
 
 
 def _stream(user, run_id: uuid.UUID, filters: dict) -> Iterator[list]:

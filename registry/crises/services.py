@@ -9,12 +9,14 @@ jurisdiction's rows, and counts computed from them.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timezone
 
 import shapely
+from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import cast, delete, func, select, update
 
 from registry.auth.reach import Reach
 from registry.crises import areas, exposure, listing
@@ -105,6 +107,30 @@ def version_of(crisis: Crisis, version: int | None = None) -> CrisisVersion:
     if found is None:
         raise NotFound(f"The crisis has no version {version}.")
     return found
+
+
+def list_versions(crisis: Crisis) -> list[CrisisVersion]:
+    """Every version of the crisis's area and rings, newest first."""
+    return list(db.session.scalars(select(CrisisVersion).where(CrisisVersion.crisis_id == crisis.id)
+                                   .order_by(CrisisVersion.version.desc())))
+
+
+def display_shapes(crisis: Crisis, version: int | None = None, *, detail: float = 1 / 1500) -> dict:
+    """The area and its rings as GeoJSON for a map: simplified to about ``detail`` of the area's extent (a
+    detailed area is hundreds of thousands of vertices), each ring the area grown by its distance."""
+    found = version_of(crisis, version)
+    west, south, east, north = found.bbox or (0, 0, 0, 0)
+    extent = max(abs(east - west), abs(north - south), 0.001)
+    shape = func.ST_SimplifyPreserveTopology(CrisisVersion.geom, extent * detail)
+    area = db.session.scalar(select(func.ST_AsGeoJSON(shape, 5)).where(
+        CrisisVersion.crisis_id == crisis.id, CrisisVersion.version == found.version))
+    rings = []
+    for km in found.zones_km:
+        grown = func.ST_Buffer(cast(shape, Geography), km * 1000.0, "quad_segs=16")
+        geometry = db.session.scalar(select(func.ST_AsGeoJSON(grown, 4)).where(
+            CrisisVersion.crisis_id == crisis.id, CrisisVersion.version == found.version))
+        rings.append({"km": km, "geometry": json.loads(geometry)})
+    return {"version": found.version, "area": json.loads(area), "rings": rings, "bbox": list(found.bbox or ())}
 
 
 def latest_run(crisis: Crisis, version: int | None = None, *, succeeded: bool = False) -> ExposureRun | None:
