@@ -1,0 +1,100 @@
+"""map of nationals: counts per grid cell, zoom, jurisdiction country and filter values (map_cells), kept
+by statement-level triggers on nationals (registry/maps/grid.py explains the design)
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-02 05:00:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0013'
+down_revision = '0012'
+branch_labels = None
+depends_on = None
+
+APP_ROLE = "sagip_app"
+# The zooms pre-aggregated (0..MAX_GRID_ZOOM) and the cell of zoom z: 90 / 2^z degrees (64 px of a 256 px
+# tile). Must match registry/maps/grid.py (a test checks it).
+MAX_GRID_ZOOM = 14
+VULNERABILITIES = ("pregnant", "chronic_illness", "disability", "minor", "elderly", "other")
+IN_SCOPE = ("(current_setting('sagip.scope', true) = '*' OR jurisdiction_country = ANY ("
+            "string_to_array(nullif(current_setting('sagip.scope', true), ''), ',')))")
+
+CERTAINTY_SQL = ("CASE WHEN r.location_source = 'country_centroid' THEN 'country_only' "
+                 "WHEN r.location_source = 'gps' AND r.location_precision_m <= 1000 THEN 'high' ELSE 'possible' END")
+MASK_SQL = ("(SELECT coalesce(bit_or(1 << (array_position(ARRAY[" + ", ".join(f"'{v}'" for v in VULNERABILITIES)
+            + "]::text[], v::text) - 1)), 0) FROM unnest(r.vulnerabilities) v)::smallint")
+# The rows a statement added (+1) or took away (-1): only those on the map (located, not erased).
+COUNTED = ("SELECT {sign} AS sign, r.location, r.jurisdiction_country, r.status, r.vulnerabilities, "
+           "r.location_source, r.location_precision_m FROM {table} r "
+           "WHERE r.erased_at IS NULL AND r.location IS NOT NULL")
+# What places a row on the map: an update changing none of it leaves the grid alone.
+KEY = ("ST_X({t}.location), ST_Y({t}.location), {t}.jurisdiction_country, {t}.status, {t}.vulnerabilities, "
+       "{t}.location_source, {t}.location_precision_m, {t}.erased_at")
+APPLY = f"""
+    INSERT INTO map_cells AS m (zoom, cx, cy, jurisdiction_country, status, certainty, vulnerability_mask,
+                                n, sum_lon, sum_lat)
+    SELECT z, floor(ST_X(r.location) / (90.0 / 2 ^ z))::int, floor(ST_Y(r.location) / (90.0 / 2 ^ z))::int,
+           r.jurisdiction_country, r.status, {CERTAINTY_SQL}, {MASK_SQL},
+           sum(r.sign), sum(r.sign * ST_X(r.location)), sum(r.sign * ST_Y(r.location))
+    FROM changes r CROSS JOIN generate_series(0, {MAX_GRID_ZOOM}) z
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    HAVING sum(r.sign) <> 0 OR sum(r.sign * ST_X(r.location)) <> 0 OR sum(r.sign * ST_Y(r.location)) <> 0
+    ORDER BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (zoom, cx, cy, jurisdiction_country, status, certainty, vulnerability_mask) DO UPDATE
+    SET n = m.n + EXCLUDED.n, sum_lon = m.sum_lon + EXCLUDED.sum_lon, sum_lat = m.sum_lat + EXCLUDED.sum_lat;
+    DELETE FROM map_cells WHERE n = 0;"""
+
+
+def _function(name: str, changes: str) -> str:
+    return (f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+            f"    WITH changes AS ({changes})\n{APPLY}\n    RETURN NULL;\nEND $$")
+
+
+def upgrade():
+    op.create_table(
+        "map_cells",
+        sa.Column("zoom", sa.SmallInteger(), nullable=False),
+        sa.Column("cx", sa.Integer(), nullable=False),
+        sa.Column("cy", sa.Integer(), nullable=False),
+        sa.Column("jurisdiction_country", sa.String(length=2), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("certainty", sa.String(length=12), nullable=False),
+        sa.Column("vulnerability_mask", sa.SmallInteger(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("sum_lon", sa.Float(), nullable=False),
+        sa.Column("sum_lat", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("zoom", "cx", "cy", "jurisdiction_country", "status", "certainty",
+                                "vulnerability_mask", name=op.f("pk_map_cells")),
+    )
+    op.create_index("ix_map_cells_empty", "map_cells", ["zoom"], postgresql_where=sa.text("n = 0"))
+    inserted = COUNTED.format(sign=1, table="new_rows")
+    deleted = COUNTED.format(sign=-1, table="old_rows")
+    changed = (f"SELECT o.id FROM old_rows o JOIN new_rows w ON w.id = o.id "
+               f"WHERE ({KEY.format(t='o')}) IS DISTINCT FROM ({KEY.format(t='w')})")
+    op.execute(_function("map_cells_inserted", inserted))
+    op.execute(_function("map_cells_deleted", deleted))
+    op.execute(_function("map_cells_updated", f"{inserted} AND r.id IN ({changed}) UNION ALL "
+                                               f"{deleted} AND r.id IN ({changed})"))
+    op.execute("CREATE TRIGGER map_cells_inserted AFTER INSERT ON nationals REFERENCING NEW TABLE AS new_rows "
+               "FOR EACH STATEMENT EXECUTE FUNCTION map_cells_inserted()")
+    op.execute("CREATE TRIGGER map_cells_deleted AFTER DELETE ON nationals REFERENCING OLD TABLE AS old_rows "
+               "FOR EACH STATEMENT EXECUTE FUNCTION map_cells_deleted()")
+    op.execute("CREATE TRIGGER map_cells_updated AFTER UPDATE ON nationals "
+               "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+               "FOR EACH STATEMENT EXECUTE FUNCTION map_cells_updated()")
+    # The counts of the nationals already there.
+    op.execute(f"WITH changes AS ({COUNTED.format(sign=1, table='nationals')}) {APPLY}")
+    op.execute("ALTER TABLE map_cells ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE map_cells FORCE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY in_scope ON map_cells USING {IN_SCOPE} WITH CHECK {IN_SCOPE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON map_cells TO {APP_ROLE}")
+
+
+def downgrade():
+    op.execute(f"REVOKE ALL ON map_cells FROM {APP_ROLE}")
+    for name in ("map_cells_inserted", "map_cells_deleted", "map_cells_updated"):
+        op.execute(f"DROP TRIGGER {name} ON nationals")
+        op.execute(f"DROP FUNCTION {name}()")
+    op.drop_table("map_cells")

@@ -1,0 +1,244 @@
+"""Clusters of nationals per map view, counted in PostGIS from a grid kept up to date on write (SPEC §9).
+
+The design
+----------
+A view is a bounding box and a zoom. Its clusters are the cells of a square grid in degrees whose size
+halves with each zoom: ``cell(z) = 90 / 2^z`` degrees, 64 px of a 256 px Web Mercator tile (a cluster
+covers about a quarter of a tile's width). A cell's cluster carries its count and the mean position of its
+people (so a city's cluster sits on the city, not on a grid corner).
+
+* **Zooms 0 to 14: pre-aggregated** in ``map_cells`` (migration 0013): one row per (zoom, cell,
+  jurisdiction country, status, certainty, vulnerability bit mask) with the count and the sums of
+  longitudes and latitudes. A view reads the rows of its zoom whose cell is in the box (the primary key
+  leads with zoom, cx, cy), keeps those its filters and the caller's reach allow, and adds them up per
+  cell. The work is proportional to the populated cells in view times the filter combinations present in
+  them, never to the people: a world view over a million nationals reads a few thousand rows.
+* **Kept exact on write, in the same transaction**: statement-level ``AFTER`` triggers on ``nationals``
+  (``REFERENCING NEW/OLD TABLE``) subtract what a statement took away and add what it put, per cell, for
+  each of the 15 zooms, in one set-based upsert per statement (a 100k-row import is one grouped upsert, not
+  100k), sorted by key so that concurrent writers lock rows in the same order. An update that moves none
+  of what places a person on the map (location, country, status, vulnerabilities, location source and
+  precision, erasure) changes nothing. Emptied rows are deleted. So the counts are right for every filter
+  offered (each filter is a column of the key) the moment the write commits, and a rolled-back write
+  leaves them as they were; nothing to refresh, no job. The cost: each registration touches 15 rows, and
+  writers in the same coarse cell (a country's people at zoom 0-4) queue on that row until they commit.
+* **Jurisdiction is exact**: the grid is per ``jurisdiction_country`` (the column the one rule of
+  ``registry.auth.reach`` reads), and views add the same ``Reach.sql`` condition as every other raw
+  statement; ``map_cells`` carries the same row-level security policy as ``nationals`` (the database's
+  second check). An embassy officer's clusters never count another country's people, even in their box.
+* **Zooms 15 to 18: straight from ``nationals``** (the GiST index on ``location``): a view there spans a
+  few kilometres, so it holds few enough people to group on the fly with the same cells, filters and
+  reach (``ST_SnapToGrid``'s arithmetic as ``floor(x / cell)``).
+* **Points**: from zoom 12 a cell holding one person (after filters) is answered as a point with the
+  national's id (no names: the console opens the record); its position and id are looked up in
+  ``nationals`` by the cell's box. A count that changed between the two reads keeps the cluster.
+
+A view is the cells that meet its box: ``total`` is the sum of its clusters and points (people of a cell
+that straddles the box's edge count whole). A box across the antimeridian is given ``west > east`` and
+read as two ranges of cells. A box of more than ``MAX_CELLS`` cells at its zoom is refused (422): no
+answer carries more than a screen needs (64 x 64 cells is a 4096 px square).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from registry.auth.reach import Reach
+from registry.errors import Unprocessable
+from registry.extensions import db
+from registry.nationals.models import VULNERABILITIES
+
+MAX_GRID_ZOOM = 14   # zooms 0..14 are pre-aggregated in map_cells (migration 0013 holds the same number)
+MAX_ZOOM = 18
+POINTS_FROM_ZOOM = 12
+MAX_CELLS = 4096
+CERTAINTIES = ("high", "possible", "country_only")
+DIGITS = 5  # about a metre
+
+# The certainty of a national's position (the exposure run's rule, SPEC §4.1), for the direct path.
+CERTAINTY_SQL = ("CASE WHEN n.location_source = 'country_centroid' THEN 'country_only' "
+                 "WHEN n.location_source = 'gps' AND n.location_precision_m <= 1000 THEN 'high' "
+                 "ELSE 'possible' END")
+
+
+def cell_size(zoom: int) -> float:
+    """A cluster cell's side in degrees at ``zoom`` (an exact binary fraction: SQL computes the same)."""
+    return 90.0 / 2 ** zoom
+
+
+@dataclass(frozen=True)
+class View:
+    west: float
+    south: float
+    east: float
+    north: float
+    zoom: int
+
+    @property
+    def size(self) -> float:
+        return cell_size(self.zoom)
+
+    def column_ranges(self) -> list[tuple[int, int]]:
+        """Inclusive ranges of cell columns: two across the antimeridian (``west > east``)."""
+        size = self.size
+        if self.west <= self.east:
+            return [(math.floor(self.west / size), math.floor(self.east / size))]
+        return [(math.floor(self.west / size), math.floor(180.0 / size)),
+                (math.floor(-180.0 / size), math.floor(self.east / size))]
+
+    def row_range(self) -> tuple[int, int]:
+        return math.floor(self.south / self.size), math.floor(self.north / self.size)
+
+    def cell_count(self) -> int:
+        rows = self.row_range()[1] - self.row_range()[0] + 1
+        return rows * sum(high - low + 1 for low, high in self.column_ranges())
+
+
+def parse_bbox(value: str) -> tuple[float, float, float, float]:
+    """``"west,south,east,north"`` in degrees. :raises ValueError: with the reason."""
+    parts = value.split(",")
+    if len(parts) != 4:
+        raise ValueError("Give four numbers: west,south,east,north (degrees).")
+    try:
+        west, south, east, north = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError("Give four numbers: west,south,east,north (degrees).") from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
+        raise ValueError("The numbers must be finite.")
+    if not (-180 <= west <= 180 and -180 <= east <= 180):
+        raise ValueError("Longitudes must be within -180..180 (a box across the antimeridian has west > east).")
+    if not (-90 <= south <= 90 and -90 <= north <= 90):
+        raise ValueError("Latitudes must be within -90..90.")
+    if south >= north:
+        raise ValueError("South must be below north.")
+    if west == east:
+        raise ValueError("West and east must differ (west > east crosses the antimeridian).")
+    return west, south, east, north
+
+
+def view_of(bbox: str, zoom: int) -> View:
+    """:raises Unprocessable: a bad box (``bbox``) or one too large for the zoom."""
+    try:
+        view = View(*parse_bbox(bbox), zoom)
+    except ValueError as error:
+        raise Unprocessable("The bounding box is invalid.", errors={"bbox": [str(error)]}) from None
+    if view.cell_count() > MAX_CELLS:
+        raise Unprocessable(f"The box is too large for zoom {zoom}: it spans {view.cell_count()} cells of "
+                            f"{view.size:g}°, at most {MAX_CELLS}. Zoom in or send a smaller box.",
+                            errors={"bbox": [f"At most {MAX_CELLS} cells of {view.size:g}° at zoom {zoom}."]})
+    return view
+
+
+def _columns_sql(ranges: list[tuple[int, int]], column: str, params: dict) -> str:
+    terms = []
+    for i, (low, high) in enumerate(ranges):
+        params[f"x{i}_low"], params[f"x{i}_high"] = low, high
+        terms.append(f"{column} BETWEEN :x{i}_low AND :x{i}_high")
+    return "(" + " OR ".join(terms) + ")"
+
+
+def _mask_bit(vulnerability: str) -> int:
+    return 1 << VULNERABILITIES.index(vulnerability)
+
+
+def clusters(view: View, reach: Reach, *, status: str | None = None, vulnerability: str | None = None,
+             certainty: str | None = None) -> dict:
+    """``{"zoom", "cell_deg", "total", "clusters": [{lat, lon, count}], "points": [{id, lat, lon}]}``."""
+    if view.zoom <= MAX_GRID_ZOOM:
+        cells = _from_grid(view, reach, status, vulnerability, certainty)
+    else:
+        cells = _from_nationals(view, reach, status, vulnerability, certainty)
+    points, kept = [], []
+    singles = {(cx, cy) for cx, cy, count, _, _, _ in cells if count == 1} if view.zoom >= POINTS_FROM_ZOOM else set()
+    found = _single_points(view, reach, singles, status, vulnerability, certainty) if singles else {}
+    for cx, cy, count, lon, lat, national_id in cells:
+        point = found.get((cx, cy)) if count == 1 else None
+        if count == 1 and view.zoom > MAX_GRID_ZOOM and national_id:
+            point = (national_id, lon, lat)
+        if point:
+            points.append({"id": point[0], "lon": round(point[1], DIGITS), "lat": round(point[2], DIGITS)})
+        else:
+            kept.append({"lon": round(lon, DIGITS), "lat": round(lat, DIGITS), "count": count})
+    total = sum(c["count"] for c in kept) + len(points)
+    return {"zoom": view.zoom, "cell_deg": view.size, "total": total, "clusters": kept, "points": points}
+
+
+def _from_grid(view, reach, status, vulnerability, certainty) -> list[tuple]:
+    params = {"zoom": view.zoom}
+    params["y_low"], params["y_high"] = view.row_range()
+    where = [f"zoom = :zoom", _columns_sql(view.column_ranges(), "cx", params), "cy BETWEEN :y_low AND :y_high"]
+    if status:
+        where.append("status = :status")
+        params["status"] = status
+    if certainty:
+        where.append("certainty = :certainty")
+        params["certainty"] = certainty
+    if vulnerability:
+        where.append("vulnerability_mask & :bit <> 0")
+        params["bit"] = _mask_bit(vulnerability)
+    reach_sql, reach_params = reach.sql("jurisdiction_country")
+    statement = (f"SELECT cx, cy, sum(n)::int, sum(sum_lon) / sum(n), sum(sum_lat) / sum(n), NULL "
+                 f"FROM map_cells WHERE {' AND '.join(where)}{reach_sql} GROUP BY cx, cy HAVING sum(n) > 0")
+    return [tuple(row) for row in db.session.execute(text(statement), {**params, **reach_params})]
+
+
+def _nationals_filters(status, vulnerability, certainty, params: dict) -> str:
+    where = " AND n.erased_at IS NULL AND n.location IS NOT NULL"
+    if status:
+        where += " AND n.status = :status"
+        params["status"] = status
+    if vulnerability:
+        where += " AND n.vulnerabilities @> ARRAY[CAST(:vulnerability AS varchar)]"
+        params["vulnerability"] = vulnerability
+    if certainty:
+        where += f" AND {CERTAINTY_SQL} = :certainty"
+        params["certainty"] = certainty
+    return where
+
+
+def _boxes_sql(view: View, params: dict) -> str:
+    """The view's cells as index boxes on ``n.location`` (two across the antimeridian)."""
+    size = view.size
+    low_row, high_row = view.row_range()
+    boxes = []
+    for i, (low, high) in enumerate(view.column_ranges()):
+        params.update({f"b{i}_x0": low * size, f"b{i}_x1": (high + 1) * size,
+                       f"b{i}_y0": low_row * size, f"b{i}_y1": (high_row + 1) * size})
+        boxes.append(f"n.location && ST_MakeEnvelope(:b{i}_x0, :b{i}_y0, :b{i}_x1, :b{i}_y1, 4326)")
+    return "(" + " OR ".join(boxes) + ")"
+
+
+def _from_nationals(view, reach, status, vulnerability, certainty) -> list[tuple]:
+    params = {"size": view.size}
+    params["y_low"], params["y_high"] = view.row_range()
+    cells = (f"floor(ST_X(n.location) / :size)::int", f"floor(ST_Y(n.location) / :size)::int")
+    reach_sql, reach_params = reach.sql("n.jurisdiction_country")
+    statement = (f"SELECT {cells[0]} AS cx, {cells[1]} AS cy, count(*)::int, avg(ST_X(n.location)), "
+                 f"avg(ST_Y(n.location)), CASE WHEN count(*) = 1 THEN min(n.id::text) END "
+                 f"FROM nationals n WHERE {_boxes_sql(view, params)}"
+                 f"{_nationals_filters(status, vulnerability, certainty, params)}{reach_sql} "
+                 f"AND {_columns_sql(view.column_ranges(), cells[0], params)} "
+                 f"AND {cells[1]} BETWEEN :y_low AND :y_high GROUP BY 1, 2")
+    return [tuple(row) for row in db.session.execute(text(statement), {**params, **reach_params})]
+
+
+def _single_points(view, reach, singles: set, status, vulnerability, certainty) -> dict:
+    """{(cx, cy): (id, lon, lat)} of the one person in each of these cells (the grid's arithmetic)."""
+    if view.zoom > MAX_GRID_ZOOM:
+        return {}
+    xs, ys = zip(*sorted(singles))
+    params = {"size": view.size, "xs": list(xs), "ys": list(ys)}
+    reach_sql, reach_params = reach.sql("n.jurisdiction_country")
+    statement = (
+        "SELECT s.cx, s.cy, n.id::text, ST_X(n.location), ST_Y(n.location) "
+        "FROM unnest(CAST(:xs AS int[]), CAST(:ys AS int[])) AS s(cx, cy) "
+        "JOIN nationals n ON n.location && ST_MakeEnvelope(s.cx * :size, s.cy * :size, (s.cx + 1) * :size, "
+        "(s.cy + 1) * :size, 4326) "
+        "AND floor(ST_X(n.location) / :size)::int = s.cx AND floor(ST_Y(n.location) / :size)::int = s.cy "
+        f"WHERE TRUE{_nationals_filters(status, vulnerability, certainty, params)}{reach_sql}")
+    found: dict = {}
+    for cx, cy, national_id, lon, lat in db.session.execute(text(statement), {**params, **reach_params}):
+        found[(cx, cy)] = None if (cx, cy) in found else (national_id, lon, lat)
+    return {key: value for key, value in found.items() if value}
