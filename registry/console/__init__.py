@@ -20,5 +20,6 @@ def init_console(app: Flask) -> None:
     from registry.console import assembly_points  # noqa: F401
     from registry.console import nationals  # noqa: F401
     from registry.console import rosters  # noqa: F401
+    from registry.console import nationals_map  # noqa: F401
     app.register_blueprint(bp)
     app.add_url_rule("/", "root", lambda: redirect("/console/"))

@@ -242,3 +242,14 @@ def _single_points(view, reach, singles: set, status, vulnerability, certainty) 
     for cx, cy, national_id, lon, lat in db.session.execute(text(statement), {**params, **reach_params}):
         found[(cx, cy)] = None if (cx, cy) in found else (national_id, lon, lat)
     return {key: value for key, value in found.items() if value}
+
+
+def extent(reach: Reach, zoom: int = 10) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` around the people of ``reach`` (their cells at ``zoom``), or None."""
+    reach_sql, reach_params = reach.sql("jurisdiction_country")
+    row = db.session.execute(text(f"SELECT min(cx), min(cy), max(cx), max(cy) FROM map_cells "
+                                  f"WHERE zoom = :zoom{reach_sql}"), {"zoom": zoom, **reach_params}).one()
+    if row[0] is None:
+        return None
+    size = cell_size(zoom)
+    return [[max(-85.0, row[1] * size), row[0] * size], [min(85.0, (row[3] + 1) * size), (row[2] + 1) * size]]
