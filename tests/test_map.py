@@ -177,3 +177,25 @@ def test_the_migration_and_the_code_agree_on_the_grid():
     from registry.nationals.models import VULNERABILITIES
     assert migration.MAX_GRID_ZOOM == grid.MAX_GRID_ZOOM and migration.VULNERABILITIES == VULNERABILITIES
     assert grid.cell_size(14) == 90.0 / 16384
+
+
+def test_the_reading_functions_keep_to_the_database_scope(world):
+    """``map_points`` and ``map_cells_live`` read past row-level security (for the GiST index): they apply
+    the transaction's scope themselves, even when the caller's reach says everywhere."""
+    from tests.conftest import owner_connection
+    size = 90.0 / 2 ** 16
+    everywhere = (None, None, None, None)
+    with owner_connection() as conn, conn.transaction():
+        xs, ys = conn.execute("SELECT array_agg(x), array_agg(y) FROM (SELECT DISTINCT floor(ST_X(location) / %s)::int "
+                              "AS x, floor(ST_Y(location) / %s)::int AS y FROM nationals) c", (size, size)).fetchone()
+        conn.execute("SET LOCAL ROLE sagip_app")
+        for scope, expected in (("*", 8), ("QA", 2), ("", 0)):
+            conn.execute("SELECT set_config('sagip.scope', %s, true)", (scope,))
+            live = conn.execute("SELECT coalesce(sum(people), 0) FROM map_cells_live(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                                (1.0, [-180], [179], -90, 89, *everywhere)).fetchone()[0]
+            points = conn.execute("SELECT count(DISTINCT national_id) FROM map_points(%s, %s, %s, %s, %s, %s, %s)",
+                                  (size, xs, ys, *everywhere)).fetchone()[0]
+            assert live == points == expected, scope
+        conn.execute("SELECT set_config('sagip.scope', 'QA', true)")
+        assert conn.execute("SELECT count(*) FROM map_cells_live(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                            (1.0, [-180], [179], -90, 89, ["AE"], None, None, None)).fetchone()[0] == 0

@@ -47,6 +47,47 @@ APPLY = f"""
     DELETE FROM map_cells WHERE n = 0;"""
 
 
+# Reading nationals by place for an embassy officer: under row-level security PostGIS's operators (not
+# LEAKPROOF) may not use the GiST index before the policy, and a view of a few streets became a scan of the
+# jurisdiction (0.8 s for 228k rows). These functions run as the tables' owner, past the policy, and apply
+# the same rule themselves: the transaction's scope (sagip.scope, as the policy reads it) and the caller's
+# reach given by the service (``countries``, NULL for everywhere), both.
+SCOPE = ("(current_setting('sagip.scope', true) = '*' OR n.jurisdiction_country = ANY ("
+         "string_to_array(nullif(current_setting('sagip.scope', true), ''), ',')))")
+FILTERS = ("n.erased_at IS NULL AND n.location IS NOT NULL AND (countries IS NULL OR n.jurisdiction_country = "
+           "ANY(countries)) AND (want_status IS NULL OR n.status = want_status) AND (want_vulnerability IS NULL OR "
+           "n.vulnerabilities @> ARRAY[want_vulnerability]::varchar[]) AND (want_certainty IS NULL OR "
+           + CERTAINTY_SQL.replace("r.", "n.") + " = want_certainty) AND " + SCOPE)
+FILTER_ARGS = "countries text[], want_status text, want_vulnerability text, want_certainty text"
+POINTS_SIGNATURE = f"map_points(float8, int[], int[], {FILTER_ARGS})"
+LIVE_SIGNATURE = f"map_cells_live(float8, int[], int[], int, int, {FILTER_ARGS})"
+POINTS = f"""
+CREATE FUNCTION map_points(size float8, xs int[], ys int[], {FILTER_ARGS})
+RETURNS TABLE (cell_x int, cell_y int, national_id uuid, lon float8, lat float8)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT s.cx, s.cy, n.id, ST_X(n.location), ST_Y(n.location)
+    FROM unnest(xs, ys) AS s(cx, cy)
+    JOIN nationals n ON n.location && ST_MakeEnvelope(s.cx * size, s.cy * size, (s.cx + 1) * size,
+                                                      (s.cy + 1) * size, 4326)
+     AND floor(ST_X(n.location) / size)::int = s.cx AND floor(ST_Y(n.location) / size)::int = s.cy
+    WHERE {FILTERS}
+$$"""
+LIVE = f"""
+CREATE FUNCTION map_cells_live(size float8, x_lows int[], x_highs int[], y_low int, y_high int, {FILTER_ARGS})
+RETURNS TABLE (cell_x int, cell_y int, people int, lon float8, lat float8, national_id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT floor(ST_X(n.location) / size)::int, floor(ST_Y(n.location) / size)::int, count(*)::int,
+           avg(ST_X(n.location)), avg(ST_Y(n.location)), CASE WHEN count(*) = 1 THEN min(n.id::text)::uuid END
+    FROM unnest(x_lows, x_highs) AS r(lo, hi)
+    JOIN nationals n ON n.location && ST_MakeEnvelope(r.lo * size, y_low * size, (r.hi + 1) * size,
+                                                      (y_high + 1) * size, 4326)
+     AND floor(ST_X(n.location) / size)::int BETWEEN r.lo AND r.hi
+     AND floor(ST_Y(n.location) / size)::int BETWEEN y_low AND y_high
+    WHERE {FILTERS}
+    GROUP BY 1, 2
+$$"""
+
+
 def _function(name: str, changes: str) -> str:
     return (f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
             f"    WITH changes AS ({changes})\n{APPLY}\n    RETURN NULL;\nEND $$")
@@ -90,10 +131,16 @@ def upgrade():
     op.execute("ALTER TABLE map_cells FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY in_scope ON map_cells USING {IN_SCOPE} WITH CHECK {IN_SCOPE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON map_cells TO {APP_ROLE}")
+    for statement, signature in ((POINTS, POINTS_SIGNATURE), (LIVE, LIVE_SIGNATURE)):
+        op.execute(statement)
+        op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {APP_ROLE}")
 
 
 def downgrade():
     op.execute(f"REVOKE ALL ON map_cells FROM {APP_ROLE}")
+    op.execute(f"DROP FUNCTION {POINTS_SIGNATURE}")
+    op.execute(f"DROP FUNCTION {LIVE_SIGNATURE}")
     for name in ("map_cells_inserted", "map_cells_deleted", "map_cells_updated"):
         op.execute(f"DROP TRIGGER {name} ON nationals")
         op.execute(f"DROP FUNCTION {name}()")

@@ -32,6 +32,12 @@ people (so a city's cluster sits on the city, not on a grid corner).
 * **Points**: from zoom 12 a cell holding one person (after filters) is answered as a point with the
   national's id (no names: the console opens the record); its position and id are looked up in
   ``nationals`` by the cell's box. A count that changed between the two reads keeps the cluster.
+* **Reading nationals by place under row-level security**: PostGIS's operators are not LEAKPROOF, so for
+  an embassy officer (a scoped transaction) the planner may not use the GiST index before the policy; a
+  few streets' lookup became a scan of the whole jurisdiction (0.8 s at 228k). The two reads above go
+  through ``map_points`` and ``map_cells_live`` (SQL functions, ``SECURITY DEFINER``, migration 0013, as
+  ``registered_passport`` does): they read past the policy and apply the same rule themselves, twice:
+  the caller's ``Reach`` given by this module and the transaction's ``sagip.scope`` the policy reads.
 
 A view is the cells that meet its box: ``total`` is the sum of its clusters and points (people of a cell
 that straddles the box's edge count whole). A box across the antimeridian is given ``west > east`` and
@@ -57,10 +63,6 @@ MAX_CELLS = 4096
 CERTAINTIES = ("high", "possible", "country_only")
 DIGITS = 5  # about a metre
 
-# The certainty of a national's position (the exposure run's rule, SPEC §4.1), for the direct path.
-CERTAINTY_SQL = ("CASE WHEN n.location_source = 'country_centroid' THEN 'country_only' "
-                 "WHEN n.location_source = 'gps' AND n.location_precision_m <= 1000 THEN 'high' "
-                 "ELSE 'possible' END")
 
 
 def cell_size(zoom: int) -> float:
@@ -184,62 +186,40 @@ def _from_grid(view, reach, status, vulnerability, certainty) -> list[tuple]:
     return [tuple(row) for row in db.session.execute(text(statement), {**params, **reach_params})]
 
 
-def _nationals_filters(status, vulnerability, certainty, params: dict) -> str:
-    where = " AND n.erased_at IS NULL AND n.location IS NOT NULL"
-    if status:
-        where += " AND n.status = :status"
-        params["status"] = status
-    if vulnerability:
-        where += " AND n.vulnerabilities @> ARRAY[CAST(:vulnerability AS varchar)]"
-        params["vulnerability"] = vulnerability
-    if certainty:
-        where += f" AND {CERTAINTY_SQL} = :certainty"
-        params["certainty"] = certainty
-    return where
+def _filter_args(reach: Reach, status, vulnerability, certainty) -> dict:
+    return {"countries": None if reach.is_everywhere else list(reach.countries), "status": status,
+            "vulnerability": vulnerability, "certainty": certainty}
 
 
-def _boxes_sql(view: View, params: dict) -> str:
-    """The view's cells as index boxes on ``n.location`` (two across the antimeridian)."""
-    size = view.size
-    low_row, high_row = view.row_range()
-    boxes = []
-    for i, (low, high) in enumerate(view.column_ranges()):
-        params.update({f"b{i}_x0": low * size, f"b{i}_x1": (high + 1) * size,
-                       f"b{i}_y0": low_row * size, f"b{i}_y1": (high_row + 1) * size})
-        boxes.append(f"n.location && ST_MakeEnvelope(:b{i}_x0, :b{i}_y0, :b{i}_x1, :b{i}_y1, 4326)")
-    return "(" + " OR ".join(boxes) + ")"
+_FILTER_PARAMS = ("CAST(:countries AS text[]), CAST(:status AS text), CAST(:vulnerability AS text), "
+                  "CAST(:certainty AS text)")
 
 
 def _from_nationals(view, reach, status, vulnerability, certainty) -> list[tuple]:
-    params = {"size": view.size}
-    params["y_low"], params["y_high"] = view.row_range()
-    cells = (f"floor(ST_X(n.location) / :size)::int", f"floor(ST_Y(n.location) / :size)::int")
-    reach_sql, reach_params = reach.sql("n.jurisdiction_country")
-    statement = (f"SELECT {cells[0]} AS cx, {cells[1]} AS cy, count(*)::int, avg(ST_X(n.location)), "
-                 f"avg(ST_Y(n.location)), CASE WHEN count(*) = 1 THEN min(n.id::text) END "
-                 f"FROM nationals n WHERE {_boxes_sql(view, params)}"
-                 f"{_nationals_filters(status, vulnerability, certainty, params)}{reach_sql} "
-                 f"AND {_columns_sql(view.column_ranges(), cells[0], params)} "
-                 f"AND {cells[1]} BETWEEN :y_low AND :y_high GROUP BY 1, 2")
-    return [tuple(row) for row in db.session.execute(text(statement), {**params, **reach_params})]
+    """Cells straight from ``nationals`` (zooms past the grid), by ``map_cells_live`` (migration 0013: the
+    GiST index serves embassy officers too; it applies their reach and the database scope itself)."""
+    ranges = view.column_ranges()
+    low_row, high_row = view.row_range()
+    params = {"size": view.size, "lows": [r[0] for r in ranges], "highs": [r[1] for r in ranges],
+              "y_low": low_row, "y_high": high_row, **_filter_args(reach, status, vulnerability, certainty)}
+    statement = text("SELECT cell_x, cell_y, people, lon, lat, national_id::text FROM map_cells_live("
+                     f"CAST(:size AS float8), CAST(:lows AS int[]), CAST(:highs AS int[]), :y_low, :y_high, "
+                     f"{_FILTER_PARAMS})")
+    return [tuple(row) for row in db.session.execute(statement, params)]
 
 
 def _single_points(view, reach, singles: set, status, vulnerability, certainty) -> dict:
-    """{(cx, cy): (id, lon, lat)} of the one person in each of these cells (the grid's arithmetic)."""
+    """{(cx, cy): (id, lon, lat)} of the one person in each of these cells, by ``map_points`` (the grid's
+    arithmetic; the reach and the database scope applied inside, as for ``map_cells_live``)."""
     if view.zoom > MAX_GRID_ZOOM:
         return {}
     xs, ys = zip(*sorted(singles))
-    params = {"size": view.size, "xs": list(xs), "ys": list(ys)}
-    reach_sql, reach_params = reach.sql("n.jurisdiction_country")
-    statement = (
-        "SELECT s.cx, s.cy, n.id::text, ST_X(n.location), ST_Y(n.location) "
-        "FROM unnest(CAST(:xs AS int[]), CAST(:ys AS int[])) AS s(cx, cy) "
-        "JOIN nationals n ON n.location && ST_MakeEnvelope(s.cx * :size, s.cy * :size, (s.cx + 1) * :size, "
-        "(s.cy + 1) * :size, 4326) "
-        "AND floor(ST_X(n.location) / :size)::int = s.cx AND floor(ST_Y(n.location) / :size)::int = s.cy "
-        f"WHERE TRUE{_nationals_filters(status, vulnerability, certainty, params)}{reach_sql}")
+    params = {"size": view.size, "xs": list(xs), "ys": list(ys),
+              **_filter_args(reach, status, vulnerability, certainty)}
+    statement = text("SELECT cell_x, cell_y, national_id::text, lon, lat FROM map_points(CAST(:size AS float8), "
+                     f"CAST(:xs AS int[]), CAST(:ys AS int[]), {_FILTER_PARAMS})")
     found: dict = {}
-    for cx, cy, national_id, lon, lat in db.session.execute(text(statement), {**params, **reach_params}):
+    for cx, cy, national_id, lon, lat in db.session.execute(statement, params):
         found[(cx, cy)] = None if (cx, cy) in found else (national_id, lon, lat)
     return {key: value for key, value in found.items() if value}
 
