@@ -53,7 +53,7 @@ def test_clusters_at_low_zoom_points_with_ids_at_high_zoom(client, admin, world)
     assert set(high["points"][0]) == {"id", "lat", "lon"}  # no names
     doha = view(client, admin, "51.45,25.2,51.6,25.35", 14)  # two people at one place: a cluster, no ids
     assert doha["points"] == [] and doha["clusters"][0]["count"] == 2
-    street = view(client, admin, "55.26,25.20,55.28,25.21", 16)  # beyond the grid: straight from nationals
+    street = view(client, admin, "55.26,25.20,55.28,25.21", 17)  # beyond the grid: straight from nationals
     assert [p["id"] for p in street["points"]] == [world["AE"][0]]
 
 
@@ -83,7 +83,7 @@ def test_an_embassy_officer_counts_only_their_jurisdiction(client, make_user, wo
     assert view(client, embassy)["total"] == 2
     dubai = view(client, embassy, "55.2,25.17,55.35,25.28", 14)
     assert (dubai["total"], dubai["clusters"], dubai["points"]) == (0, [], [])
-    assert view(client, embassy, "55.26,25.20,55.28,25.21", 16)["total"] == 0
+    assert view(client, embassy, "55.26,25.20,55.28,25.21", 17)["total"] == 0
 
 
 @pytest.mark.parametrize("query, field", [
@@ -119,7 +119,7 @@ def test_a_coordinator_may_not_filter_by_vulnerability(client, make_user):
 RECOUNT = text("""
 SELECT z, floor(ST_X(location) / (90.0 / 2 ^ z))::int, floor(ST_Y(location) / (90.0 / 2 ^ z))::int,
        jurisdiction_country, status, vulnerabilities, count(*)
-FROM nationals CROSS JOIN generate_series(0, 14) z
+FROM nationals CROSS JOIN generate_series(0, 16) z
 WHERE erased_at IS NULL AND location IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6
 """)
 GRID = text("""

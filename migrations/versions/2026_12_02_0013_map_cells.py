@@ -16,7 +16,7 @@ depends_on = None
 APP_ROLE = "sagip_app"
 # The zooms pre-aggregated (0..MAX_GRID_ZOOM) and the cell of zoom z: 90 / 2^z degrees (64 px of a 256 px
 # tile). Must match registry/maps/grid.py (a test checks it).
-MAX_GRID_ZOOM = 14
+MAX_GRID_ZOOM = 16
 VULNERABILITIES = ("pregnant", "chronic_illness", "disability", "minor", "elderly", "other")
 IN_SCOPE = ("(current_setting('sagip.scope', true) = '*' OR jurisdiction_country = ANY ("
             "string_to_array(nullif(current_setting('sagip.scope', true), ''), ',')))")
