@@ -125,6 +125,42 @@ def seed(url: str, count: int) -> None:
     print(f"seed: {count - have:,} nationals added in {time.monotonic() - started:.0f} s (COPY, grid by trigger)")
 
 
+def write_cost(url: str, rows: int, singles: int) -> None:
+    """What the grid's triggers cost writes: the same COPY of ``rows`` generated nationals, and ``singles``
+    one-row INSERTs (each its own statement, as a registration), with the triggers and without them
+    (``DISABLE TRIGGER``, as the owner), each in a transaction rolled back (the data stay as they were)."""
+    rng = random.Random(99)
+    now = datetime.now(timezone.utc)
+    batch = []
+    for i in range(rows):
+        country, _, lat, lon, _ = rng.choices(CITIES, [c[4] for c in CITIES])[0]
+        lat, lon = lat + rng.gauss(0, 0.07), lon + rng.gauss(0, 0.07)
+        batch.append((uuid.uuid4(), "Bench", "Writecost", "F", date(1980, 1, 1), "PH", uuid.uuid4(), "abroad",
+                      "bulk_import", "bench map write", country, f"SRID=4326;POINT({lon:.6f} {lat:.6f})", "gps",
+                      25.0, now, [], ["minor"] if i % 9 == 0 else []))
+    columns = ("id, family_name, given_names, sex, date_of_birth, nationality, household_id, status, source, "
+               "search_name, jurisdiction_country, location, location_source, location_precision_m, "
+               "location_reported_at, phones, vulnerabilities")
+    print(f"\nwrites ({rows:,}-row COPY, {singles} one-row INSERTs; rolled back), with and without the grid's triggers:")
+    for triggers in (True, False):
+        with psycopg.connect(url) as conn:
+            if not triggers:
+                conn.execute("ALTER TABLE nationals DISABLE TRIGGER map_cells_inserted")
+            started = time.perf_counter()
+            with conn.cursor().copy(f"COPY nationals ({columns}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row(row)
+            copied = time.perf_counter() - started
+            started = time.perf_counter()
+            for row in batch[:singles]:
+                conn.execute(f"INSERT INTO nationals ({columns}) VALUES ({', '.join(['%s'] * 17)})",
+                             (uuid.uuid4(), *row[1:]))
+            single = (time.perf_counter() - started) / max(1, singles) * 1000
+            conn.rollback()
+        print(f"  {'with' if triggers else 'without':<8} triggers: COPY {rows / copied:,.0f} rows/s "
+              f"({copied:.1f} s); one-row INSERT {single:.2f} ms", flush=True)
+
+
 def viewport(lat: float, lon: float, zoom: int) -> tuple[float, float, float, float]:
     """The box of a SCREEN-sized Web Mercator view centred on (lat, lon) at ``zoom`` (256 px tiles)."""
     world = 256 * 2 ** zoom
@@ -154,10 +190,18 @@ def main() -> int:
     parser.add_argument("--floor-repeat", type=int, default=1, help="times each viewport's floor is run")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/sagip_bench_map")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--write-cost", type=int, default=0, metavar="ROWS",
+                        help="also time a COPY of ROWS nationals (and 200 one-row INSERTs) with and without the "
+                             "grid's triggers, rolled back")
+    parser.add_argument("--skip-views", action="store_true")
     args = parser.parse_args()
     url = libpq_url(args.database_url)
     app, tokens = prepare(url, args.redis_url)
     seed(url, args.nationals)
+    if args.write_cost:
+        write_cost(url, args.write_cost, 200)
+    if args.skip_views:
+        return 0
 
     from registry.maps.grid import cell_size
     rng = random.Random(12)
