@@ -25,9 +25,10 @@ CERTAINTY_SQL = ("CASE WHEN r.location_source = 'country_centroid' THEN 'country
                  "WHEN r.location_source = 'gps' AND r.location_precision_m <= 1000 THEN 'high' ELSE 'possible' END")
 MASK_SQL = ("(SELECT coalesce(bit_or(1 << (array_position(ARRAY[" + ", ".join(f"'{v}'" for v in VULNERABILITIES)
             + "]::text[], v::text) - 1)), 0) FROM unnest(r.vulnerabilities) v)::smallint")
-# The rows a statement added (+1) or took away (-1): only those on the map (located, not erased).
-COUNTED = ("SELECT {sign} AS sign, r.location, r.jurisdiction_country, r.status, r.vulnerabilities, "
-           "r.location_source, r.location_precision_m FROM {table} r "
+# The rows a statement added (+1) or took away (-1): only those on the map (located, not erased), with what
+# places them computed once per row (the statement is materialized before it meets the zooms).
+COUNTED = ("SELECT {sign} AS sign, ST_X(r.location) AS x, ST_Y(r.location) AS y, r.jurisdiction_country, "
+           f"r.status, {CERTAINTY_SQL} AS certainty, {MASK_SQL} AS mask FROM {{table}} r "
            "WHERE r.erased_at IS NULL AND r.location IS NOT NULL")
 # What places a row on the map: an update changing none of it leaves the grid alone.
 KEY = ("ST_X({t}.location), ST_Y({t}.location), {t}.jurisdiction_country, {t}.status, {t}.vulnerabilities, "
@@ -35,12 +36,11 @@ KEY = ("ST_X({t}.location), ST_Y({t}.location), {t}.jurisdiction_country, {t}.st
 APPLY = f"""
     INSERT INTO map_cells AS m (zoom, cx, cy, jurisdiction_country, status, certainty, vulnerability_mask,
                                 n, sum_lon, sum_lat)
-    SELECT z, floor(ST_X(r.location) / (90.0 / 2 ^ z))::int, floor(ST_Y(r.location) / (90.0 / 2 ^ z))::int,
-           r.jurisdiction_country, r.status, {CERTAINTY_SQL}, {MASK_SQL},
-           sum(r.sign), sum(r.sign * ST_X(r.location)), sum(r.sign * ST_Y(r.location))
-    FROM changes r CROSS JOIN generate_series(0, {MAX_GRID_ZOOM}) z
+    SELECT l.z, floor(r.x / l.size)::int, floor(r.y / l.size)::int, r.jurisdiction_country, r.status, r.certainty,
+           r.mask, sum(r.sign), sum(r.sign * r.x), sum(r.sign * r.y)
+    FROM changes r CROSS JOIN (SELECT z, 90.0::float8 / 2 ^ z AS size FROM generate_series(0, {MAX_GRID_ZOOM}) z) l
     GROUP BY 1, 2, 3, 4, 5, 6, 7
-    HAVING sum(r.sign) <> 0 OR sum(r.sign * ST_X(r.location)) <> 0 OR sum(r.sign * ST_Y(r.location)) <> 0
+    HAVING sum(r.sign) <> 0 OR sum(r.sign * r.x) <> 0 OR sum(r.sign * r.y) <> 0
     ORDER BY 1, 2, 3, 4, 5, 6, 7
     ON CONFLICT (zoom, cx, cy, jurisdiction_country, status, certainty, vulnerability_mask) DO UPDATE
     SET n = m.n + EXCLUDED.n, sum_lon = m.sum_lon + EXCLUDED.sum_lon, sum_lat = m.sum_lat + EXCLUDED.sum_lat;
@@ -90,7 +90,7 @@ $$"""
 
 def _function(name: str, changes: str) -> str:
     return (f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
-            f"    WITH changes AS ({changes})\n{APPLY}\n    RETURN NULL;\nEND $$")
+            f"    WITH changes AS MATERIALIZED ({changes})\n{APPLY}\n    RETURN NULL;\nEND $$")
 
 
 def upgrade():
@@ -126,7 +126,7 @@ def upgrade():
                "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
                "FOR EACH STATEMENT EXECUTE FUNCTION map_cells_updated()")
     # The counts of the nationals already there.
-    op.execute(f"WITH changes AS ({COUNTED.format(sign=1, table='nationals')}) {APPLY}")
+    op.execute(f"WITH changes AS MATERIALIZED ({COUNTED.format(sign=1, table='nationals')}) {APPLY}")
     op.execute("ALTER TABLE map_cells ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE map_cells FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY in_scope ON map_cells USING {IN_SCOPE} WITH CHECK {IN_SCOPE}")
