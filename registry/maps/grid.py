@@ -24,7 +24,7 @@ people (so a city's cluster sits on the city, not on a grid corner).
   --write-cost`` at 1M on a noisy 2-core machine: a 50k-row COPY 1.7x slower than without the triggers
   (6.8k against 11.7k rows/s), a one-row INSERT about 2.3 ms more; and writers in the same coarse cell (a
   country's people at zooms 0-4) queue on that row until they commit (two large concurrent imports may
-  deadlock there, and one is retried by the database's deadlock detection as an error). Reads (same
+  deadlock there: the database then aborts one of them with a deadlock error). Reads (same
   bench, 1,920 x 1,080 px views): p95 25-72 ms at zooms 3, 6, 10, 14 through the Flask app, at most 23 KB.
 * **Jurisdiction is exact**: the grid is per ``jurisdiction_country`` (the column the one rule of
   ``registry.auth.reach`` reads), and views add the same ``Reach.sql`` condition as every other raw
