@@ -27,16 +27,16 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from bench.exposure import CITIES, JITTER_KM, libpq_url  # noqa: E402  (the same generator's places)
+from bench.exposure import CITIES, JITTER_KM, libpq_url
 
 ZOOMS = (3, 6, 10, 14)
 SCREEN = (1920, 1080)
@@ -88,7 +88,7 @@ def seed(url: str, count: int) -> None:
     started = time.monotonic()
     rng = random.Random(have)
     weights = [c[4] for c in CITIES]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     statuses, status_weights = zip(*STATUSES)
     for chunk_start in range(have, count, CHUNK):
         with psycopg.connect(url) as conn:
@@ -130,7 +130,7 @@ def write_cost(url: str, rows: int, singles: int) -> None:
     one-row INSERTs (each its own statement, as a registration), with the triggers and without them
     (``DISABLE TRIGGER``, as the owner), each in a transaction rolled back (the data stay as they were)."""
     rng = random.Random(99)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     batch = []
     for i in range(rows):
         country, _, lat, lon, _ = rng.choices(CITIES, [c[4] for c in CITIES])[0]
@@ -244,7 +244,8 @@ def main() -> int:
 
     med = statistics.median
     print(f"\n{total:,} nationals ({grid_rows:,} grid rows); {args.views} viewports of {SCREEN[0]}x{SCREEN[1]} px per "
-          f"zoom, each asked {args.repeat} times (floor: {args.floor_repeat}); server time through the Flask app (test client); floor: bare "
+          f"zoom, each asked {args.repeat} times (floor: {args.floor_repeat}); server time through the Flask app "
+          f"(test client); floor: bare "
           f"ST_SnapToGrid … GROUP BY over the same box (psycopg, as the owner); 2 shared CPUs")
     print(f"{'zoom':>4} {'caller':<8} {'people/view':>11} {'med ms':>7} {'p95 ms':>7} {'med KB':>7} {'max KB':>7} "
           f"{'floor med':>9} {'floor p95':>9} {'p95/floor p95':>13}  target (p95 <= {TARGET_MS:.0f} ms, "

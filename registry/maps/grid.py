@@ -175,7 +175,7 @@ def clusters(view: View, reach: Reach, *, status: str | None = None, vulnerabili
 def _from_grid(view, reach, status, vulnerability, certainty) -> list[tuple]:
     params = {"zoom": view.zoom}
     params["y_low"], params["y_high"] = view.row_range()
-    where = [f"zoom = :zoom", _columns_sql(view.column_ranges(), "cx", params), "cy BETWEEN :y_low AND :y_high"]
+    where = ["zoom = :zoom", _columns_sql(view.column_ranges(), "cx", params), "cy BETWEEN :y_low AND :y_high"]
     if status:
         where.append("status = :status")
         params["status"] = status

@@ -26,6 +26,7 @@ def nationals_map(args):
     """
     args.pop("purpose", None)
     answer = services.clusters_for(g.user, **args)
+    filters = sorted(k for k in args if k not in ("bbox", "zoom"))
     audit.note(object_type="national", object_ids=[p["id"] for p in answer["points"]], result_count=answer["total"],
-               details={"map": {"zoom": answer["zoom"], "filters": sorted(k for k in args if k not in ("bbox", "zoom"))}})
+               details={"map": {"zoom": answer["zoom"], "filters": filters}})
     return answer
