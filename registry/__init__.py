@@ -50,6 +50,7 @@ def _register_models() -> None:
     from registry.auth import models as auth_models  # noqa: F401
     from registry.crises import models as crisis_models  # noqa: F401
     from registry.jobs import models as job_models  # noqa: F401
+    from registry.maps import models as map_models  # noqa: F401
     from registry.nationals import models as national_models  # noqa: F401
     from registry.rosters import models as roster_models  # noqa: F401
 
@@ -60,6 +61,7 @@ def _register_blueprints(app: Flask) -> None:
     from registry.crises.views import bp as crises_bp
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
+    from registry.maps.views import bp as map_bp
     from registry.nationals.views import bp as nationals_bp
     from registry.places.views import bp as places_bp
     from registry.assembly_points.views import bp as assembly_points_bp
@@ -68,7 +70,7 @@ def _register_blueprints(app: Flask) -> None:
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
-                   audit_bp, places_bp])
+                   audit_bp, places_bp, map_bp])
     from registry.console import init_console
     init_console(app)
     boundary.install(app)

@@ -39,6 +39,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "audit.list_events": frozenset({"admin", "auditor"}),
     "places.geocode": READ,                   # reference geography: no personal data, no jurisdiction
     "places.country": READ,
+    "map.nationals_map": frozenset({"embassy", "coordinator", "admin"}),  # clusters of the caller's reach
     "crises.declare_crisis": CRISIS_WRITE,
     "crises.update_crisis": CRISIS_WRITE,
     "crises.list_crises": CRISIS_READ,
@@ -234,6 +235,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "nationals.add_location": lambda: {"json": QA_POINT if other else AE_POINT},
         "imports.create_import": lambda: import_file(where),
         "audit.list_events": lambda: {"query_string": {"object_id": national}},
+        "map.nationals_map": lambda: {"query_string": {"bbox": "50.5,24.5,52,26.5" if other else "54,24,56,26",
+                                                       "zoom": 8}},  # around Doha (QA), or around the UAE
         "places.geocode": lambda: {"query_string": {"country": "QA", "q": "Doha"} if other
                                        else {"country": "AE", "q": "Dubai"}},
         "crises.declare_crisis": lambda: {"json": small_crisis(where)},

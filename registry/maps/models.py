@@ -1,0 +1,28 @@
+"""``map_cells``: how many nationals each grid cell holds, per zoom, jurisdiction country and filter values.
+
+Written only by the triggers of migration 0015 on ``nationals`` (``registry.maps.grid`` explains them).
+"""
+from __future__ import annotations
+
+from sqlalchemy import Float, Index, Integer, SmallInteger, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.extensions import db
+
+
+class MapCell(db.Model):
+    __tablename__ = "map_cells"
+    __table_args__ = (Index("ix_map_cells_empty", "zoom", postgresql_where=text("n = 0")),)
+
+    zoom: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    # The cell: floor(lon / size), floor(lat / size), size = 90 / 2^zoom degrees.
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    jurisdiction_country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), primary_key=True)
+    certainty: Mapped[str] = mapped_column(String(12), primary_key=True)
+    # Bit i set: the national has ``VULNERABILITIES[i]``.
+    vulnerability_mask: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    sum_lon: Mapped[float] = mapped_column(Float)
+    sum_lat: Mapped[float] = mapped_column(Float)
