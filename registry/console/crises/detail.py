@@ -229,16 +229,6 @@ def _run_job(run):
         return None
 
 
-def _uuid_arg(name: str) -> uuid.UUID | None:
-    value = request.args.get(name)
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"No such {name}.") from None
-
-
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "").strip()
     if not value:
