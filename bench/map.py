@@ -7,7 +7,8 @@
 1. Creates, migrates and (once) seeds the database with N nationals clustered around bench/exposure.py's
    30 host-country cities (its generator: Gaussian ~8 km, 80% GPS, 15% geocoded cities, 5% country only),
    here with mixed statuses and vulnerabilities so the filters have something to narrow. COPY in chunks;
-   the grid (``map_cells``) is written by its triggers during the COPY, as in production (an import).
+   the grid's changes (``map_cell_changes``) are written by its triggers during the COPY, as in production
+   (an import), then folded into ``map_cells`` as the worker's beat does.
 2. For each zoom, --views viewports of 1920 x 1080 px centred on randomly drawn nationals (the places
    people look at), each asked --repeat times: ``GET /api/v1/map/nationals`` through the Flask app's test
    client (the whole server path: token, reach, query, JSON, audit, commit) as an admin, and as an embassy
@@ -125,6 +126,23 @@ def seed(url: str, count: int) -> None:
     print(f"seed: {count - have:,} nationals added in {time.monotonic() - started:.0f} s (COPY, grid by trigger)")
 
 
+def fold(app, url: str) -> None:
+    """Fold the grid's changes into its cells, as the worker's beat does (``registry.maps.grid.fold``): the
+    views below are timed on a folded grid, the steady state of a service whose worker runs."""
+    from registry.maps import grid
+    with psycopg.connect(url) as conn:
+        pending = conn.execute("SELECT count(*) FROM map_cell_changes").fetchone()[0]
+    if not pending:
+        return
+    started = time.monotonic()
+    with app.app_context():
+        written = grid.fold()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE map_cells")
+        conn.execute("VACUUM ANALYZE map_cell_changes")
+    print(f"fold: {pending:,} changes into {written:,} cell rows in {time.monotonic() - started:.0f} s", flush=True)
+
+
 def write_cost(url: str, rows: int, singles: int) -> None:
     """What the grid's triggers cost writes: the same COPY of ``rows`` generated nationals, and ``singles``
     one-row INSERTs (each its own statement, as a registration), with the triggers and without them
@@ -198,6 +216,7 @@ def main() -> int:
     url = libpq_url(args.database_url)
     app, tokens = prepare(url, args.redis_url)
     seed(url, args.nationals)
+    fold(app, url)
     if args.write_cost:
         write_cost(url, args.write_cost, 200)
     if args.skip_views:

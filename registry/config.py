@@ -35,6 +35,8 @@ ENVIRONMENT = {
                                                 "spatial indexes are unusable under RLS); empty to stay the "
                                                 "connecting role"),
     "REGISTRY_AUDIT_SEAL_SECONDS": ("10", "how often the worker seals new audit events into the hash chain"),
+    "REGISTRY_MAP_FOLD_SECONDS": ("5", "how often the worker folds the map grid's recent changes into its cells "
+                                       "(views count both either way: this keeps what they read small)"),
     "REGISTRY_RETENTION_RETURNED_DAYS": ("365", "days after a national's return before the record is purged"),
     "REGISTRY_AUTH_FAILURES_PER_MINUTE": ("30", "failed authentications per client address and minute before 429"),
     "REGISTRY_BULK_READS_PER_MINUTE": ("600", "lists, searches and exports per user and minute before 429"),
@@ -200,6 +202,7 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_PROCESS": "api",
         "REGISTRY_EXPOSURE_REFRESH_SECONDS": float(_env("REGISTRY_EXPOSURE_REFRESH_SECONDS", environ)),
         "REGISTRY_AUDIT_SEAL_SECONDS": float(_env("REGISTRY_AUDIT_SEAL_SECONDS", environ)),
+        "REGISTRY_MAP_FOLD_SECONDS": float(_env("REGISTRY_MAP_FOLD_SECONDS", environ)),
         "REGISTRY_RETENTION_RETURNED_DAYS": int(_env("REGISTRY_RETENTION_RETURNED_DAYS", environ)),
         "REGISTRY_AUTH_FAILURES_PER_MINUTE": int(_env("REGISTRY_AUTH_FAILURES_PER_MINUTE", environ)),
         "REGISTRY_BULK_READS_PER_MINUTE": int(_env("REGISTRY_BULK_READS_PER_MINUTE", environ)),

@@ -42,6 +42,7 @@ def init_celery(app: Flask) -> Celery:
             "relay-outbox": {"task": "jobs.relay_outbox",
                              "schedule": app.config["REGISTRY_OUTBOX_RELAY_SECONDS"]},
             "seal-audit": {"task": "audit.seal", "schedule": app.config["REGISTRY_AUDIT_SEAL_SECONDS"]},
+            "fold-map-cells": {"task": "maps.fold_cell_changes", "schedule": app.config["REGISTRY_MAP_FOLD_SECONDS"]},
             "refresh-crises": {"task": "crises.refresh_active",
                                "schedule": app.config["REGISTRY_EXPOSURE_REFRESH_SECONDS"]},
             "purge-returned": {"task": "retention.purge_returned", "schedule": RETENTION_EVERY_S},

@@ -7,6 +7,7 @@ from registry.audit import services as audit
 from registry.auth import scope
 from registry.crises.services import refresh_active
 from registry.extensions import db
+from registry.maps import grid
 from registry import retention
 
 
@@ -14,6 +15,12 @@ from registry import retention
 def seal_audit_task() -> int:
     """Chain the audit events recorded since the last seal (and fold the refused calls counted)."""
     return audit.seal_all()
+
+
+@shared_task(name="maps.fold_cell_changes", ignore_result=True)
+def fold_map_cells_task() -> int:
+    """Fold the map grid's committed changes into its cells (``registry.maps.grid.fold``)."""
+    return grid.fold()
 
 
 @shared_task(name="crises.refresh_active", ignore_result=True)

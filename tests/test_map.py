@@ -123,19 +123,38 @@ FROM nationals CROSS JOIN generate_series(0, 16) z
 WHERE erased_at IS NULL AND location IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6
 """)
 GRID = text("""
-SELECT zoom, cx, cy, jurisdiction_country, status, vulnerability_mask, sum(n) FROM map_cells
-GROUP BY 1, 2, 3, 4, 5, 6
+SELECT zoom, cx, cy, jurisdiction_country, status, vulnerability_mask, sum(n)
+FROM (SELECT * FROM map_cells UNION ALL SELECT * FROM map_cell_changes) AS cells
+GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) <> 0
 """)
 
 
-def _grid_matches_a_recount(db):
+def _grid_matches_a_recount(db, *, folded: bool = False):
+    """The grid (folded cells and changes since) counts what a recount of nationals counts; ``folded``: and
+    the worker's fold left no change behind and no emptied cell."""
     from registry.nationals.models import VULNERABILITIES
     db.session.rollback()
     recount = {(*row[:5], sum(1 << VULNERABILITIES.index(v) for v in row[5])): row[6]
                for row in db.session.execute(RECOUNT)}
     grid = {tuple(row[:6]): row[6] for row in db.session.execute(GRID)}
     assert grid == recount
-    assert db.session.execute(text("SELECT count(*) FROM map_cells WHERE n <= 0")).scalar() == 0
+    if folded:
+        assert db.session.execute(text("SELECT count(*) FROM map_cell_changes")).scalar() == 0
+        assert db.session.execute(text("SELECT count(*) FROM map_cells WHERE n <= 0")).scalar() == 0
+
+
+def _fold_by_the_worker(db, timeout_s: float = 60) -> None:
+    """What the worker's beat does every REGISTRY_MAP_FOLD_SECONDS, sent to the real worker; waits for it."""
+    import time
+
+    from tasks.housekeeping import fold_map_cells_task
+    fold_map_cells_task.delay()
+    deadline = time.monotonic() + timeout_s
+    while db.session.execute(text("SELECT count(*) FROM map_cell_changes")).scalar():
+        db.session.rollback()
+        assert time.monotonic() < deadline, "the worker did not fold the map's changes"
+        time.sleep(0.1)
+    db.session.rollback()
 
 
 def test_the_grid_stays_exact_after_register_update_locate_and_erase(client, desk, admin, db, world):
@@ -163,6 +182,42 @@ def test_the_grid_stays_exact_after_register_update_locate_and_erase(client, des
     db.session.commit()
     _grid_matches_a_recount(db)
     assert view(client, admin)["total"] == 4
+
+
+def test_the_worker_folds_the_changes_and_views_count_the_same(client, desk, admin, db, world, celery_worker):
+    before = view(client, admin, "50,20,60,30", 6)
+    assert db.session.execute(text("SELECT count(*) FROM map_cell_changes")).scalar() > 0
+    _fold_by_the_worker(db)
+    _grid_matches_a_recount(db, folded=True)
+    assert view(client, admin, "50,20,60,30", 6) == before
+    # A move after the fold: the view counts the folded cells and the new changes together, then folded.
+    response = client.post(f"/api/v1/nationals/{world['AE'][0]}/locations", headers=desk,
+                           json={"lat": 24.4539, "lon": 54.3773, "precision_m": 30})
+    assert response.status_code == 201, response.get_json()
+    client.delete(f"/api/v1/nationals/{world['QA'][0]}", headers=admin)
+    moved = view(client, admin, "50,20,60,30", 6)
+    assert moved["total"] == 6 and sorted(c["count"] for c in moved["clusters"]) == [1, 1, 4]
+    _fold_by_the_worker(db)
+    _grid_matches_a_recount(db, folded=True)
+    assert view(client, admin, "50,20,60,30", 6) == moved
+
+
+def test_a_writer_never_waits_for_another_writers_open_transaction(client, admin, db, world):
+    """Two writers in one country (an import still running, a desk registering) share every coarse cell of
+    the grid: neither may wait for the other's commit (with the grid upserted by the triggers, the second
+    waited: here, its lock timeout)."""
+    import psycopg
+
+    from tests.conftest import TEST_DATABASE_URL
+    with psycopg.connect(TEST_DATABASE_URL) as importing:  # a transaction still open, having moved people
+        importing.execute("UPDATE nationals SET status = 'missing' WHERE id = ANY(%s)", (world["AE"][:3],))
+        with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as desk:
+            desk.execute("SET lock_timeout = '3s'")
+            desk.execute("UPDATE nationals SET status = 'missing' WHERE id = %s", (world["AE"][3],))
+        importing.rollback()
+    _grid_matches_a_recount(db)
+    assert view(client, admin, status="missing")["total"] == 1
+    assert view(client, admin)["total"] == 8
 
 
 def test_the_migration_and_the_code_agree_on_the_grid():

@@ -88,9 +88,27 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
 $$"""
 
 
+# What a statement on nationals changed, per cell and zoom, appended to map_cell_changes: an INSERT without a
+# key, so writers never wait for each other (an upsert into map_cells here made every writer of a country
+# queue on its coarse cells until the other committed: a desk's registration behind a whole import).
+RECORD = f"""
+    INSERT INTO map_cell_changes (zoom, cx, cy, jurisdiction_country, status, certainty, vulnerability_mask,
+                                  n, sum_lon, sum_lat)
+    SELECT l.z, floor(r.x / l.size)::int, floor(r.y / l.size)::int, r.jurisdiction_country, r.status, r.certainty,
+           r.mask, sum(r.sign), sum(r.sign * r.x), sum(r.sign * r.y)
+    FROM changes r CROSS JOIN (SELECT z, 90.0::float8 / 2 ^ z AS size FROM generate_series(0, {MAX_GRID_ZOOM}) z) l
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    HAVING sum(r.sign) <> 0 OR sum(r.sign * r.x) <> 0 OR sum(r.sign * r.y) <> 0;"""
+CELL_COLUMNS = [
+    ("zoom", sa.SmallInteger()), ("cx", sa.Integer()), ("cy", sa.Integer()),
+    ("jurisdiction_country", sa.String(length=2)), ("status", sa.String(length=12)),
+    ("certainty", sa.String(length=12)), ("vulnerability_mask", sa.SmallInteger()), ("n", sa.Integer()),
+    ("sum_lon", sa.Float()), ("sum_lat", sa.Float())]
+
+
 def _function(name: str, changes: str) -> str:
     return (f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
-            f"    WITH changes AS MATERIALIZED ({changes})\n{APPLY}\n    RETURN NULL;\nEND $$")
+            f"    WITH changes AS MATERIALIZED ({changes})\n{RECORD}\n    RETURN NULL;\nEND $$")
 
 
 def upgrade():
@@ -110,6 +128,8 @@ def upgrade():
                                 "vulnerability_mask", name=op.f("pk_map_cells")),
     )
     op.create_index("ix_map_cells_empty", "map_cells", ["zoom"], postgresql_where=sa.text("n = 0"))
+    op.create_table("map_cell_changes", *(sa.Column(name, kind, nullable=False) for name, kind in CELL_COLUMNS))
+    op.create_index("ix_map_cell_changes_cell", "map_cell_changes", ["zoom", "cx", "cy"])
     inserted = COUNTED.format(sign=1, table="new_rows")
     deleted = COUNTED.format(sign=-1, table="old_rows")
     changed = (f"SELECT o.id FROM old_rows o JOIN new_rows w ON w.id = o.id "
@@ -131,6 +151,10 @@ def upgrade():
     op.execute("ALTER TABLE map_cells FORCE ROW LEVEL SECURITY")
     op.execute(f"CREATE POLICY in_scope ON map_cells USING {IN_SCOPE} WITH CHECK {IN_SCOPE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON map_cells TO {APP_ROLE}")
+    op.execute("ALTER TABLE map_cell_changes ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE map_cell_changes FORCE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY in_scope ON map_cell_changes USING {IN_SCOPE} WITH CHECK {IN_SCOPE}")
+    op.execute(f"GRANT SELECT, INSERT, DELETE ON map_cell_changes TO {APP_ROLE}")
     for statement, signature in ((POINTS, POINTS_SIGNATURE), (LIVE, LIVE_SIGNATURE)):
         op.execute(statement)
         op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
@@ -139,9 +163,11 @@ def upgrade():
 
 def downgrade():
     op.execute(f"REVOKE ALL ON map_cells FROM {APP_ROLE}")
+    op.execute(f"REVOKE ALL ON map_cell_changes FROM {APP_ROLE}")
     op.execute(f"DROP FUNCTION {POINTS_SIGNATURE}")
     op.execute(f"DROP FUNCTION {LIVE_SIGNATURE}")
     for name in ("map_cells_inserted", "map_cells_deleted", "map_cells_updated"):
         op.execute(f"DROP TRIGGER {name} ON nationals")
         op.execute(f"DROP FUNCTION {name}()")
+    op.drop_table("map_cell_changes")
     op.drop_table("map_cells")

@@ -13,19 +13,19 @@ people (so a city's cluster sits on the city, not on a grid corner).
   leads with zoom, cx, cy), keeps those its filters and the caller's reach allow, and adds them up per
   cell. The work is proportional to the populated cells in view times the filter combinations present in
   them, never to the people: a world view over a million nationals reads a few thousand rows.
-* **Kept exact on write, in the same transaction**: statement-level ``AFTER`` triggers on ``nationals``
-  (``REFERENCING NEW/OLD TABLE``) subtract what a statement took away and add what it put, per cell, for
-  each of the 17 zooms, in one set-based upsert per statement (a 100k-row import is one grouped upsert, not
-  100k), sorted by key so that concurrent writers lock rows in the same order. An update that moves none
-  of what places a person on the map (location, country, status, vulnerabilities, location source and
-  precision, erasure) changes nothing. Emptied rows are deleted. So the counts are right for every filter
-  offered (each filter is a column of the key) the moment the write commits, and a rolled-back write
-  leaves them as they were; nothing to refresh, no job. The cost, measured by ``bench/map.py
-  --write-cost`` at 1M on a noisy 2-core machine: a 50k-row COPY 1.7x slower than without the triggers
-  (6.8k against 11.7k rows/s), a one-row INSERT about 2.3 ms more; and writers in the same coarse cell (a
-  country's people at zooms 0-4) queue on that row until they commit (two large concurrent imports may
-  deadlock there: the database then aborts one of them with a deadlock error). Reads (same
-  bench, 1,920 x 1,080 px views): p95 25-72 ms at zooms 3, 6, 10, 14 through the Flask app, at most 23 KB.
+* **Kept exact on write, without writers waiting for each other**: statement-level ``AFTER`` triggers on
+  ``nationals`` (``REFERENCING NEW/OLD TABLE``) append what a statement took away and put, per cell, for
+  each of the 17 zooms, to ``map_cell_changes`` (one set-based INSERT per statement: a 100k-row import is
+  one grouped insert, not 100k). An update that moves none of what places a person on the map (location,
+  country, status, vulnerabilities, location source and precision, erasure) changes nothing. A view reads
+  ``map_cells`` and the changes not yet folded together (``_CELLS``), so the counts are right for every
+  filter offered (each filter is a column of the key) the moment the write commits, and a rolled-back
+  write leaves nothing. The worker folds the changes into ``map_cells`` every few seconds (``fold``, beat
+  task ``maps.fold_cell_changes``; one folder at a time), which keeps what views read small. The first
+  design upserted ``map_cells`` in the trigger: every writer of a country then queued on its coarse cells
+  (zooms 0-4) until the other committed — a desk's registration waited for a whole import, and two
+  imports could deadlock; appending has no shared row to lock. The cost, measured by ``bench/map.py
+  --write-cost`` at 1M: see bench/README.md.
 * **Jurisdiction is exact**: the grid is per ``jurisdiction_country`` (the column the one rule of
   ``registry.auth.reach`` reads), and views add the same ``Reach.sql`` condition as every other raw
   statement; ``map_cells`` carries the same row-level security policy as ``nationals`` (the database's
@@ -55,6 +55,8 @@ import math
 from dataclasses import dataclass
 
 from sqlalchemy import text
+
+from registry.auth import scope
 
 from registry.auth.reach import Reach
 from registry.errors import Unprocessable
@@ -172,6 +174,34 @@ def clusters(view: View, reach: Reach, *, status: str | None = None, vulnerabili
     return {"zoom": view.zoom, "cell_deg": view.size, "total": total, "clusters": kept, "points": points}
 
 
+_COLUMNS = "zoom, cx, cy, jurisdiction_country, status, certainty, vulnerability_mask"
+# The grid as of now: the folded counts and the changes committed since (a view adds them up per cell).
+_CELLS = (f"(SELECT {_COLUMNS}, n, sum_lon, sum_lat FROM map_cells "
+          f"UNION ALL SELECT {_COLUMNS}, n, sum_lon, sum_lat FROM map_cell_changes)")
+_FOLD_LOCK = 0x5A61_6D61  # one folder at a time (pg_try_advisory_xact_lock)
+_FOLD = text(f"""
+WITH moved AS (DELETE FROM map_cell_changes RETURNING {_COLUMNS}, n, sum_lon, sum_lat)
+INSERT INTO map_cells AS m ({_COLUMNS}, n, sum_lon, sum_lat)
+SELECT {_COLUMNS}, sum(n), sum(sum_lon), sum(sum_lat) FROM moved
+GROUP BY {_COLUMNS} ORDER BY {_COLUMNS}
+ON CONFLICT ({_COLUMNS}) DO UPDATE
+SET n = m.n + EXCLUDED.n, sum_lon = m.sum_lon + EXCLUDED.sum_lon, sum_lat = m.sum_lat + EXCLUDED.sum_lat""")
+
+
+def fold() -> int:
+    """Fold the committed changes into ``map_cells`` and drop the emptied cells, in one transaction (the
+    worker's beat, every ``REGISTRY_MAP_FOLD_SECONDS``); how many cell rows it wrote, or 0 when another fold
+    was running. Changes of transactions still open are not seen, and stay for the next fold."""
+    scope.use_everything()
+    if not db.session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _FOLD_LOCK}).scalar():
+        db.session.rollback()
+        return 0
+    written = db.session.execute(_FOLD).rowcount
+    db.session.execute(text("DELETE FROM map_cells WHERE n = 0"))
+    db.session.commit()
+    return written
+
+
 def _from_grid(view, reach, status, vulnerability, certainty) -> list[tuple]:
     params = {"zoom": view.zoom}
     params["y_low"], params["y_high"] = view.row_range()
@@ -187,7 +217,7 @@ def _from_grid(view, reach, status, vulnerability, certainty) -> list[tuple]:
         params["bit"] = _mask_bit(vulnerability)
     reach_sql, reach_params = reach.sql("jurisdiction_country")
     statement = (f"SELECT cx, cy, sum(n)::int, sum(sum_lon) / sum(n), sum(sum_lat) / sum(n), NULL "
-                 f"FROM map_cells WHERE {' AND '.join(where)}{reach_sql} GROUP BY cx, cy HAVING sum(n) > 0")
+                 f"FROM {_CELLS} AS cells WHERE {' AND '.join(where)}{reach_sql} GROUP BY cx, cy HAVING sum(n) > 0")
     return [tuple(row) for row in db.session.execute(text(statement), {**params, **reach_params})]
 
 
@@ -232,8 +262,9 @@ def _single_points(view, reach, singles: set, status, vulnerability, certainty) 
 def extent(reach: Reach, zoom: int = 10) -> list[list[float]] | None:
     """``[[south, west], [north, east]]`` around the people of ``reach`` (their cells at ``zoom``), or None."""
     reach_sql, reach_params = reach.sql("jurisdiction_country")
-    row = db.session.execute(text(f"SELECT min(cx), min(cy), max(cx), max(cy) FROM map_cells "
-                                  f"WHERE zoom = :zoom{reach_sql}"), {"zoom": zoom, **reach_params}).one()
+    row = db.session.execute(text(f"SELECT min(cx), min(cy), max(cx), max(cy) FROM (SELECT cx, cy FROM {_CELLS} "
+                                  f"AS cells WHERE zoom = :zoom{reach_sql} GROUP BY cx, cy HAVING sum(n) > 0) AS c"),
+                             {"zoom": zoom, **reach_params}).one()
     if row[0] is None:
         return None
     size = cell_size(zoom)

@@ -1,10 +1,12 @@
-"""``map_cells``: how many nationals each grid cell holds, per zoom, jurisdiction country and filter values.
+"""``map_cells``: how many nationals each grid cell holds, per zoom, jurisdiction country and filter values;
+``map_cell_changes``: what writes changed since the worker last folded them into ``map_cells``.
 
-Written only by the triggers of migration 0015 on ``nationals`` (``registry.maps.grid`` explains them).
+The changes are appended only by the triggers of migration 0015 on ``nationals``, and folded by
+``registry.maps.grid.fold`` (``registry.maps.grid`` explains the design).
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, Index, Integer, SmallInteger, String, text
+from sqlalchemy import Column, Float, Index, Integer, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.extensions import db
@@ -26,3 +28,15 @@ class MapCell(db.Model):
     n: Mapped[int] = mapped_column(Integer)
     sum_lon: Mapped[float] = mapped_column(Float)
     sum_lat: Mapped[float] = mapped_column(Float)
+
+
+# Rows without a key (a statement's changes per cell, appended; a cell may have many until folded).
+map_cell_changes = db.Table(
+    "map_cell_changes",
+    Column("zoom", SmallInteger, nullable=False), Column("cx", Integer, nullable=False),
+    Column("cy", Integer, nullable=False), Column("jurisdiction_country", String(2), nullable=False),
+    Column("status", String(12), nullable=False), Column("certainty", String(12), nullable=False),
+    Column("vulnerability_mask", SmallInteger, nullable=False), Column("n", Integer, nullable=False),
+    Column("sum_lon", Float, nullable=False), Column("sum_lat", Float, nullable=False),
+    Index("ix_map_cell_changes_cell", "zoom", "cx", "cy"),
+)
