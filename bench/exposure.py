@@ -91,9 +91,9 @@ SCENARIOS = {
 }
 
 
-def prepare(url: str, redis_url: str):
-    """(the app, a coordinator's token, the countries' reference points) of a migrated bench database,
-    created if need be; DATABASE_URL and REDIS_URL are set for the worker this process starts."""
+def migrated_app(url: str, redis_url: str):
+    """The app on a migrated bench database, created if need be (a name without "bench" is refused: it is
+    seeded); DATABASE_URL and REDIS_URL are set for the worker this process starts. Also bench/map.py's."""
     if "bench" not in url.rsplit("/", 1)[-1]:
         raise SystemExit("refusing a database whose name lacks 'bench' (it is seeded)")
     os.environ.update(DATABASE_URL=url, REDIS_URL=redis_url)
@@ -102,8 +102,6 @@ def prepare(url: str, redis_url: str):
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     from registry import create_app
-    from registry.auth.services import create_user, issue_token
-    from registry.extensions import db
 
     info = conninfo_to_dict(url)
     with psycopg.connect(make_conninfo(**{**info, "dbname": "postgres"}), autocommit=True) as conn:
@@ -113,6 +111,16 @@ def prepare(url: str, redis_url: str):
     app.extensions["celery"].control.purge()
     with app.app_context():
         flask_migrate.upgrade()
+    return app
+
+
+def prepare(url: str, redis_url: str):
+    """(the app, a coordinator's token, the countries' reference points) of a migrated bench database."""
+    from registry.auth.services import create_user, issue_token
+    from registry.extensions import db
+
+    app = migrated_app(url, redis_url)
+    with app.app_context():
         user = create_user(f"bench-coordinator-{uuid.uuid4().hex[:6]}", "coordinator")
         token = issue_token(user, ttl_days=1)
         db.session.commit()

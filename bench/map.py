@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import statistics
 import sys
@@ -37,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 import psycopg
 
-from bench.exposure import CITIES, JITTER_KM, libpq_url
+from bench.exposure import CITIES, JITTER_KM, libpq_url, migrated_app
 
 ZOOMS = (3, 6, 10, 14)
 SCREEN = (1920, 1080)
@@ -51,25 +50,12 @@ FLOOR_SQL = ("SELECT ST_SnapToGrid(location, %(size)s) AS cell, count(*) FROM na
 
 def prepare(url: str, redis_url: str):
     """(the app, an admin's and an AE embassy officer's tokens) of a migrated bench database."""
-    if "bench" not in url.rsplit("/", 1)[-1]:
-        raise SystemExit("refusing a database whose name lacks 'bench' (it is seeded)")
-    os.environ.update(DATABASE_URL=url, REDIS_URL=redis_url)
-
-    import flask_migrate
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    from registry import create_app
     from registry.auth.services import create_user, issue_token
     from registry.extensions import db
 
-    info = conninfo_to_dict(url)
-    with psycopg.connect(make_conninfo(**{**info, "dbname": "postgres"}), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (info["dbname"],)).fetchone():
-            conn.execute(f'CREATE DATABASE "{info["dbname"]}"')
-    app = create_app()
+    app = migrated_app(url, redis_url)
     app.config["REGISTRY_BULK_READS_PER_MINUTE"] = 1_000_000
     with app.app_context():
-        flask_migrate.upgrade()
         tokens = {}
         for role, jurisdiction in (("admin", []), ("embassy", ["AE"])):
             user = create_user(f"bench-map-{role}-{uuid.uuid4().hex[:6]}", role, jurisdiction)
