@@ -143,12 +143,12 @@ def _grid_matches_a_recount(db, *, folded: bool = False):
         assert db.session.execute(text("SELECT count(*) FROM map_cells WHERE n <= 0")).scalar() == 0
 
 
-def _fold_by_the_worker(db, timeout_s: float = 60) -> None:
-    """What the worker's beat does every REGISTRY_MAP_FOLD_SECONDS, sent to the real worker; waits for it."""
+def _fold_by_the_worker(app, db, timeout_s: float = 60) -> None:
+    """What the worker's beat does every REGISTRY_MAP_FOLD_SECONDS, sent to the real worker (through this
+    app's Celery: another test's app may be the default one); waits for it."""
     import time
 
-    from tasks.housekeeping import fold_map_cells_task
-    fold_map_cells_task.delay()
+    app.extensions["celery"].send_task("maps.fold_cell_changes")
     deadline = time.monotonic() + timeout_s
     while db.session.execute(text("SELECT count(*) FROM map_cell_changes")).scalar():
         db.session.rollback()
@@ -184,10 +184,11 @@ def test_the_grid_stays_exact_after_register_update_locate_and_erase(client, des
     assert view(client, admin)["total"] == 4
 
 
-def test_the_worker_folds_the_changes_and_views_count_the_same(client, desk, admin, db, world, celery_worker):
+def test_the_worker_folds_the_changes_and_views_count_the_same(app, client, desk, admin, db, world,
+                                                               celery_worker):
     before = view(client, admin, "50,20,60,30", 6)
     assert db.session.execute(text("SELECT count(*) FROM map_cell_changes")).scalar() > 0
-    _fold_by_the_worker(db)
+    _fold_by_the_worker(app, db)
     _grid_matches_a_recount(db, folded=True)
     assert view(client, admin, "50,20,60,30", 6) == before
     # A move after the fold: the view counts the folded cells and the new changes together, then folded.
@@ -197,7 +198,7 @@ def test_the_worker_folds_the_changes_and_views_count_the_same(client, desk, adm
     client.delete(f"/api/v1/nationals/{world['QA'][0]}", headers=admin)
     moved = view(client, admin, "50,20,60,30", 6)
     assert moved["total"] == 6 and sorted(c["count"] for c in moved["clusters"]) == [1, 1, 4]
-    _fold_by_the_worker(db)
+    _fold_by_the_worker(app, db)
     _grid_matches_a_recount(db, folded=True)
     assert view(client, admin, "50,20,60,30", 6) == moved
 
