@@ -130,6 +130,25 @@ def prepare(url: str, redis_url: str):
     return app, token, label_points
 
 
+def random_place(rng: random.Random, weights: list, label_points: dict) -> tuple[str, str, str, float]:
+    """(country, EWKT point, location source, precision in m) of one generated national: a city drawn by
+    weight; 5% known only by their country (its label point), 15% by their city (the city's point), the rest
+    by GPS, Gaussian around the city (JITTER_KM). Also bench/map.py's."""
+    country, _, lat, lon, _ = rng.choices(CITIES, weights)[0]
+    roll = rng.random()
+    if roll < 0.05:
+        point, precision = label_points[country]
+        return country, point, "country_centroid", precision
+    if roll < 0.20:
+        source, precision = "geocoded_city", rng.choice((10_000.0, 15_000.0, 25_000.0))
+    else:
+        source, precision = "gps", 25.0
+        dx, dy = rng.gauss(0, JITTER_KM), rng.gauss(0, JITTER_KM)
+        lat, lon = lat + dy / 110.574, lon + dx / (111.320 * math.cos(math.radians(lat)))
+        lon = (lon + 180) % 360 - 180
+    return country, f"SRID=4326;POINT({lon:.6f} {lat:.6f})", source, precision
+
+
 def seed(url: str, count: int, label_points: dict) -> None:
     with psycopg.connect(url) as conn:
         have = conn.execute("SELECT count(*) FROM nationals WHERE source = 'bulk_import' "
@@ -146,20 +165,7 @@ def seed(url: str, count: int, label_points: dict) -> None:
                 "status, source, search_name, jurisdiction_country, location, location_source, "
                 "location_precision_m, location_reported_at, phones, vulnerabilities) FROM STDIN") as copy:
             for i in range(have, count):
-                country, _, lat, lon, _ = rng.choices(CITIES, weights)[0]
-                roll = rng.random()
-                if roll < 0.05:
-                    point, precision = label_points[country]
-                    source = "country_centroid"
-                else:
-                    if roll < 0.20:
-                        source, precision = "geocoded_city", rng.choice((10_000.0, 15_000.0, 25_000.0))
-                    else:
-                        source, precision = "gps", 25.0
-                        dx, dy = rng.gauss(0, JITTER_KM), rng.gauss(0, JITTER_KM)
-                        lat, lon = lat + dy / 110.574, lon + dx / (111.320 * math.cos(math.radians(lat)))
-                        lon = (lon + 180) % 360 - 180
-                    point = f"SRID=4326;POINT({lon:.6f} {lat:.6f})"
+                country, point, source, precision = random_place(rng, weights, label_points)
                 copy.write_row((uuid.uuid4(), "Bench", "National", "F" if i % 2 else "M",
                                 date(1970, 1, 1) + timedelta(days=i % 15000), "PH", uuid.uuid4(), "abroad",
                                 "bulk_import", "bench exposure", country, point, source, precision,

@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 import psycopg
 
-from bench.exposure import CITIES, JITTER_KM, libpq_url, migrated_app
+from bench.exposure import CITIES, libpq_url, migrated_app, random_place
 
 ZOOMS = (3, 6, 10, 14)
 SCREEN = (1920, 1080)
@@ -84,20 +84,7 @@ def seed(url: str, count: int) -> None:
                     "status, source, search_name, jurisdiction_country, location, location_source, "
                     "location_precision_m, location_reported_at, phones, vulnerabilities) FROM STDIN") as copy:
                 for i in range(chunk_start, min(count, chunk_start + CHUNK)):
-                    country, _, lat, lon, _ = rng.choices(CITIES, weights)[0]
-                    roll = rng.random()
-                    if roll < 0.05:
-                        point, precision = label_points[country]
-                        source = "country_centroid"
-                    else:
-                        if roll < 0.20:
-                            source, precision = "geocoded_city", rng.choice((10_000.0, 15_000.0, 25_000.0))
-                        else:
-                            source, precision = "gps", 25.0
-                            dx, dy = rng.gauss(0, JITTER_KM), rng.gauss(0, JITTER_KM)
-                            lat, lon = lat + dy / 110.574, lon + dx / (111.320 * math.cos(math.radians(lat)))
-                            lon = (lon + 180) % 360 - 180
-                        point = f"SRID=4326;POINT({lon:.6f} {lat:.6f})"
+                    country, point, source, precision = random_place(rng, weights, label_points)
                     copy.write_row((uuid.uuid4(), "Bench", "National", "F" if i % 2 else "M",
                                     date(1970, 1, 1) + timedelta(days=i % 15000), "PH", uuid.uuid4(),
                                     rng.choices(statuses, status_weights)[0], "bulk_import", "bench map", country,
