@@ -48,10 +48,12 @@ def _register_models() -> None:
     from registry.assembly_points import models as assembly_point_models  # noqa: F401
     from registry.audit import models as audit_models  # noqa: F401
     from registry.auth import models as auth_models  # noqa: F401
+    from registry.checkin import models as checkin_models  # noqa: F401
     from registry.crises import models as crisis_models  # noqa: F401
     from registry.jobs import models as job_models  # noqa: F401
     from registry.maps import models as map_models  # noqa: F401
     from registry.nationals import models as national_models  # noqa: F401
+    from registry.replies import models as reply_models  # noqa: F401
     from registry.rosters import models as roster_models  # noqa: F401
 
 

@@ -1,6 +1,7 @@
 """The one door: every API call and every console page is authenticated, run, and ended here.
 
-``install`` wraps every ``/api/v1`` view and every console page in the same
+``install`` wraps every ``/api/v1`` view, every console page and every view
+marked by ``registry.web.public`` (the SMS hook, the check-in pages) in the same
 door (``_door``), each with its own way in and its own way of saying no
 (problem+json; a page, or a redirect to sign in): authenticate the caller (a bearer token or the
 console's session cookie for the API; the session for pages), run the view
@@ -37,7 +38,10 @@ def install(app: Flask) -> None:
         view = app.view_functions[rule.endpoint]
         if getattr(view, "door", None):
             continue
-        if rule.rule.startswith(API_PREFIX + "/") and rule.endpoint not in PUBLIC_ENDPOINTS:
+        if getattr(view, "public_enter", None):  # registry.web.public: the hook, the check-in pages
+            app.view_functions[rule.endpoint] = _door(view, view.public_enter, view.public_refuse or problems.problem,
+                                                      problems.unexpected)
+        elif rule.rule.startswith(API_PREFIX + "/") and rule.endpoint not in PUBLIC_ENDPOINTS:
             app.view_functions[rule.endpoint] = _door(view, _enter_api, problems.problem, problems.unexpected)
         elif rule.endpoint.startswith("console.") and rule.endpoint not in pages.UNGUARDED:
             app.view_functions[rule.endpoint] = _door(view, pages.enter, pages.refusal, pages.unexpected)

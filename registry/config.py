@@ -89,6 +89,28 @@ ENVIRONMENT = {
                                           "abandoned claim then goes back to the call list"),
     "REGISTRY_CALL_RETRY_MINUTES": ("30", "a person the hotline tried without settling their welfare comes back "
                                           "to the call list after this long (sooner only when no one else is left)"),
+    "REGISTRY_SMS_URL": ("", "Kannel's sendsms interface with its user and password, e.g. `http://127.0.0.1:14013/"
+                             "cgi-bin/sendsms?username=sagip&password=…`; empty: the SMS channel is off"),
+    "REGISTRY_SMS_SENDER": ("SAGIP", "the sender (from) of the messages sent through Kannel"),
+    "REGISTRY_SMS_RATE": ("50", "most SMS messages sent per second, all campaigns and workers together"),
+    "REGISTRY_SMS_HOOK_SECRET": ("", "shared secret Kannel's sms-service sends to /api/v1/hooks/sms (header "
+                                     "X-Sagip-Hook-Secret or field `secret`); required in production, generated "
+                                     "into the data folder in development"),
+    "REGISTRY_SMS_KEYWORDS": ("", "JSON object mapping reply keywords to welfare statuses, replacing the defaults "
+                                  "(1/SAFE/LIGTAS: safe, 2/HELP/TULONG: needs_assistance, 3/EVACUATE: "
+                                  "needs_evacuation; STOP opts out)"),
+    "REGISTRY_SMTP_URL": ("", "SMTP server for email campaigns: `smtp://host:port`, `smtp+starttls://user:pass@host:"
+                              "port` or `smtps://…`; empty: the email channel is off"),
+    "REGISTRY_EMAIL_FROM": ("Sagip <no-reply@sagip.example.org>", "the From address of campaign emails"),
+    "REGISTRY_HOTLINE": ("", "the hotline number campaigns ({hotline}) and locked check-in links show"),
+    "REGISTRY_CHECKIN_TTL_DAYS": ("30", "a check-in link works until its crisis closes or this many days after it "
+                                        "was sent"),
+    "REGISTRY_CHECKIN_KEY": ("", "HMAC key (hex, >= 32 bytes) check-in link tokens are derived with; required in "
+                                 "production"),
+    "REGISTRY_CHECKIN_REQUESTS_PER_MINUTE": ("60", "check-in and self-registration page requests per address and "
+                                                   "minute before 429 (families share phones and networks)"),
+    "REGISTRY_SELF_REGISTRATIONS_PER_HOUR": ("20", "self-registrations per address and hour, before 429"),
+    "REGISTRY_SELF_REGISTRATIONS_PER_CRISIS_HOUR": ("2000", "self-registrations per crisis and hour, before 429"),
     "REGISTRY_PFIF_DOMAIN": ("sagip.example.org", "the record domain of PFIF exports (person_record_id "
                                                   "domain/local-id)"),
 }
@@ -177,10 +199,11 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         parse_keys(encryption_keys)
     except ValueError as exc:
         raise ConfigError(f"REGISTRY_ENCRYPTION_KEYS: {exc}") from None
-    singles = (token_key, audit_key, signing_key)
+    checkin_key = _hex_key("REGISTRY_CHECKIN_KEY", _secret("REGISTRY_CHECKIN_KEY", environ, env, data_dir))
+    singles = (token_key, audit_key, signing_key, checkin_key)
     if len(set(singles)) < len(singles) or set(singles) & set(index_keys.values()):
-        raise ConfigError("REGISTRY_TOKEN_KEY, REGISTRY_BLIND_INDEX_KEY (every version), REGISTRY_AUDIT_KEY and "
-                          "REGISTRY_AUDIT_SIGNING_KEY must differ")
+        raise ConfigError("REGISTRY_TOKEN_KEY, REGISTRY_BLIND_INDEX_KEY (every version), REGISTRY_AUDIT_KEY, "
+                          "REGISTRY_AUDIT_SIGNING_KEY and REGISTRY_CHECKIN_KEY must differ")
 
     config = {
         "REGISTRY_ENV": env,
@@ -225,6 +248,20 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_PDF_MAX_ROWS": int(_env("REGISTRY_PDF_MAX_ROWS", environ)),
         "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": int(_env("REGISTRY_RETENTION_CLOSED_CRISIS_DAYS", environ)),
         "REGISTRY_PFIF_DOMAIN": _env("REGISTRY_PFIF_DOMAIN", environ),
+        "REGISTRY_SMS_URL": _env("REGISTRY_SMS_URL", environ),
+        "REGISTRY_SMS_SENDER": _env("REGISTRY_SMS_SENDER", environ),
+        "REGISTRY_SMS_RATE": float(_env("REGISTRY_SMS_RATE", environ)),
+        "REGISTRY_SMS_HOOK_SECRET": _secret("REGISTRY_SMS_HOOK_SECRET", environ, env, data_dir),
+        "REGISTRY_SMS_KEYWORDS": _env("REGISTRY_SMS_KEYWORDS", environ),
+        "REGISTRY_SMTP_URL": _env("REGISTRY_SMTP_URL", environ),
+        "REGISTRY_EMAIL_FROM": _env("REGISTRY_EMAIL_FROM", environ),
+        "REGISTRY_HOTLINE": _env("REGISTRY_HOTLINE", environ),
+        "REGISTRY_CHECKIN_TTL_DAYS": float(_env("REGISTRY_CHECKIN_TTL_DAYS", environ)),
+        "REGISTRY_CHECKIN_KEY": checkin_key,
+        "REGISTRY_CHECKIN_REQUESTS_PER_MINUTE": int(_env("REGISTRY_CHECKIN_REQUESTS_PER_MINUTE", environ)),
+        "REGISTRY_SELF_REGISTRATIONS_PER_HOUR": int(_env("REGISTRY_SELF_REGISTRATIONS_PER_HOUR", environ)),
+        "REGISTRY_SELF_REGISTRATIONS_PER_CRISIS_HOUR": int(
+            _env("REGISTRY_SELF_REGISTRATIONS_PER_CRISIS_HOUR", environ)),
         "REGISTRY_CALL_CLAIM_MINUTES": float(_env("REGISTRY_CALL_CLAIM_MINUTES", environ)),
         "REGISTRY_CALL_RETRY_MINUTES": float(_env("REGISTRY_CALL_RETRY_MINUTES", environ)),
         "REGISTRY_SESSION_IDLE_MINUTES": float(_env("REGISTRY_SESSION_IDLE_MINUTES", environ)),

@@ -23,7 +23,8 @@ def test_plain_database_urls_are_mapped_to_psycopg3(raw, mapped):
 
 PRODUCTION_KEYS = {"REGISTRY_TOKEN_KEY": "ab" * 32, "REGISTRY_BLIND_INDEX_KEY": "cd" * 32,
                    "REGISTRY_AUDIT_KEY": "ef" * 32, "REGISTRY_ENCRYPTION_KEYS": "2:" + "12" * 32 + ",1:" + "34" * 32,
-                   "REGISTRY_AUDIT_SIGNING_KEY": "5b" * 32}
+                   "REGISTRY_AUDIT_SIGNING_KEY": "5b" * 32, "REGISTRY_CHECKIN_KEY": "7c" * 32,
+                   "REGISTRY_SMS_HOOK_SECRET": "a-hook-secret-for-the-tests"}
 
 
 @pytest.mark.parametrize("missing", sorted(PRODUCTION_KEYS))

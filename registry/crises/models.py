@@ -50,6 +50,8 @@ class Crisis(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Whether nationals not yet registered may register themselves during this crisis (SPEC §10).
+    self_registration: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
 class CrisisVersion(db.Model):

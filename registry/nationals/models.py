@@ -14,7 +14,10 @@ from registry.extensions import db, sql_in
 
 SEXES = ("F", "M", "X")
 VULNERABILITIES = ("pregnant", "chronic_illness", "disability", "minor", "elderly", "other")
-NATIONAL_STATUSES = ("abroad", "returned", "missing", "deceased")
+NATIONAL_STATUSES = ("abroad", "returned", "missing", "deceased", "unverified")
+# ``unverified``: a self-registration (SPEC §10) no officer has checked yet. Only the verification queue sets or
+# clears it; an officer's update chooses among the others.
+SETTABLE_STATUSES = ("abroad", "returned", "missing", "deceased")
 SOURCES = ("departure_desk", "embassy", "self_registration", "bulk_import")
 LEGAL_STATUSES = ("documented", "undocumented", "unknown")
 LOCATION_SOURCES = ("gps", "geocoded_city", "geocoded_address", "country_centroid")

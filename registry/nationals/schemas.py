@@ -7,8 +7,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 
 from registry import fields as f
 from registry import validation
-from registry.nationals.models import LEGAL_STATUSES, LOCATION_SOURCES, NATIONAL_STATUSES, SEXES, SOURCES, \
-    VULNERABILITIES
+from registry.nationals.models import (LEGAL_STATUSES, LOCATION_SOURCES, NATIONAL_STATUSES, SETTABLE_STATUSES,
+                                      SEXES, SOURCES, VULNERABILITIES)
 from registry.pagination import page_schema
 from registry.schemas import MAX_LIMIT, PageQuery, PurposeQuery, StrictSchema
 
@@ -140,7 +140,7 @@ class NationalCreate(NationalFields):
 class NationalUpdate(NationalFields):
     """PATCH: any subset; ``deployment`` fields update the current deployment."""
 
-    status = fields.String(validate=validate.OneOf(NATIONAL_STATUSES))
+    status = fields.String(validate=validate.OneOf(SETTABLE_STATUSES))
     deployment = fields.Nested(DeploymentIn(partial=True))
 
 

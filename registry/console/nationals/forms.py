@@ -38,7 +38,8 @@ SEX_LABELS = {"F": "Female", "M": "Male", "X": "Another / not stated"}
 VULNERABILITY_LABELS = {"pregnant": "Pregnant", "chronic_illness": "Chronic illness", "disability": "Disability",
                         "minor": "Minor", "elderly": "Elderly", "other": "Other"}
 LEGAL_STATUS_LABELS = {"documented": "Documented", "undocumented": "Undocumented", "unknown": "Unknown"}
-STATUS_LABELS = {"abroad": "Abroad", "returned": "Returned", "missing": "Missing", "deceased": "Deceased"}
+STATUS_LABELS = {"abroad": "Abroad", "returned": "Returned", "missing": "Missing", "deceased": "Deceased",
+                 "unverified": "Unverified (self-registered)"}
 SOURCE_LABELS = {"departure_desk": "Departure desk", "embassy": "Embassy", "self_registration": "Self-registration",
                  "bulk_import": "Bulk import"}
 LOCATION_SOURCE_LABELS = {"gps": "GPS", "geocoded_city": "city, from the gazetteer",
