@@ -55,6 +55,7 @@ def _register_models() -> None:
     from registry.nationals import models as national_models  # noqa: F401
     from registry.replies import models as reply_models  # noqa: F401
     from registry.rosters import models as roster_models  # noqa: F401
+    from registry.statistics import models as statistics_models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

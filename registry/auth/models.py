@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.extensions import db
 
-ROLES = ("desk", "embassy", "coordinator", "admin", "auditor")
+# ``analyst`` (SPEC §11): statistics and code lists only, never a personal record.
+ROLES = ("desk", "embassy", "coordinator", "admin", "auditor", "analyst")
 
 
 class User(db.Model):
