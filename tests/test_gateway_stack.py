@@ -186,3 +186,42 @@ def test_fakesmsc_lines_are_decoded_and_parts_joined():
         reader.feed(line)
     assert got == [Sms("SAGIP", "+639171234567", "Hello Juan"), Sms("SAGIP", "+971501", "مرحبا ok"),
                    Sms("SAGIP", "+63917", "مرحبا"), Sms("SAGIP", "+63917", "first line\nsecond line")]
+
+
+def test_registry_gateways_up_prints_the_environment_and_stops_cleanly(tmp_path):
+    """The demo's command: the `export` lines, fakesmsc's messages and the mails in files, SIGTERM stops all."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    base = PORT_BASE + 30
+    env_file = tmp_path / "gateways.env"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "gateways", "up", "--port-base", str(base), "--log-dir",
+         str(tmp_path / "gateways"), "--env-file", str(env_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "REGISTRY_SMS_URL": ""})
+    try:
+        exports = process.stdout.readline() + process.stdout.readline()
+        assert exports.startswith(b"export REGISTRY_SMS_URL='http://127.0.0.1:")
+        assert f"export REGISTRY_SMTP_URL=smtp://127.0.0.1:{base + 5}".encode() in exports
+        sms_url = exports.split(b"'")[1].decode()
+        query = urllib.parse.urlencode({"to": "+639171234567", "text": "demo message"})
+        with urllib.request.urlopen(f"{sms_url}&{query}", timeout=30) as answer:
+            assert answer.status == 202
+        with smtplib.SMTP("127.0.0.1", base + 5, timeout=30) as smtp:
+            smtp.sendmail("a@example.org", ["b@example.org"], b"To: b@example.org\r\nSubject: demo\r\n\r\nhello")
+        sms_log, mail_log = tmp_path / "gateways" / "sms.log", tmp_path / "gateways" / "mail.log"
+        deadline = time.monotonic() + 60
+        while not (sms_log.exists() and mail_log.exists()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert 'to=+639171234567 text="demo message"' in sms_log.read_text()
+        assert 'subject="demo"' in mail_log.read_text()
+        assert env_file.read_bytes().startswith(exports)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=60)
+    assert process.returncode == 0, errors
+    assert b"[gateways] stopped" in errors
+    leftover = subprocess.run(["pgrep", "-f", f"{tmp_path}/gateways/kannel/kannel.conf"], capture_output=True)
+    assert leftover.stdout == b""

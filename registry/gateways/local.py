@@ -354,13 +354,16 @@ class GatewayStack:
 
     ``hook_base`` is the service's base URL (``http://127.0.0.1:8000``): replies go to its
     ``/api/v1/hooks/sms`` with ``hook_secret``. ``on_sms``/``on_email`` are called (from the reader threads)
-    with each message received, e.g. to write them to files.
+    with each message received, e.g. to write them to files. Without ``fakesmsc`` and ``smtp`` it is Kannel
+    alone (bearerbox + smsbox), whose fake SMSC clients connect from elsewhere (docker-compose's
+    ``fakesmsc`` service; ``bind_host``/``peer_ips`` then open it to other hosts).
     """
 
     def __init__(self, port_base: int = 14000, *, hook_base: str = "http://127.0.0.1:8000",
                  hook_secret: str | None = None, sender: str = "SAGIP", workdir: str | None = None,
-                 log_level: int = 2, bind_host: str = "127.0.0.1", smtp_host: str = "127.0.0.1",
-                 on_sms: Callable[[Sms], None] | None = None,
+                 log_level: int = 2, bind_host: str = "127.0.0.1", peer_ips: str = "127.0.0.1",
+                 smtp_host: str = "127.0.0.1", sendsms_password: str | None = None, fakesmsc: bool = True,
+                 smtp: bool = True, on_sms: Callable[[Sms], None] | None = None,
                  on_email: Callable[[EmailMessage], None] | None = None):
         self.ports = Ports(port_base)
         self.hook_url = hook_base.rstrip("/") + HOOK_PATH
@@ -368,10 +371,13 @@ class GatewayStack:
         self.sender = sender
         self.log_level = log_level
         self.bind_host = bind_host
+        self.peer_ips = peer_ips
         self.smtp_host = smtp_host
+        self.with_fakesmsc = fakesmsc
+        self.with_smtp = smtp
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sagip-gateways-"))
-        self.sendsms_password = secrets.token_urlsafe(16)
+        self.sendsms_password = sendsms_password or secrets.token_urlsafe(16)
         self._admin_password = secrets.token_urlsafe(16)
         self._on_sms = on_sms
         self._on_email = on_email
@@ -406,7 +412,7 @@ class GatewayStack:
             if not os.access(program, os.X_OK):
                 raise GatewayError(f"{program} is missing: scripts/bootstrap.sh installs Debian's kannel and "
                                    "kannel-extras (apt-get install kannel kannel-extras)")
-        busy = ports_in_use((*self.ports.kannel(), self.ports.smtp))
+        busy = ports_in_use((*self.ports.kannel(), *((self.ports.smtp,) if self.with_smtp else ())))
         if busy:
             raise GatewayError(f"ports already in use: {', '.join(map(str, busy))} (the gateway stack uses "
                                f"{self.ports.base}..{self.ports.smtp}; choose another port base)")
@@ -415,17 +421,19 @@ class GatewayStack:
         conf.write_text(render_kannel_conf(
             ports=self.ports, hook_url=self.hook_url, hook_secret=self.hook_secret, sender=self.sender,
             sendsms_password=self.sendsms_password, admin_password=self._admin_password,
-            log_dir=str(self.workdir), log_level=self.log_level, bind_host=self.bind_host))
+            log_dir=str(self.workdir), log_level=self.log_level, bind_host=self.bind_host, peer_ips=self.peer_ips))
         conf.chmod(0o600)
         try:
             self._spawn("bearerbox", [BEARERBOX, str(conf)])
             self._wait_listening(self.ports.smsbox, timeout, "bearerbox")
             self._spawn("smsbox", [SMSBOX, str(conf)])
             self._wait_listening(self.ports.sendsms, timeout, "smsbox")
-            self._start_receiver()
-            self._start_injector()
+            if self.with_fakesmsc:
+                self._start_receiver()
+                self._start_injector()
             self._wait_online(timeout)
-            self._start_smtp()
+            if self.with_smtp:
+                self._start_smtp()
         except BaseException:
             self.stop()
             raise
@@ -472,6 +480,10 @@ class GatewayStack:
         self._processes[name] = process
         return process
 
+    def check_running(self) -> None:
+        """:raises GatewayError: a process of the stack has exited."""
+        self._check_running()
+
     def _check_running(self) -> None:
         for name, process in self._processes.items():
             if process.poll() is not None:
@@ -504,8 +516,9 @@ class GatewayStack:
                 status = self.status()
             except OSError:
                 status = ""
-            online = re.findall(r"^\s*(fakesmsc|replies)\s*\[\1\].*online", status, re.MULTILINE)
-            if len(set(online)) == 2 and re.search(r"smsbox:\S*, IP 127\.0\.0\.1", status):
+            online = set(re.findall(r"^\s*(fakesmsc|replies)\s*\[\1\].*online", status, re.MULTILINE))
+            clients_in = len(online) == 2 or not self.with_fakesmsc
+            if clients_in and re.search(r"smsbox:\S*, IP 127\.0\.0\.1", status):
                 return
             if time.monotonic() > deadline:
                 raise GatewayError(f"Kannel did not come online within {timeout} s:\n{status}")
