@@ -69,11 +69,12 @@ def _register_blueprints(app: Flask) -> None:
     from registry.places.views import bp as places_bp
     from registry.assembly_points.views import bp as assembly_points_bp
     from registry.rosters.views import crisis_rosters_bp, rosters_bp
+    from registry.statistics.views import bp as statistics_bp
     from registry import boundary
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
-                   audit_bp, places_bp, map_bp])
+                   audit_bp, places_bp, map_bp, statistics_bp])
     from registry.console import init_console
     init_console(app)
     boundary.install(app)

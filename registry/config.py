@@ -111,6 +111,8 @@ ENVIRONMENT = {
                                                    "minute before 429 (families share phones and networks)"),
     "REGISTRY_SELF_REGISTRATIONS_PER_HOUR": ("20", "self-registrations per address and hour, before 429"),
     "REGISTRY_SELF_REGISTRATIONS_PER_CRISIS_HOUR": ("2000", "self-registrations per crisis and hour, before 429"),
+    "REGISTRY_STATS_MIN_CELL": ("10", "statistics: cells and totals counting fewer people than this (but some) are "
+                                      "suppressed, with the cells that would give them away (SPEC §11)"),
     "REGISTRY_PFIF_DOMAIN": ("sagip.example.org", "the record domain of PFIF exports (person_record_id "
                                                   "domain/local-id)"),
 }
@@ -248,6 +250,7 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_PDF_MAX_ROWS": int(_env("REGISTRY_PDF_MAX_ROWS", environ)),
         "REGISTRY_RETENTION_CLOSED_CRISIS_DAYS": int(_env("REGISTRY_RETENTION_CLOSED_CRISIS_DAYS", environ)),
         "REGISTRY_PFIF_DOMAIN": _env("REGISTRY_PFIF_DOMAIN", environ),
+        "REGISTRY_STATS_MIN_CELL": int(_env("REGISTRY_STATS_MIN_CELL", environ)),
         "REGISTRY_SMS_URL": _env("REGISTRY_SMS_URL", environ),
         "REGISTRY_SMS_SENDER": _env("REGISTRY_SMS_SENDER", environ),
         "REGISTRY_SMS_RATE": float(_env("REGISTRY_SMS_RATE", environ)),

@@ -17,7 +17,7 @@ from registry.web.openapi import API_PREFIX, PUBLIC_ENDPOINTS
 from tests.conftest import national_body
 from tests.test_imports import csv_bytes, row, wait_for_job
 
-ROLES = ("desk", "embassy", "coordinator", "admin", "auditor")
+ROLES = ("desk", "embassy", "coordinator", "admin", "auditor", "analyst")
 WRITE = frozenset({"desk", "embassy", "admin"})   # register, update nationals
 READ = WRITE | {"coordinator"}                    # read, list, search nationals
 CRISIS_WRITE = frozenset({"coordinator", "admin"})  # declare, change, close crises
@@ -65,6 +65,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "rosters.update_entry": WELFARE,
     # Any role may ask; only whoever started the export gets the file (checked in expectation()).
     "jobs.download": frozenset(ROLES),
+    # "statistics by analyst, coordinator, admin, and embassy officers for their jurisdiction" (SPEC §4).
+    "statistics.stocks": frozenset({"analyst", "coordinator", "admin", "embassy"}),
+    "statistics.flows": frozenset({"analyst", "coordinator", "admin", "embassy"}),
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string(length=2):code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one

@@ -35,10 +35,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Reference geography (no personal data): everyone who works with records.
     "geodata:read": frozenset({"desk", "embassy", "coordinator", "admin"}),
     # Any authenticated user; the view narrows further (jobs: creator or admin).
-    "authenticated": frozenset({"desk", "embassy", "coordinator", "admin", "auditor"}),
+    "authenticated": frozenset({"desk", "embassy", "coordinator", "admin", "auditor", "analyst"}),
     # The map of nationals (clusters over their reach).
     "map:read": frozenset({"embassy", "coordinator", "admin"}),
     "users:manage": frozenset({"admin"}),
+    # Migration-profile statistics (SPEC §11): counts, never a record; embassy officers their jurisdiction's.
+    "statistics:read": frozenset({"analyst", "embassy", "coordinator", "admin"}),
 }
 
 
