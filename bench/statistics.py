@@ -1,0 +1,188 @@
+"""Statistics (SPEC §11): stocks by three dimensions over N nationals, beside the bare ``GROUP BY`` on the
+same data.
+
+    python bench/statistics.py [--nationals 1000000] [--repeat 5] \
+        [--database-url postgresql://postgres@127.0.0.1:5432/sagip_bench_stats] [--redis-url redis://127.0.0.1:6379/5]
+
+1. Creates, migrates and (once) seeds the database with N nationals (COPY): sexes, birth dates over 50
+   years, statuses (90% abroad, 7% returned, 2% missing, 1% deceased), each with a current deployment in one
+   of 30 host countries (skewed: a few countries hold most people, as in the Philippines' real profile), an
+   ISCO-08 occupation among 40, a sector and a legal status. The status history is written by its triggers
+   during the COPY, as in production.
+2. Times, --repeat times each, as an analyst through the Flask app's test client (the whole path: token,
+   role, the aggregate function, suppression, JSON, audit, commit):
+   ``GET /api/v1/statistics/stocks?by=host_country,sex,age_band`` (today) and the same ``at`` a past day
+   (read from the status history and the deployment of that day);
+   and the floor, the bare ``GROUP BY`` of the same three dimensions over the same people, sent by psycopg as
+   the tables' owner: for today the current status and deployment; for the past day the same lateral reads
+   of the history and deployments, by hand.
+3. Prints the medians, the ratios (target <= 1.5x for today) and the cells, suppressed cells and the
+   suppression's own time.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file's own name shadows the standard library's ``statistics`` when run as a script: drop its folder.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import random
+import statistics
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psycopg
+
+from bench.exposure import libpq_url, migrated_app
+
+CHUNK = 200_000
+STATUSES = (("abroad", 0.90), ("returned", 0.07), ("missing", 0.02), ("deceased", 0.01))
+COUNTRIES = ("SA", "AE", "KW", "QA", "HK", "SG", "TW", "JP", "KR", "US", "CA", "IT", "GB", "MY", "OM", "BH",
+             "CY", "IL", "LB", "JO", "DE", "AU", "NZ", "ES", "FR", "NL", "BN", "MO", "LY", "IQ")
+OCCUPATIONS = ("9111", "5322", "5131", "7112", "8322", "2221", "3221", "7126", "7411", "5120", "9112", "9412",
+               "8160", "7212", "7223", "5141", "9629", "2511", "2512", "3115", "7115", "7127", "5151", "5162",
+               "8211", "8341", "8342", "9313", "9321", "9333", "2411", "2431", "3313", "4110", "4120", "4311",
+               "4321", "5223", "5230", "6111")
+SECTORS = ("household service", "health", "hospitality", "construction", "manufacturing", "transport", "maritime")
+LEGAL = (("documented", 0.85), ("undocumented", 0.08), ("unknown", 0.07))
+DIMENSIONS = "host_country,sex,age_band"
+AGE = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' WHEN extract(year FROM age(%(day)s::date, n.date_of_birth)) "
+       ">= 65 THEN '65+' ELSE (floor(extract(year FROM age(%(day)s::date, n.date_of_birth)) / 5) * 5)::int::text END")
+FLOOR_TODAY = ("SELECT d.host_country, n.sex, " + AGE + ", count(*) FROM nationals n "
+               "JOIN deployments d ON d.national_id = n.id AND d.is_current "
+               "WHERE n.status IN ('abroad', 'missing', 'unverified') GROUP BY 1, 2, 3")
+FLOOR_PAST = ("SELECT d.host_country, n.sex, " + AGE + ", count(*) FROM nationals n "
+              "JOIN LATERAL (SELECT h.status FROM national_status_history h WHERE h.national_id = n.id "
+              "AND h.since < %(day)s::date + 1 ORDER BY h.since DESC LIMIT 1) s ON true "
+              "JOIN LATERAL (SELECT d.host_country FROM deployments d WHERE d.national_id = n.id "
+              "AND coalesce(d.contract_start, d.created_at::date) <= %(day)s::date "
+              "ORDER BY coalesce(d.contract_start, d.created_at::date) DESC LIMIT 1) d ON true "
+              "WHERE s.status IN ('abroad', 'missing', 'unverified') GROUP BY 1, 2, 3")
+
+
+def seed(url: str, count: int) -> None:
+    with psycopg.connect(url) as conn:
+        have = conn.execute("SELECT count(*) FROM nationals WHERE search_name = 'bench stats'").fetchone()[0]
+    if have >= count:
+        print(f"seed: {have:,} nationals already there")
+        return
+    started = time.monotonic()
+    rng = random.Random(have)
+    weights = [1 / (i + 1) ** 1.1 for i in range(len(COUNTRIES))]
+    statuses, status_weights = zip(*STATUSES)
+    legal, legal_weights = zip(*LEGAL)
+    registered = datetime.now(UTC) - timedelta(days=400)
+    for chunk_start in range(have, count, CHUNK):
+        rows, deployments = [], []
+        for i in range(chunk_start, min(count, chunk_start + CHUNK)):
+            national = uuid.uuid4()
+            country = rng.choices(COUNTRIES, weights)[0]
+            status = rng.choices(statuses, status_weights)[0]
+            rows.append((national, "Bench", "National", rng.choice("FFFM"), date(1960, 1, 1) +
+                         timedelta(days=rng.randrange(50 * 365)), "PH", uuid.uuid4(), status, "bulk_import",
+                         "bench stats", country, registered + timedelta(minutes=i % 500_000),
+                         registered + timedelta(days=200) if status == "returned" else None))
+            deployments.append((uuid.uuid4(), national, True, country, rng.choice(OCCUPATIONS),
+                                rng.choice(SECTORS), rng.choices(legal, legal_weights)[0],
+                                date(2025, 1, 1) + timedelta(days=rng.randrange(300)), registered))
+        with psycopg.connect(url) as conn:
+            with conn.cursor().copy(
+                    "COPY nationals (id, family_name, given_names, sex, date_of_birth, nationality, household_id, "
+                    "status, source, search_name, jurisdiction_country, created_at, returned_at) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            with conn.cursor().copy(
+                    "COPY deployments (id, national_id, is_current, host_country, occupation_isco, sector, "
+                    "legal_status, contract_start, created_at) FROM STDIN") as copy:
+                for row in deployments:
+                    copy.write_row(row)
+            conn.commit()
+        print(f"seed: {min(count, chunk_start + CHUNK):,} nationals ({time.monotonic() - started:.0f} s)", flush=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # The insert trigger recorded each status since registration; the returned ones came back later.
+        conn.execute("UPDATE national_status_history h SET status = 'abroad' FROM nationals n WHERE n.id = "
+                     "h.national_id AND n.status = 'returned' AND n.search_name = 'bench stats'")
+        conn.execute("INSERT INTO national_status_history (national_id, status, since) SELECT id, 'returned', "
+                     "returned_at FROM nationals WHERE status = 'returned' AND search_name = 'bench stats' "
+                     "AND returned_at IS NOT NULL")
+        for table in ("nationals", "deployments", "national_status_history"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+    print(f"seed: {count - have:,} nationals added in {time.monotonic() - started:.0f} s")
+
+
+def timed(call, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nationals", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/sagip_bench_stats")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    args = parser.parse_args()
+
+    app = migrated_app(args.database_url, args.redis_url)
+    url = libpq_url(args.database_url)
+    seed(url, args.nationals)
+    from registry.auth.services import create_user, issue_token
+    from registry.extensions import db
+    from registry.statistics.suppression import suppress
+    with app.app_context():
+        analyst = create_user(f"bench-analyst-{uuid.uuid4().hex[:6]}", "analyst", [])
+        token = issue_token(analyst)
+        db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    past = date.today() - timedelta(days=150)
+
+    def api(day=None):
+        query = {"by": DIMENSIONS, **({"at": day.isoformat()} if day else {})}
+        response = client.get("/api/v1/statistics/stocks", query_string=query, headers=headers)
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        return response.get_json()
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        def floor(statement, day):
+            return conn.execute(statement, {"day": day}).fetchall()
+
+        api()  # warm the caches of both alike
+        floor(FLOOR_TODAY, date.today())
+        rows = []
+        for label, day, statement in (("today", None, FLOOR_TODAY), (f"at {past}", past, FLOOR_PAST)):
+            path, answer = timed(lambda: api(day), args.repeat)
+            bare, floor_rows = timed(lambda: floor(statement, day or date.today()), args.repeat)
+            total = sum(r[3] for r in floor_rows)
+            published = next((t["count"] for t in answer["totals"]
+                              if all(t[d] is None for d in answer["dimensions"])), None)
+            assert published in (total, None), (published, total)
+            inner = {tuple(map(str, r[:3])): r[3] for r in floor_rows}
+            started = time.perf_counter()
+            suppress(DIMENSIONS.split(","), inner, 10)
+            alone = time.perf_counter() - started
+            rows.append((label, path, bare, len(answer["cells"]), answer["suppression"]["suppressed_cells"], alone,
+                         total))
+    print(f"\nstocks by {DIMENSIONS} over {args.nationals:,} nationals (median of {args.repeat})")
+    print(f"{'day':>16} {'path s':>8} {'floor s':>8} {'ratio':>6} {'cells':>6} {'hidden':>7} {'suppress s':>10}"
+          f" {'abroad':>9}")
+    for label, path, bare, cells, hidden, alone, total in rows:
+        print(f"{label:>16} {path:8.3f} {bare:8.3f} {path / bare:6.2f} {cells:6d} {hidden:7d} {alone:10.3f}"
+              f" {total:9,}")
+    print("target: today's path <= 1.5x the bare GROUP BY")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
