@@ -60,6 +60,7 @@ def _register_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from registry import health
     from registry.audit.views import bp as audit_bp
+    from registry.codes.views import bp as codes_bp
     from registry.crises.views import bp as crises_bp
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
@@ -72,7 +73,7 @@ def _register_blueprints(app: Flask) -> None:
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
-                   audit_bp, places_bp, map_bp])
+                   audit_bp, places_bp, map_bp, codes_bp])
     from registry.console import init_console
     init_console(app)
     boundary.install(app)

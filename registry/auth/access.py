@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The map of nationals (clusters over their reach).
     "map:read": frozenset({"embassy", "coordinator", "admin"}),
     "users:manage": frozenset({"admin"}),
+    # Code lists (SPEC §4, §11): every role, the analyst included.
+    "codes:read": frozenset({"desk", "embassy", "coordinator", "admin", "auditor", "analyst"}),
 }
 
 

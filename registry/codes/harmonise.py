@@ -34,7 +34,8 @@ from registry.validation import COUNTRY_CODES, isco_codes
 
 QUOTED_CHARS = 40
 CANDIDATES = 3
-CANDIDATE_SCORE = 60  # rapidfuzz WRatio (0–100) of a name shown as a candidate
+CANDIDATE_SCORE = 70  # rapidfuzz WRatio (0–100) of a name shown as a candidate
+SOURCES_DISAGREE = "named so by more than one source"
 MARGIN_EDITS = 2      # every other code's nearest key is at least this many edits further
 
 
@@ -95,7 +96,7 @@ class Index:
         if old is not None and not override and old != entry:
             if old.note or entry.note or self._lineage(old.codes + entry.codes) is None:
                 merged = tuple(dict.fromkeys(old.codes + entry.codes))
-                entry = Entry(merged, old.note or entry.note or "named by more than one source")
+                entry = Entry(merged, old.note or entry.note or SOURCES_DISAGREE)
             else:
                 entry = Entry((self._lineage(old.codes + entry.codes),))
         self.entries[k] = entry
@@ -119,6 +120,9 @@ class Index:
         code = self._code(raw)
         if code:
             return Match(code, "code", ())
+        if self.kind == "occupation" and raw.isdigit():
+            within = tuple(raw[:n] for n in range(min(len(raw), 4), 0, -1) if raw[:n] in isco_codes())
+            return Match(None, "refused", within[:CANDIDATES], "not an ISCO-08 code")
         k = normal.key(raw, singular=self.singular)
         if not k:
             return Match(None, "refused", (), "no letters or digits")
@@ -191,7 +195,11 @@ class Index:
 
 
 def _quoted(value: str) -> str:
+    """The value as written (cut), for the person who wrote it; never a value holding 5+ digits (a misplaced
+    passport or phone number: import results are stored)."""
     text = " ".join(str(value).split())
+    if sum(c.isdigit() for c in text) >= 5:
+        return "This value (not quoted: it holds a number)"
     return repr(text[:QUOTED_CHARS] + ("…" if len(text) > QUOTED_CHARS else ""))
 
 
@@ -259,7 +267,8 @@ def country(value: str) -> str:
     found = match_country(value)
     if found.code:
         return found.code
-    raise Unmapped(_refusal(value, found, country_index(), "a country", "an ISO 3166-1 alpha-2 code"), found)
+    raise Unmapped(_refusal(value, found, country_index(), "a country", "an ISO 3166-1 alpha-2 code", "countries"),
+                   found)
 
 
 def occupation(value: str) -> str:
@@ -267,16 +276,17 @@ def occupation(value: str) -> str:
     found = match_occupation(value)
     if found.code:
         return found.code
-    raise Unmapped(_refusal(value, found, occupation_index(), "an occupation", "an ISCO-08 code"), found)
+    raise Unmapped(_refusal(value, found, occupation_index(), "an occupation", "an ISCO-08 code", "occupations"),
+                   found)
 
 
-def _refusal(value: str, found: Match, index: Index, what: str, code_kind: str) -> str:
+def _refusal(value: str, found: Match, index: Index, what: str, code_kind: str, code_list: str) -> str:
     quoted, note = _quoted(value), re.sub(r"^[A-Z ]+: ", "", found.note)
-    if found.note and found.candidates:
+    if found.note.startswith("AMBIGUOUS") or found.note == SOURCES_DISAGREE:
         head = f"{quoted} names more than one {what.split()[-1]} ({note})"
     elif found.note:
         head = f"{quoted} is not {what} ({note})"
     else:
         head = f"{quoted} is not {what} this service can map with confidence"
     closest = f"; closest: {index.describe(found.candidates)}" if found.candidates else "; no close match"
-    return f"{head}{closest}. Write {code_kind} or a name from GET /api/v1/codes."
+    return f"{head}{closest}. Write {code_kind} or a name of GET /api/v1/codes/{code_list}."
