@@ -49,6 +49,7 @@ def _register_models() -> None:
     from registry.audit import models as audit_models  # noqa: F401
     from registry.auth import models as auth_models  # noqa: F401
     from registry.checkin import models as checkin_models  # noqa: F401
+    from registry.codes import models as code_models  # noqa: F401
     from registry.crises import models as crisis_models  # noqa: F401
     from registry.jobs import models as job_models  # noqa: F401
     from registry.maps import models as map_models  # noqa: F401

@@ -6,9 +6,8 @@ import pytest
 
 from registry.codes import harmonise, normal, services
 from registry.nationals.models import LEGAL_STATUSES, VULNERABILITIES
+from registry.auth.models import ROLES
 from registry.validation import COUNTRY_CODES, isco_codes
-
-ROLES = ("desk", "embassy", "coordinator", "admin", "auditor")
 
 
 def get_list(client, headers, name):
@@ -60,6 +59,20 @@ def test_regions_give_the_un_m49_groups_of_each_country(client, desk):
     assert all(i["region"] for i in items.values() if i["code"] != "AQ")  # Antarctica: no region
     assert {g["code"] for g in body["groups"]} >= {"001", "002", "019", "142", "150", "009", "145", "419"}
     assert services.region_of("SA")["subregion"]["code"] == "145"
+
+
+def test_the_database_holds_the_same_regions_for_statistics(db):
+    """country_regions (migration 0020) agrees with the regions list, country by country."""
+    from sqlalchemy import text
+    rows = db.session.execute(text("SELECT alpha2, m49, region_code, subregion_code, intermediate_region_code, "
+                                   "subregion_name FROM country_regions")).all()
+    assert {r[0] for r in rows} == COUNTRY_CODES
+    for alpha2, m49, region, subregion, intermediate, _ in rows:
+        item = services.region_of(alpha2)
+        assert (m49, region, subregion, intermediate) == (
+            item["m49"], *((item[level] or {}).get("code") for level in ("region", "subregion",
+                                                                          "intermediate_region")))
+    assert {r[0]: r[5] for r in rows}["SA"] == "Western Asia"
 
 
 def test_occupations_are_the_isco_08_groups_with_titles(client, desk):
