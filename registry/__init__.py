@@ -49,6 +49,7 @@ def _register_models() -> None:
     from registry.audit import models as audit_models  # noqa: F401
     from registry.auth import models as auth_models  # noqa: F401
     from registry.checkin import models as checkin_models  # noqa: F401
+    from registry.codes import models as code_models  # noqa: F401
     from registry.crises import models as crisis_models  # noqa: F401
     from registry.jobs import models as job_models  # noqa: F401
     from registry.maps import models as map_models  # noqa: F401
@@ -61,6 +62,7 @@ def _register_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from registry import health
     from registry.audit.views import bp as audit_bp
+    from registry.codes.views import bp as codes_bp
     from registry.crises.views import bp as crises_bp
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
@@ -74,7 +76,7 @@ def _register_blueprints(app: Flask) -> None:
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
-                   audit_bp, places_bp, map_bp, statistics_bp])
+                   audit_bp, places_bp, map_bp, statistics_bp, codes_bp])
     from registry.console import init_console
     init_console(app)
     boundary.install(app)

@@ -501,7 +501,7 @@ def generate_rows(n: int, seed: int, *, as_of: date | None = None) -> list[list[
             rows.append([
                 family, given, "", sex, born, "PH", passport, national_id, phones, email,
                 pick_languages(rand()), vulnerability, household, kin_name, kin_relation, kin_phone,
-                country.code, city, address, employer, occupation, sector, start, end, legal, agency, lat, lon,
+                country.code, city, address, employer, "", occupation, sector, start, end, legal, agency, lat, lon,
             ])
     return rows
 

@@ -68,11 +68,13 @@ EXPECTED: dict[str, frozenset[str]] = {
     # "statistics by analyst, coordinator, admin, and embassy officers for their jurisdiction" (SPEC §4).
     "statistics.stocks": frozenset({"analyst", "coordinator", "admin", "embassy"}),
     "statistics.flows": frozenset({"analyst", "coordinator", "admin", "embassy"}),
+    "codes.code_list": frozenset(ROLES),  # "code lists are readable by every role" (SPEC §4, §11)
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string(length=2):code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one
 POINT_ID = "<uuid:point_id>"  # nor are assembly points
 ROSTER_ID = "<uuid:roster_id>"  # nor are rosters (their rows are)
+CODE_LIST = "<string:list_name>"  # code lists hold no personal data
 QA_DEPLOYMENT = {"host_country": "QA", "city": "Doha", "occupation_isco": "5131"}
 QA_POINT, AE_POINT = {"lat": 25.2854, "lon": 51.531}, {"lat": 25.2, "lon": 55.3}
 # The QA national: "Dela Cruz" matches both nationals, yet its family name appears in no AE record.
@@ -226,7 +228,7 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
     job = (w.jobs["other"] if other else jobs.get(role, w.jobs[role])) if JOB_ID in rule else None
     path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, job or "") \
         .replace(COUNTRY, "QA" if other else "AE").replace(CRISIS_ID, w.crisis) \
-        .replace(POINT_ID, w.point).replace(ROSTER_ID, w.roster)
+        .replace(POINT_ID, w.point).replace(ROSTER_ID, w.roster).replace(CODE_LIST, "countries")
     assert "<" not in path, f"no value for the path parameter of {rule}: teach the matrix about it"
     kwargs = {
         "nationals.create_national": lambda: {"json": (qa_body if other else national_body)(

@@ -68,6 +68,7 @@ def world(app, client, make_user, db, celery_worker):
     _, admin = make_user("admin")
     ids["job_id"] = roster["job_id"]
     ids["code"] = "AE"
+    ids["list_name"] = "regions"
     _, embassy = make_user("embassy", ["AE"])
     passports = (f"P59{n:06d}A" for n in itertools.count())
 

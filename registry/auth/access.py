@@ -41,6 +41,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users:manage": frozenset({"admin"}),
     # Migration-profile statistics (SPEC §11): counts, never a record; embassy officers their jurisdiction's.
     "statistics:read": frozenset({"analyst", "embassy", "coordinator", "admin"}),
+    # Code lists (SPEC §4, §11): every role, the analyst included.
+    "codes:read": frozenset({"desk", "embassy", "coordinator", "admin", "auditor", "analyst"}),
 }
 
 

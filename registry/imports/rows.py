@@ -1,4 +1,7 @@
-"""Validating import rows with the same rules as the API (``registry.validation``).
+"""Validating import rows with the same rules as the API (``registry.validation``), but lenient on what
+agencies write for countries and occupations: ``host_country`` and ``nationality`` may be names in any
+common spelling, ``occupation`` a title, mapped by ``registry.codes.harmonise`` to ISO 3166-1 and
+ISCO-08 (or refused as row errors naming the closest candidates; SPEC §11).
 
 A row becomes a tuple in ``STAGING_COLUMNS`` order, or a list of
 ``(field, message)`` errors. Written for speed: one pass per row, column
@@ -9,6 +12,7 @@ from __future__ import annotations
 import uuid
 
 from registry import validation
+from registry.codes import harmonise
 from registry.errors import Unprocessable
 from registry.imports.reader import Row
 from registry.nationals.models import LEGAL_STATUSES, SEXES, VULNERABILITIES
@@ -18,7 +22,7 @@ COLUMNS = (
     "family_name", "given_names", "native_name", "sex", "date_of_birth", "nationality", "passport_number",
     "national_id_number", "phones", "email", "languages", "vulnerabilities", "household_ref",
     "next_of_kin_name", "next_of_kin_relation", "next_of_kin_phone",
-    "host_country", "city", "address", "employer", "occupation_isco", "sector", "contract_start", "contract_end",
+    "host_country", "city", "address", "employer", "occupation", "occupation_isco", "sector", "contract_start", "contract_end",
     "legal_status", "recruitment_agency", "lat", "lon",
 )
 REQUIRED = ("family_name", "given_names", "sex", "date_of_birth", "nationality", "host_country")
@@ -129,11 +133,16 @@ class RowValidator:
         if legal not in _LEGAL:
             errors.append(("legal_status", f"Must be one of: {', '.join(LEGAL_STATUSES)}."))
         born = parsed("date_of_birth", validation.parse_birth_date)
-        nationality = parsed("nationality", validation.parse_country)
-        host = parsed("host_country", validation.parse_country)
+        nationality = parsed("nationality", harmonise.country)
+        host = parsed("host_country", harmonise.country)
         passport = parsed("passport_number", validation.parse_passport)
         email = parsed("email", validation.parse_email)
         isco = parsed("occupation_isco", validation.parse_isco)
+        titled = parsed("occupation", harmonise.occupation)
+        if titled and isco and not (isco.startswith(titled) or titled.startswith(isco)):
+            errors.append(("occupation", f"The title maps to ISCO-08 {titled}, but occupation_isco is {isco}: "
+                                         "make them agree or leave one empty."))
+        isco = isco or titled
         start = parsed("contract_start", validation.parse_date)
         end = parsed("contract_end", validation.parse_date)
         try:

@@ -41,7 +41,7 @@ def template_csv() -> str:
         "family_name": "Dela Cruz", "given_names": "Maria Luisa", "sex": "F", "date_of_birth": "1990-04-12",
         "nationality": "PH", "passport_number": "P1234567A", "phones": "+971501234567",
         "vulnerabilities": "pregnant", "household_ref": "H1", "host_country": "AE", "city": "Dubai",
-        "employer": "Emirates Hospitality LLC", "occupation_isco": "5131", "contract_start": "2025-01-15",
+        "employer": "Emirates Hospitality LLC", "occupation": "Waiter", "occupation_isco": "5131", "contract_start": "2025-01-15",
         "contract_end": "2027-01-14", "legal_status": "documented", "lat": "25.1124", "lon": "55.198",
     }
     return ",".join(COLUMNS) + "\r\n" + ",".join(example.get(c, "") for c in COLUMNS) + "\r\n"
