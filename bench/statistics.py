@@ -53,8 +53,12 @@ OCCUPATIONS = ("9111", "5322", "5131", "7112", "8322", "2221", "3221", "7126", "
 SECTORS = ("household service", "health", "hospitality", "construction", "manufacturing", "transport", "maritime")
 LEGAL = (("documented", 0.85), ("undocumented", 0.08), ("unknown", 0.07))
 DIMENSIONS = "host_country,sex,age_band"
-AGE = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' WHEN extract(year FROM age(%(day)s::date, n.date_of_birth)) "
-       ">= 65 THEN '65+' ELSE (floor(extract(year FROM age(%(day)s::date, n.date_of_birth)) / 5) * 5)::int::text END")
+# The floor writes the same five-year bands by hand, the cheapest way plain SQL has (the function's way).
+AGE = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' ELSE (ARRAY['00-04', '05-09', '10-14', '15-19', '20-24', "
+       "'25-29', '30-34', '35-39', '40-44', '45-49', '50-54', '55-59', '60-64', '65+'])[greatest(least(("
+       "to_char(%(day)s::date, 'YYYYMMDD')::int - (date_part('year', n.date_of_birth) * 10000 + "
+       "date_part('month', n.date_of_birth) * 100 + date_part('day', n.date_of_birth))::int) / 50000, 13), 0) + 1] "
+       "END")
 FLOOR_TODAY = ("SELECT d.host_country, n.sex, " + AGE + ", count(*) FROM nationals n "
                "JOIN deployments d ON d.national_id = n.id AND d.is_current "
                "WHERE n.status IN ('abroad', 'missing', 'unverified') GROUP BY 1, 2, 3")

@@ -20,10 +20,13 @@ NEW_ROLES = "'desk', 'embassy', 'coordinator', 'admin', 'auditor', 'analyst'"
 # The dimensions a table may have and how each is computed over ``n`` (nationals), ``d`` (the deployment of the
 # day) and ``s`` (the status of the day); a missing value is the category 'unknown'. Must match
 # registry/statistics/tables.py DIMENSIONS (a test checks it).
-AGE_BAND = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' "
-            "WHEN extract(year FROM age(@day@, n.date_of_birth)) >= 65 THEN '65+' "
-            "ELSE lpad((floor(extract(year FROM age(@day@, n.date_of_birth)) / 5) * 5)::int::text, 2, '0') || '-' || "
-            "lpad((floor(extract(year FROM age(@day@, n.date_of_birth)) / 5) * 5 + 4)::int::text, 2, '0') END")
+# Five-year bands and 65+: the age in whole years from dates written as numbers (yyyymmdd), looked up in an
+# array: about half the time of age() and text formatting per row (bench/statistics.py). ``@day@`` is the day
+# as such a number.
+BANDS = ", ".join(f"'{a:02d}-{a + 4:02d}'" for a in range(0, 65, 5)) + ", '65+'"
+DATE_NUMBER = "(date_part('year', {d}) * 10000 + date_part('month', {d}) * 100 + date_part('day', {d}))::int"
+AGE_BAND = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' ELSE (ARRAY[" + BANDS + "])[greatest(least((@day@ - "
+            + DATE_NUMBER.format(d="n.date_of_birth") + ") / 50000, 13), 0) + 1] END")
 DIMENSIONS = {
     "host_country": "coalesce(d.host_country, 'unknown')",
     "sex": "coalesce(n.sex, 'unknown')",
@@ -73,7 +76,7 @@ BEGIN
         IF expr IS NULL THEN
             RAISE EXCEPTION 'unknown dimension %', dim;
         END IF;
-        exprs := exprs || replace(expr, '@day@', '$1');
+        exprs := exprs || replace(expr, '@day@', to_char(day, 'YYYYMMDD'));
     END LOOP;
     WHILE coalesce(array_length(exprs, 1), 0) < 3 LOOP
         exprs := exprs || 'NULL::text'::text;
@@ -121,7 +124,7 @@ BEGIN
         IF expr IS NULL OR dim = 'status' THEN
             RAISE EXCEPTION 'unknown dimension %', dim;
         END IF;
-        exprs := exprs || replace(expr, '@day@', 'e.day');
+        exprs := exprs || replace(expr, '@day@', $q${DATE_NUMBER.format(d='e.day')}$q$);
     END LOOP;
     WHILE coalesce(array_length(exprs, 1), 0) < 2 LOOP
         exprs := exprs || 'NULL::text'::text;
@@ -187,6 +190,8 @@ def upgrade():
     op.create_index("ix_national_status_history_national_id_since", "national_status_history",
                     ["national_id", "since"])
     op.create_index("ix_national_status_history_status_since", "national_status_history", ["status", "since"])
+    # A national's deployment of a past day (the functions below): every deployment, not only the current one.
+    op.create_index("ix_deployments_national_id", "deployments", ["national_id"])
     # What is known of the past: registered with its status then; a return when it was recorded.
     op.execute("INSERT INTO national_status_history (national_id, status, since) "
                "SELECT id, CASE WHEN status = 'returned' AND returned_at IS NOT NULL THEN 'abroad' ELSE status END, "
@@ -222,6 +227,7 @@ def downgrade():
     op.execute(f"REVOKE ALL ON national_status_history FROM {APP_ROLE}")
     op.execute("DROP POLICY in_scope ON national_status_history")
     op.drop_table("national_status_history")
+    op.drop_index("ix_deployments_national_id", table_name="deployments")
     op.execute("UPDATE users SET role = 'auditor', active = false WHERE role = 'analyst'")
     op.drop_constraint(op.f("ck_users_role"), "users", type_="check")
     op.create_check_constraint(op.f("ck_users_role"), "users", f"role IN ({OLD_ROLES})")

@@ -110,6 +110,8 @@ class Deployment(db.Model):
                         name="contract_dates"),
         Index("uq_deployments_current", "national_id", unique=True, postgresql_where=text("is_current")),
         Index("ix_deployments_host_country_city", "host_country", "city"),
+        # A national's deployment of a past day (statistics, migration 0021).
+        Index("ix_deployments_national_id", "national_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
