@@ -39,6 +39,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The map of nationals (clusters over their reach).
     "map:read": frozenset({"embassy", "coordinator", "admin"}),
     "users:manage": frozenset({"admin"}),
+    # The SMS inbox (SPEC §4 "Also"): embassy officers the replies of their jurisdiction's people; replies that
+    # matched nobody only coordinators and admins (the query layer and RLS).
+    "inbox:read": frozenset({"embassy", "coordinator", "admin"}),
+    "inbox:write": frozenset({"embassy", "coordinator", "admin"}),
 }
 
 
