@@ -281,3 +281,18 @@ def purge_closed(older_than_days: int) -> int:
 def _forget_replies(national_id: uuid.UUID) -> None:
     """An erased national's replies go (their text, their number)."""
     db.session.execute(delete(SmsReply).where(SmsReply.national_ids.contains([national_id])))
+
+
+def crisis_names(crisis_ids) -> dict[uuid.UUID, tuple[str, str]]:
+    """{id: (name, status)} of these crises (the inbox names them)."""
+    ids = list(set(crisis_ids))
+    if not ids:
+        return {}
+    return {row.id: (row.name, row.status)
+            for row in db.session.execute(select(Crisis.id, Crisis.name, Crisis.status).where(Crisis.id.in_(ids)))}
+
+
+def active_crises() -> list[tuple[uuid.UUID, str]]:
+    """(id, name) of the active crises, newest first: where a reply from an unknown number may be assigned."""
+    return [(row.id, row.name) for row in db.session.execute(
+        select(Crisis.id, Crisis.name).where(Crisis.status == "active").order_by(Crisis.created_at.desc()))]
