@@ -427,3 +427,16 @@ def test_the_inbox_follows_jurisdiction_and_roles(client, db, secret, make_user,
         _, headers = make_user(role)
         assert client.get(INBOX, headers=headers).status_code == 403
         assert client.patch(f"{INBOX}/{maria_reply}", headers=headers, json={"handled": True}).status_code == 403
+
+
+def test_replies_of_one_person_arriving_together_are_all_kept(app, client, db, secret, coordinator, scene):
+    """Kannel posts replies concurrently: two of one phone at once must not lose either (the first creates the
+    person's status row while the other waits on it)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(lambda n: send(app.test_client(), secret, MARIA, f"SAFE message {n}").status_code,
+                                 range(12)))
+    assert statuses == [200] * 12
+    assert len(replies(db)) == 12
+    answer = welfare_of(client, coordinator, scene, "maria")
+    assert answer["welfare_status"] == "safe" and answer["contact_attempts"] == 12
