@@ -440,3 +440,34 @@ def test_replies_of_one_person_arriving_together_are_all_kept(app, client, db, s
     assert len(replies(db)) == 12
     answer = welfare_of(client, coordinator, scene, "maria")
     assert answer["welfare_status"] == "safe" and answer["contact_attempts"] == 12
+
+
+def test_the_access_log_never_carries_a_get_hooks_query(app):
+    """Kannel's get-url puts the sender and the text in the query: gunicorn's access log writes the path only."""
+    import logging
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from registry import gunicorn_conf
+    assert "%(U)s" in gunicorn_conf.access_log_format
+    assert not any(atom in gunicorn_conf.access_log_format for atom in ("%(r)s", "%(q)s", "%(f)s"))
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", gunicorn_conf.access_log_format)
+    logger = Logger(config)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.access_log.addHandler(handler)
+
+    class Response:
+        status, response_length, sent, headers = "200 OK", 0, 0, []
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": HOOK, "QUERY_STRING": "from=%2B63917&text=LIGTAS&secret=s",
+               "RAW_URI": f"{HOOK}?from=%2B63917&text=LIGTAS&secret=s", "SERVER_PROTOCOL": "HTTP/1.1",
+               "REMOTE_ADDR": "127.0.0.1"}
+    from datetime import timedelta
+    logger.access(Response(), [], environ, timedelta(milliseconds=3))
+    line = records[-1].getMessage()
+    assert HOOK in line and "LIGTAS" not in line and "63917" not in line and "secret" not in line

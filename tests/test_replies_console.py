@@ -5,7 +5,8 @@ from __future__ import annotations
 import lxml.html
 
 from tests.console_helpers import csrf_of, make_console_user, sign_in
-from tests.test_replies import FAMILY, MARIA, UNKNOWN, coordinator, replies, scene, secret, send, welfare_of  # noqa: F401
+from tests.test_replies import (FAMILY, MARIA, UNKNOWN, coordinator, replies, scene, secret,  # noqa: F401
+                                send, welfare_of)
 
 
 def signed_in(app, db, role, jurisdiction=()):

@@ -26,7 +26,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import and_, any_, delete, exists, func, or_, select, text
+from sqlalchemy import and_, any_, delete, exists, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import insert
 
 from registry.auth.reach import Reach
@@ -138,7 +138,7 @@ def _reach_clause(user):
     """Replies ``user`` may read: every one for unscoped roles; an embassy officer's, those that matched a
     national of their jurisdiction (the row-level security rule of migration 0018, once more)."""
     if Reach.of(user).is_everywhere:
-        return and_(True)
+        return true()
     return exists(select(National.id).where(National.id == any_(SmsReply.national_ids), visible_clause(user)))
 
 

@@ -61,7 +61,8 @@ def enter_hook(view) -> bool:
     expected = current_app.config["REGISTRY_SMS_HOOK_SECRET"]
     if given and expected and hmac.compare_digest(_digest(given), _digest(expected)):
         return True
-    wait = ratelimit.hit(f"hook-failures:{request.remote_addr}", current_app.config["REGISTRY_AUTH_FAILURES_PER_MINUTE"])
+    wait = ratelimit.hit(f"hook-failures:{request.remote_addr}",
+                         current_app.config["REGISTRY_AUTH_FAILURES_PER_MINUTE"])
     if wait:
         raise TooManyRequests("Too many refused hook calls from this address; wait and retry.", retry_after_s=wait)
     if not given:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.browser.conftest import check_page, sign_in_as
-from tests.test_replies import FAMILY, MARIA, UNKNOWN, coordinator, replies, scene, secret, send, welfare_of  # noqa: F401
+from tests.test_replies import (FAMILY, MARIA, UNKNOWN, coordinator, replies, scene, secret,  # noqa: F401
+                                send, welfare_of)
 
 
 def test_a_coordinator_assigns_and_handles_replies_by_keyboard(page, console_user, client, db, secret, coordinator,
