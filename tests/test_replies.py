@@ -471,3 +471,24 @@ def test_the_access_log_never_carries_a_get_hooks_query(app):
     logger.access(Response(), [], environ, timedelta(milliseconds=3))
     line = records[-1].getMessage()
     assert HOOK in line and "LIGTAS" not in line and "63917" not in line and "secret" not in line
+
+
+def test_row_level_security_gives_an_embassy_scope_only_its_peoples_replies(client, db, secret, scene):
+    """The second layer: raw SQL as the application role. Scope AE: the replies that matched Dubai's people;
+    scope OM: Muscat's; no scope: none; an unknown number's reply only with every record in scope (*)."""
+    from registry.auth import scope
+    send(client, secret, MARIA, "We are ok")
+    send(client, secret, MUSCAT, "ok here")
+    send(client, secret, UNKNOWN, "hello")
+    for setting, expected in (("AE", {"We are ok"}), ("OM", {"ok here"}), ("", set()),
+                              ("*", {"We are ok", "ok here", "hello"})):
+        scope.use(setting)
+        assert set(db.session.execute(text("SELECT text FROM sms_replies")).scalars()) == expected, setting
+        db.session.rollback()
+    scope.use("OM")  # nor can that scope write a reply naming Dubai's people
+    with pytest.raises(Exception, match="row-level security"):
+        db.session.execute(text("INSERT INTO sms_replies (id, phone, text, outcome, national_ids) "
+                                "VALUES (gen_random_uuid(), 'x', 'x', 'needs_review', ARRAY[CAST(:n AS uuid)])"),
+                           {"n": scene["people"]["maria"]})
+    db.session.rollback()
+    scope.use_everything()
