@@ -29,6 +29,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from registry.worker import init_celery
     init_celery(app)
+    from registry.replies import keywords
+    keywords.table(app.config["REGISTRY_SMS_KEYWORDS"])  # a bad setting fails here, loudly (ConfigError)
 
     _register_models()
     _register_blueprints(app)
@@ -70,13 +72,14 @@ def _register_blueprints(app: Flask) -> None:
     from registry.nationals.views import bp as nationals_bp
     from registry.places.views import bp as places_bp
     from registry.assembly_points.views import bp as assembly_points_bp
+    from registry.replies.views import bp as inbox_bp, hooks as sms_hook_bp
     from registry.rosters.views import crisis_rosters_bp, rosters_bp
     from registry.statistics.views import bp as statistics_bp
     from registry import boundary
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
-                   audit_bp, places_bp, map_bp, statistics_bp, codes_bp])
+                   audit_bp, places_bp, map_bp, statistics_bp, codes_bp, sms_hook_bp, inbox_bp])
     from registry.console import init_console
     init_console(app)
     boundary.install(app)

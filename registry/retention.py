@@ -13,6 +13,7 @@ from registry.auth import scope, sessions
 from registry.extensions import db
 from registry.jobs import files, uploads
 from registry.nationals.services import purge_returned
+from registry.replies.services import purge_closed as purge_closed_replies
 from registry.rosters.services import purge_closed
 
 
@@ -33,13 +34,17 @@ def purge_returned_nationals(days: int | None = None) -> int:
 
 
 def purge_closed_crises(days: int | None = None) -> int:
-    """Delete the rosters, welfare records and exposure rows of crises closed more than ``days`` ago (default
-    REGISTRY_RETENTION_CLOSED_CRISIS_DAYS)."""
+    """Delete the rosters, welfare records, exposure rows and SMS replies of crises closed more than ``days`` ago
+    (default REGISTRY_RETENTION_CLOSED_CRISIS_DAYS), and replies that matched no crisis received as long ago."""
     days = current_app.config["REGISTRY_RETENTION_CLOSED_CRISIS_DAYS"] if days is None else days
     scope.use_everything()
     ids = purge_closed(days)
     if ids:
         audit.record("retention.purge_closed_crises", object_type="crisis", object_ids=ids, result_count=len(ids),
+                     details={"retention_days": days})
+    replies = purge_closed_replies(days)
+    if replies:
+        audit.record("retention.purge_sms_replies", object_type="sms_reply", result_count=replies,
                      details={"retention_days": days})
     db.session.commit()
     return len(ids)

@@ -63,6 +63,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "rosters.roster_diff": ROSTER_READ,
     "rosters.export_roster": ROSTER_READ,
     "rosters.update_entry": WELFARE,
+    # The SMS inbox (SPEC §4 "Also"): coordinator, admin, and the embassy of the country the person is in.
+    "inbox.list_inbox": frozenset({"embassy", "coordinator", "admin"}),
+    "inbox.update_reply": frozenset({"embassy", "coordinator", "admin"}),
     # Any role may ask; only whoever started the export gets the file (checked in expectation()).
     "jobs.download": frozenset(ROLES),
     # "statistics by analyst, coordinator, admin, and embassy officers for their jurisdiction" (SPEC §4).
@@ -75,6 +78,7 @@ CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and ot
 POINT_ID = "<uuid:point_id>"  # nor are assembly points
 ROSTER_ID = "<uuid:roster_id>"  # nor are rosters (their rows are)
 CODE_LIST = "<string:list_name>"  # code lists hold no personal data
+REPLY_ID = "<uuid:reply_id>"  # SMS replies follow the people they matched
 QA_DEPLOYMENT = {"host_country": "QA", "city": "Doha", "occupation_isco": "5131"}
 QA_POINT, AE_POINT = {"lat": 25.2854, "lon": 51.531}, {"lat": 25.2, "lon": 55.3}
 # The QA national: "Dela Cruz" matches both nationals, yet its family name appears in no AE record.
@@ -202,6 +206,18 @@ def make_jobs(client, db, w) -> dict[str, str]:
     return jobs
 
 
+def make_replies(db, w) -> dict[str, str]:
+    """An SMS reply matched to the AE national ("own") and one needing review matched to the QA one ("other")."""
+    from registry.replies.models import SmsReply
+    replies = {"own": SmsReply(phone="+971501234567", text="SAFE", keyword="SAFE", welfare_status="safe",
+                               outcome="applied", national_ids=[w.own], crisis_ids=[w.crisis]),
+               "other": SmsReply(phone="+971501234567", text="Where is the bus?", outcome="needs_review",
+                                 review_reason="free_text", national_ids=[w.other], crisis_ids=[w.crisis])}
+    db.session.add_all(replies.values())
+    db.session.commit()
+    return {where: str(reply.id) for where, reply in replies.items()}
+
+
 def expectation(role: str, endpoint: str, rule: str, where: str) -> str:
     """What SPEC §4 promises: 'forbidden' (403), 'hidden' (404) or 'allowed'."""
     if role not in EXPECTED[endpoint]:
@@ -212,6 +228,8 @@ def expectation(role: str, endpoint: str, rule: str, where: str) -> str:
         return "hidden"       # a record outside the jurisdiction is not revealed
     if where == "other" and role == "embassy" and endpoint == "nationals.create_national":
         return "forbidden"    # walk-ins only in the jurisdiction; nothing exists there to hide
+    if where == "other" and role == "embassy" and REPLY_ID in rule:
+        return "hidden"       # a reply matched to another jurisdiction's national
     if where == "other" and role != "admin" and JOB_ID in rule:
         return "hidden"       # jobs: their creator and admins only
     return "allowed"
@@ -228,7 +246,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
     job = (w.jobs["other"] if other else jobs.get(role, w.jobs[role])) if JOB_ID in rule else None
     path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, job or "") \
         .replace(COUNTRY, "QA" if other else "AE").replace(CRISIS_ID, w.crisis) \
-        .replace(POINT_ID, w.point).replace(ROSTER_ID, w.roster).replace(CODE_LIST, "countries")
+        .replace(POINT_ID, w.point).replace(ROSTER_ID, w.roster).replace(CODE_LIST, "countries") \
+        .replace(REPLY_ID, w.replies["other" if other else "own"] if REPLY_ID in rule else "")
     assert "<" not in path, f"no value for the path parameter of {rule}: teach the matrix about it"
     kwargs = {
         "nationals.create_national": lambda: {"json": (qa_body if other else national_body)(
@@ -262,6 +281,9 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "rosters.roster_diff": lambda: {"query_string": {"from": w.roster, "purpose": "matrix"}},
         "rosters.list_entries": lambda: {"query_string": {"purpose": "matrix"}},
         "rosters.export_roster": lambda: {"query_string": {"format": "csv", "purpose": "matrix"}},
+        # The other jurisdiction's reply is the only one needing review: the embassy officer must count none.
+        "inbox.list_inbox": lambda: {"query_string": {"outcome": "needs_review"} if other else {}},
+        "inbox.update_reply": lambda: {"json": {"handled": True}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 
@@ -363,6 +385,7 @@ def test_every_role_gets_exactly_what_spec_section_4_allows(app, client, db, wor
     assert not EXPECTED.keys() - endpoints, f"EXPECTED rules for gone endpoints: {EXPECTED.keys() - endpoints}"
     world.jobs = make_jobs(client, db, world)
     world.export_jobs = export_jobs(app, client, world)
+    world.replies = make_replies(db, world)
     secrets = {world.other, OTHER["family_name"], OTHER["given_names"], OTHER["passport_number"]}
     cases, leaks, problems = 0, 0, []
     for (endpoint, method), rule in sorted(routes.items()):

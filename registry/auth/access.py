@@ -43,6 +43,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "statistics:read": frozenset({"analyst", "embassy", "coordinator", "admin"}),
     # Code lists (SPEC §4, §11): every role, the analyst included.
     "codes:read": frozenset({"desk", "embassy", "coordinator", "admin", "auditor", "analyst"}),
+    # The SMS inbox (SPEC §4 "Also"): embassy officers the replies of their jurisdiction's people; replies that
+    # matched nobody only coordinators and admins (the query layer and RLS).
+    "inbox:read": frozenset({"embassy", "coordinator", "admin"}),
+    "inbox:write": frozenset({"embassy", "coordinator", "admin"}),
 }
 
 

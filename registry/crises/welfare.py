@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, exists, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from registry.crises.models import CallClaim, Exposure, ExposureRun, WelfareEvent, WelfareStatus
 from registry.errors import NotFound, Unprocessable
@@ -52,13 +53,14 @@ def record(crisis_id: uuid.UUID, national_id: uuid.UUID, data: dict, user, *, so
     "outcome"}}``, any of them); the status as it is now. The caller has checked the person is theirs.
     :raises Unprocessable: nothing given."""
     check_given(data)
+    # The row first (a concurrent first news of the same person waits here, then finds it), then locked: two
+    # updates at once (two SMS replies of one phone, a reply during a call) are applied one after the other.
+    db.session.execute(pg_insert(WelfareStatus).values(crisis_id=crisis_id, national_id=national_id,
+                                                       status="unknown", contact_attempts=0, reached=False)
+                       .on_conflict_do_nothing(index_elements=["crisis_id", "national_id"]))
     state = db.session.scalar(select(WelfareStatus).where(WelfareStatus.crisis_id == crisis_id,
                                                           WelfareStatus.national_id == national_id)
-                              .with_for_update())
-    if state is None:
-        state = WelfareStatus(crisis_id=crisis_id, national_id=national_id, status="unknown", contact_attempts=0,
-                              reached=False)
-        db.session.add(state)
+                              .with_for_update().execution_options(populate_existing=True))
     previous = state.status
     now = datetime.now(timezone.utc)
     contact = data.get("contact")

@@ -160,7 +160,9 @@ class SagipApi(flask_smorest.Api):
         return Response(cached, mimetype="application/json")
 
 
-PUBLIC_ENDPOINTS = frozenset({"api_docs.openapi_document", "api_docs.docs_page", "api_docs.docs_asset"})
+# Not a user's call: the documents, and the SMS gateway's hook (its own secret: registry/replies/views.py).
+PUBLIC_ENDPOINTS = frozenset({"api_docs.openapi_document", "api_docs.docs_page", "api_docs.docs_asset",
+                              "replies_hook.sms_hook", "replies_hook.sms_hook_get"})
 
 
 def _docs_page():
