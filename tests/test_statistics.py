@@ -230,3 +230,10 @@ def test_the_dimensions_the_service_offers_are_those_the_database_computes():
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     assert tuple(migration.DIMENSIONS) == DIMENSIONS
+
+
+def test_stocks_by_region_use_the_m49_subregion_of_the_host_country(client, make_user, people):
+    _, analyst = make_user("analyst")
+    answer = client.get(STOCKS, query_string={"by": "region"}, headers=analyst).get_json()
+    # Saudi Arabia, the Emirates and Qatar: all Western Asia (145).
+    assert cells(answer) == {("145",): 59}

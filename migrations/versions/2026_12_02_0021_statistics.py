@@ -29,6 +29,8 @@ AGE_BAND = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' ELSE (ARRAY[" + BA
             + DATE_NUMBER.format(d="n.date_of_birth") + ") / 50000, 13), 0) + 1] END")
 DIMENSIONS = {
     "host_country": "coalesce(d.host_country, 'unknown')",
+    # The UN M49 sub-region of the host country (e.g. 145 Western Asia), from country_regions (migration 0020).
+    "region": "coalesce(r.subregion_code, 'unknown')",
     "sex": "coalesce(n.sex, 'unknown')",
     "age_band": AGE_BAND,
     "occupation": "coalesce(left(d.occupation_isco, 1), 'unknown')",
@@ -86,6 +88,7 @@ BEGIN
         RETURN QUERY EXECUTE format(
             'SELECT (%s)::text, (%s)::text, (%s)::text, count(*) FROM nationals n '
             'JOIN deployments d ON d.national_id = n.id AND d.is_current '
+            'LEFT JOIN country_regions r ON r.alpha2 = d.host_country '
             'CROSS JOIN LATERAL (SELECT n.status) s(status) '
             'WHERE n.erased_at IS NULL AND n.status IN {_quoted(ABROAD)} AND {START} <= $1 '
             'AND n.created_at < $1 + 1 AND ($2 IS NULL OR n.jurisdiction_country = ANY($2)) AND {_quoted(SCOPED)} '
@@ -97,6 +100,7 @@ BEGIN
             '              AND h.since < $1 + 1 ORDER BY h.since DESC, h.id DESC LIMIT 1) s ON true '
             'JOIN LATERAL (SELECT * FROM deployments d WHERE d.national_id = n.id AND {START} <= $1 '
             '              ORDER BY {START} DESC, d.created_at DESC LIMIT 1) d ON true '
+            'LEFT JOIN country_regions r ON r.alpha2 = d.host_country '
             'WHERE n.erased_at IS NULL AND s.status IN {_quoted(ABROAD)} AND n.created_at < $1 + 1 '
             'AND ($2 IS NULL OR n.jurisdiction_country = ANY($2)) AND {_quoted(SCOPED)} '
             'GROUP BY 1, 2, 3', exprs[1], exprs[2], exprs[3]) USING day, countries;
@@ -146,6 +150,7 @@ BEGIN
         'LEFT JOIN LATERAL (SELECT * FROM deployments d WHERE d.national_id = e.national_id '
         '                   AND (d.id = e.deployment_id OR (e.deployment_id IS NULL AND {START} <= e.day)) '
         '                   ORDER BY (d.id = e.deployment_id) DESC, {START} DESC, d.created_at DESC LIMIT 1) d ON true '
+        'LEFT JOIN country_regions r ON r.alpha2 = d.host_country '
         'WHERE e.day BETWEEN $1 AND $2 AND n.erased_at IS NULL '
         'AND ($3 IS NULL OR n.jurisdiction_country = ANY($3)) AND {_quoted(SCOPED)} '
         'GROUP BY 1, 2, 3', exprs[1], exprs[2], source) USING first_day, last_day, countries;

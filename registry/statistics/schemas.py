@@ -11,8 +11,8 @@ FORMATS = ("json", "csv", "hxl", "sdmx-csv")
 
 class StocksQuery(PurposeQuery):
     by = fields.String(load_default="", validate=validate.Length(max=200),
-                       metadata={"description": "up to three dimensions, comma-separated: host_country, sex, "
-                                                "age_band, occupation, occupation_submajor, sector, legal_status, "
+                       metadata={"description": "up to three dimensions, comma-separated: host_country, region (UN M49 "
+                                                "sub-region), sex, age_band, occupation, occupation_submajor, sector, legal_status, "
                                                 "status"})
     at = fields.Date(metadata={"description": "the day (UTC) whose end is counted; default today"})
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))

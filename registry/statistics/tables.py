@@ -20,7 +20,7 @@ from registry.extensions import db
 from registry.statistics.suppression import METHOD, Table, suppress
 
 # The dimensions a table may have (the functions of migration 0021 compute them; a test checks the two agree).
-DIMENSIONS = ("host_country", "sex", "age_band", "occupation", "occupation_submajor", "sector", "legal_status",
+DIMENSIONS = ("host_country", "region", "sex", "age_band", "occupation", "occupation_submajor", "sector", "legal_status",
               "status")
 FLOW_KINDS = ("departures", "returns", "repatriations")
 MAX_DIMENSIONS = 3
