@@ -10,6 +10,7 @@ from flask import current_app
 
 from registry.audit import services as audit
 from registry.auth import scope, sessions
+from registry.checkin import services as checkin
 from registry.extensions import db
 from registry.jobs import files, uploads
 from registry.nationals.services import purge_returned
@@ -33,11 +34,11 @@ def purge_returned_nationals(days: int | None = None) -> int:
 
 
 def purge_closed_crises(days: int | None = None) -> int:
-    """Delete the rosters, welfare records and exposure rows of crises closed more than ``days`` ago (default
-    REGISTRY_RETENTION_CLOSED_CRISIS_DAYS)."""
+    """Delete the rosters, welfare records, exposure rows, check-in answers and links of crises closed more
+    than ``days`` ago (default REGISTRY_RETENTION_CLOSED_CRISIS_DAYS)."""
     days = current_app.config["REGISTRY_RETENTION_CLOSED_CRISIS_DAYS"] if days is None else days
     scope.use_everything()
-    ids = purge_closed(days)
+    ids = list(dict.fromkeys([*purge_closed(days), *checkin.purge_closed(days)]))
     if ids:
         audit.record("retention.purge_closed_crises", object_type="crisis", object_ids=ids, result_count=len(ids),
                      details={"retention_days": days})

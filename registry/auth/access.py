@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The map of nationals (clusters over their reach).
     "map:read": frozenset({"embassy", "coordinator", "admin"}),
     "users:manage": frozenset({"admin"}),
+    # Self-registrations awaiting an officer (SPEC §10): embassy officers, those in their jurisdiction.
+    "verification:review": frozenset({"embassy", "coordinator", "admin"}),
 }
 
 

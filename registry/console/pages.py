@@ -32,6 +32,7 @@ NAVIGATION = (  # (endpoint, label, permission): what the menu offers each role
     ("console.imports", "Imports", "imports:create"),
     ("console.map", "Map", "map:read"),
     ("console.crises", "Crises", "crises:read"),
+    ("console.verification_queue", "Verification", "verification:review"),
     ("console.assembly_points", "Assembly points", "crises:write"),
     ("console.audit", "Audit", "audit:read"),
     ("console.users", "Users", "users:manage"),
