@@ -65,6 +65,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "rosters.update_entry": WELFARE,
     # Any role may ask; only whoever started the export gets the file (checked in expectation()).
     "jobs.download": frozenset(ROLES),
+    # "the verification queue by coordinator, admin and the embassy of the country the person is in" (§4)
+    "verification.verification_queue": frozenset({"embassy", "coordinator", "admin"}),
+    "verification.decide": frozenset({"embassy", "coordinator", "admin"}),
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string(length=2):code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one
@@ -257,6 +260,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "rosters.roster_diff": lambda: {"query_string": {"from": w.roster, "purpose": "matrix"}},
         "rosters.list_entries": lambda: {"query_string": {"purpose": "matrix"}},
         "rosters.export_roster": lambda: {"query_string": {"format": "csv", "purpose": "matrix"}},
+        # A registered (not self-registered) national: 409 where allowed, nothing changed.
+        "verification.decide": lambda: {"json": {"action": "verify"}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 

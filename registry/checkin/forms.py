@@ -34,7 +34,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Check in", "hello": "Hello, {name}.",
         "intro": "Tell the embassy how you are. First confirm your date of birth.",
-        "date_of_birth": "Your date of birth", "date_hint": "Year-month-day, for example 1990-04-12",
+        "date_of_birth": "Your date of birth", "date_hint": "Year-month-day, for example 1988-03-27",
         "status": "How are you?", "safe": "I am safe", "needs_assistance": "I need help",
         "needs_evacuation": "I need evacuation", "household_present": "Household members with you (not counting you)",
         "note": "Anything else the embassy should know (optional)",
@@ -44,7 +44,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "send": "Send", "thanks": "Thank you, {name}. The embassy has your answer.",
         "again": "You can use this link again if anything changes.",
         "hotline": "Hotline: {hotline}", "call": "Call the hotline if you need help now.",
-        "err_required": "Required.", "err_date_format": "Write the date as year-month-day, e.g. 1990-04-12.",
+        "err_required": "Required.", "err_date_format": "Write the date as year-month-day, e.g. 1988-03-27.",
         "err_date_range": "This date is not possible.", "err_wrong_birth": "This date of birth does not match. "
         "Tries left: {left}.", "err_status": "Choose one.", "err_number": "A whole number from 0 to 50.",
         "err_lat": "Latitude is from -90 to 90.", "err_lon": "Longitude is from -180 to 180.",
@@ -77,7 +77,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "fil": {
         "title": "Mag-check in", "hello": "Kumusta, {name}.",
         "intro": "Ipaalam sa embahada ang iyong kalagayan. Kumpirmahin muna ang iyong petsa ng kapanganakan.",
-        "date_of_birth": "Petsa ng iyong kapanganakan", "date_hint": "Taon-buwan-araw, halimbawa 1990-04-12",
+        "date_of_birth": "Petsa ng iyong kapanganakan", "date_hint": "Taon-buwan-araw, halimbawa 1988-03-27",
         "status": "Kumusta ka?", "safe": "Ligtas ako", "needs_assistance": "Kailangan ko ng tulong",
         "needs_evacuation": "Kailangan kong ilikas",
         "household_present": "Mga kasambahay na kasama mo (hindi kasama ang sarili)",
@@ -88,7 +88,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "send": "Ipadala", "thanks": "Salamat, {name}. Natanggap ng embahada ang iyong sagot.",
         "again": "Maaari mong gamitin muli ang link na ito kung may magbago.",
         "hotline": "Hotline: {hotline}", "call": "Tumawag sa hotline kung kailangan mo ng tulong ngayon.",
-        "err_required": "Kailangan.", "err_date_format": "Isulat ang petsa bilang taon-buwan-araw, hal. 1990-04-12.",
+        "err_required": "Kailangan.", "err_date_format": "Isulat ang petsa bilang taon-buwan-araw, hal. 1988-03-27.",
         "err_date_range": "Hindi posible ang petsang ito.",
         "err_wrong_birth": "Hindi tugma ang petsa ng kapanganakan. Natitirang subok: {left}.",
         "err_status": "Pumili ng isa.", "err_number": "Buong numero mula 0 hanggang 50.",
@@ -123,7 +123,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "ar": {
         "title": "تسجيل الحضور", "hello": "مرحبًا {name}.",
         "intro": "أخبر السفارة عن حالك. أكّد أولًا تاريخ ميلادك.",
-        "date_of_birth": "تاريخ ميلادك", "date_hint": "السنة-الشهر-اليوم، مثل 1990-04-12",
+        "date_of_birth": "تاريخ ميلادك", "date_hint": "السنة-الشهر-اليوم، مثل 1988-03-27",
         "status": "كيف حالك؟", "safe": "أنا بأمان", "needs_assistance": "أحتاج إلى مساعدة",
         "needs_evacuation": "أحتاج إلى إجلاء", "household_present": "أفراد الأسرة معك (من دونك)",
         "note": "أي شيء آخر يجب أن تعرفه السفارة (اختياري)",
@@ -133,7 +133,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "send": "إرسال", "thanks": "شكرًا {name}. وصلت إجابتك إلى السفارة.",
         "again": "يمكنك استخدام هذا الرابط مجددًا إذا تغيّر شيء.",
         "hotline": "الخط الساخن: {hotline}", "call": "اتصل بالخط الساخن إذا احتجت إلى مساعدة الآن.",
-        "err_required": "مطلوب.", "err_date_format": "اكتب التاريخ بالشكل سنة-شهر-يوم، مثل 1990-04-12.",
+        "err_required": "مطلوب.", "err_date_format": "اكتب التاريخ بالشكل سنة-شهر-يوم، مثل 1988-03-27.",
         "err_date_range": "هذا التاريخ غير ممكن.", "err_wrong_birth": "تاريخ الميلاد غير مطابق. المحاولات الباقية: {left}.",
         "err_status": "اختر واحدًا.", "err_number": "عدد صحيح من 0 إلى 50.",
         "err_lat": "خط العرض من -90 إلى 90.", "err_lon": "خط الطول من -180 إلى 180.",
