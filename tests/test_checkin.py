@@ -117,6 +117,12 @@ def test_a_right_answer_records_a_self_welfare_status_a_location_report_and_the_
     national = db.session.execute(text("SELECT location_source, jurisdiction_country FROM nationals WHERE id = :n"),
                                   {"n": world.national}).one()
     assert national == ("self_report", "AE")
+    # The audit trail names the person, never the token.
+    events = db.session.execute(text("SELECT object_ids, details::text FROM audit_events "
+                                     "WHERE action = 'checkin.checkin' ORDER BY id")).all()
+    assert events and all(ids == [world.national] for ids, _ in events)
+    token = world.path.rsplit("/", 1)[1]
+    assert not any(token in details for _, details in events)
 
 
 def test_a_point_across_the_border_moves_the_jurisdiction_and_the_next_run_uses_it(client, db, world, admin):

@@ -76,7 +76,7 @@ def _headers(response):
 def checkin(token: str):
     """A person's check-in page: the crisis name and their given name; the date of birth, then the answer."""
     link, crisis, national = services.open_link(token)
-    audit.note(object_type="national", object_ids=[national.id, crisis.id])
+    audit.note(object_type="national", object_ids=[national.id], details={"crisis_id": str(crisis.id)})
     lang = forms.language_for(national.languages)
     state = services.state_of(link, crisis)
     if state != services.OPEN:
@@ -95,7 +95,7 @@ def checkin(token: str):
         return _page("checkin/checkin.html", lang, status=400, errors={"_form": "err_form"}, **again)
     if "date_of_birth" not in errors and born != national.date_of_birth:
         left = services.failed_attempt(link)
-        audit.note(details={"checkin": "wrong_birth_date", "tries_left": left})
+        audit.note(details={"crisis_id": str(crisis.id), "checkin": "wrong_birth_date", "tries_left": left})
         if left == 0:
             return _closed(lang, services.LOCKED)
         return _page("checkin/checkin.html", lang, status=403, errors={"date_of_birth": "err_wrong_birth"},
@@ -103,7 +103,8 @@ def checkin(token: str):
     if errors:
         return _page("checkin/checkin.html", lang, status=422, errors=errors, **again)
     stored = services.check_in(link, national, answer)
-    audit.note(details={"checkin": stored.status, "located": stored.location is not None})
+    audit.note(details={"crisis_id": str(crisis.id), "checkin": stored.status,
+                        "located": stored.location is not None})
     return _page("checkin/thanks.html", lang, status=200, given_name=national.given_names, crisis_name=crisis.name)
 
 
@@ -138,8 +139,9 @@ def register(crisis_id: uuid.UUID):
         field = next(iter(refused.errors or {"lat": None}))
         return _page("checkin/register.html", lang, status=422, form=request.form, errors={field: "err_sea"},
                      **context)
-    audit.note(object_type="national", object_ids=[national.id, crisis.id],
-               details={"self_registration": True, "passport_already_registered": holder is not None})
+    audit.note(object_type="national", object_ids=[national.id],
+               details={"crisis_id": str(crisis.id), "self_registration": True,
+                        "passport_already_registered": holder is not None})
     return _page("checkin/registered.html", lang, crisis_name=crisis.name)
 
 

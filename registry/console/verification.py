@@ -11,6 +11,7 @@ import uuid
 
 from flask import g, redirect, request, url_for
 
+from registry.audit import services as audit
 from registry.checkin import verification
 from registry.console import bp
 from registry.console.pages import refuse_with, render, requires_page
@@ -25,6 +26,9 @@ DONE = {"verify": "verified", "merge": "merged into the existing record", "rejec
 @requires_page("verification:review")
 def verification_queue():
     page = verification.queue(g.user, limit=50, cursor=request.args.get("cursor") or None)
+    audit.note(object_type="national", result_count=page["total"],
+               object_ids=[e["national"]["id"] for e in page["items"]]
+               + [d["id"] for e in page["items"] for d in e["duplicates"]])
     return render("verification.html", page=page, reasons=REASONS, done=DONE.get(request.args.get("done", "")))
 
 
