@@ -109,7 +109,8 @@ def registration_crisis(crisis_id: uuid.UUID) -> Crisis:
 # The country most of the crisis's current area lies in; for an area wholly at sea, the nearest one.
 _CRISIS_COUNTRY = text("""
 SELECT coalesce(
-    (SELECT cp.alpha2 FROM crisis_area_parts a JOIN country_parts cp ON cp.geom && a.geom AND ST_Intersects(cp.geom, a.geom)
+    (SELECT cp.alpha2 FROM crisis_area_parts a
+     JOIN country_parts cp ON cp.geom && a.geom AND ST_Intersects(cp.geom, a.geom)
      WHERE a.crisis_id = :crisis_id AND a.version = :version
      GROUP BY cp.alpha2 ORDER BY sum(ST_Area(ST_Intersection(cp.geom, a.geom))) DESC, cp.alpha2 LIMIT 1),
     (SELECT cp.alpha2 FROM crisis_area_parts a CROSS JOIN LATERAL (
