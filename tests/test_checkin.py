@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -223,6 +224,8 @@ def test_the_page_weighs_under_50_kb_with_its_style_and_script(client, world):
 def test_requests_beyond_the_per_address_limit_get_a_429_page(db, world):
     limited = make_app(REGISTRY_CHECKIN_REQUESTS_PER_MINUTE=3)
     client = limited.test_client()
+    if time.time() % 60 > 55:  # a fixed window: not across its edge
+        time.sleep(61 - time.time() % 60)
     statuses = [client.get(world.path).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     refused = client.get(world.path)

@@ -213,3 +213,10 @@ def test_reject_erases_the_self_registration(client, db, make_user, crisis):
     row = db.session.execute(text("SELECT n.family_name, n.erased_at IS NOT NULL, s.resolution FROM nationals n "
                                   "JOIN self_registrations s ON s.national_id = n.id")).one()
     assert row == (None, True, "rejected")
+
+
+def test_the_registration_page_weighs_under_50_kb(client, crisis):
+    html = client.get(crisis.path).get_data()
+    assets = re.findall(rb'(?:href|src)="(/checkin/static/[^"]+)"', html)
+    total = len(html) + sum(len(client.get(a.decode()).get_data()) for a in assets)
+    assert len(assets) == 2 and total < 50_000, total

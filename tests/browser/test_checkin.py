@@ -122,6 +122,11 @@ def test_an_expired_link_shows_the_hotline(page, db, person):
     expect(page.locator("h1")).to_have_text("This link has expired")
     expect(page.locator("main")).to_contain_text(HOTLINE)
     check_page(page, "checkin-expired")
+    arabic = page.goto(person.path + "?lang=ar")
+    assert arabic.status == 410
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.locator("main")).to_contain_text(HOTLINE)
+    check_page(page, "checkin-expired-ar")
 
 
 def test_a_self_registration_reaches_the_queue_and_is_verified_in_the_console(page, browser, live_server, client,
