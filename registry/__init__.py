@@ -69,13 +69,14 @@ def _register_blueprints(app: Flask) -> None:
     from registry.assembly_points.views import bp as assembly_points_bp
     from registry.rosters.views import crisis_rosters_bp, rosters_bp
     from registry.checkin.api import bp as verification_bp
+    from registry.checkin.api import links_bp as checkin_links_bp
     from registry.checkin.views import bp as checkin_bp
     from registry import boundary
     from registry.web import access_log
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
-                   audit_bp, places_bp, map_bp, verification_bp])
+                   audit_bp, places_bp, map_bp, verification_bp, checkin_links_bp])
     from registry.console import init_console
     init_console(app)
     app.register_blueprint(checkin_bp)  # the public check-in pages, at /checkin (SPEC §10)

@@ -68,6 +68,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     # "the verification queue by coordinator, admin and the embassy of the country the person is in" (§4)
     "verification.verification_queue": frozenset({"embassy", "coordinator", "admin"}),
     "verification.decide": frozenset({"embassy", "coordinator", "admin"}),
+    "checkin_links.issue_link": WELFARE,      # a new check-in link: welfare work (SPEC §10)
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string(length=2):code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -275,3 +276,23 @@ def test_retention_purges_the_answers_of_long_closed_crises(app, client, db, wor
     with app.app_context():
         assert retention.purge_closed_crises(days=30) >= 1
     assert count(db, "checkin_answers") == 0 and count(db, "checkin_links") == 0
+
+
+def test_an_officer_issues_a_new_link_after_a_lockout(client, db, world, make_user):
+    for _ in range(5):
+        answer(client, world.path, date_of_birth="1991-01-01")
+    assert client.get(world.path).status_code == 423
+    _, embassy = make_user("embassy", ["AE"])
+    _, elsewhere = make_user("embassy", ["QA"])
+    target = f"/api/v1/crises/{world.crisis}/checkin-links/{world.national}"
+    assert client.post(target, headers=elsewhere).status_code == 404
+    issued = client.post(target, headers=embassy)
+    assert issued.status_code == 200, issued.get_json()
+    new_path = urlsplit(issued.get_json()["url"]).path
+    assert new_path != world.path and issued.get_json()["generation"] == 1
+    assert client.get(world.path).status_code == 404  # the old link stops working
+    assert answer(client, new_path).status_code == 200
+    assert welfare_events(db, world.national) == [("self", "safe", "other", "reached")]
+    assert client.patch(f"/api/v1/crises/{world.crisis}", json={"status": "closed"},
+                        headers=world.admin).status_code == 200
+    assert client.post(target, headers=embassy).status_code == 409

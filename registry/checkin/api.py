@@ -7,11 +7,13 @@ from flask import g
 
 from registry.audit import services as audit
 from registry.auth.access import limited, requires
-from registry.checkin import schemas, verification
+from registry.checkin import schemas, services, verification
 from registry.web.openapi import ApiBlueprint, errors
 
 bp = ApiBlueprint("verification", __name__, url_prefix="/verification",
                   description="The verification queue of self-registrations (SPEC §10)")
+links_bp = ApiBlueprint("checkin_links", __name__, url_prefix="/crises",
+                        description="Check-in links an officer issues again (SPEC §10)")
 
 
 @bp.get("")
@@ -47,3 +49,20 @@ def decide(data, national_id: uuid.UUID):
     passport number is still another record's.
     """
     return verification.decide(national_id, data, g.user)
+
+
+@links_bp.post("/<uuid:crisis_id>/checkin-links/<uuid:national_id>")
+@requires("welfare:write")
+@links_bp.response(200, schemas.IssuedLink)
+@errors(404, 409)
+def issue_link(crisis_id: uuid.UUID, national_id: uuid.UUID):
+    """Issue a new check-in link for a person exposed in the crisis (a link locked after five wrong dates of
+    birth, a lost message): ``url`` for the officer to send; the old link stops working.
+
+    Embassy officers: their jurisdiction only (404 outside it, or when the person was never exposed in the
+    crisis); 409 once the crisis is closed.
+    """
+    issued = services.issue_new_link(crisis_id, national_id, g.user)
+    audit.note(object_type="national", object_ids=[national_id], details={"crisis_id": str(crisis_id),
+                                                                          "checkin_link": "issued"})
+    return issued

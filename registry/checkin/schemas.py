@@ -62,3 +62,11 @@ class DecisionOut(Schema):
     action = fields.String()
     status = fields.String(metadata={"description": "abroad (verified) or erased (merged, rejected)"})
     merged_into = fields.UUID(allow_none=True)
+
+
+class IssuedLink(Schema):
+    crisis_id = fields.UUID()
+    national_id = fields.UUID()
+    url = fields.String(metadata={"description": "the person's new check-in link (absolute): send it to them"})
+    expires_at = fields.DateTime()
+    generation = fields.Integer(metadata={"description": "how many times the link was issued again"})

@@ -23,7 +23,7 @@ from registry.checkin import links
 from registry.checkin.models import CheckinAnswer, CheckinLink, SelfRegistration
 from registry.crises import welfare
 from registry.crises.models import Crisis
-from registry.errors import NotFound, Unprocessable
+from registry.errors import Conflict, NotFound, Unprocessable
 from registry.extensions import db
 from registry.geo import point_wkt
 from registry.nationals import services as nationals
@@ -93,6 +93,23 @@ def check_in(link: CheckinLink, national: National, answer: dict) -> CheckinAnsw
     link.failed_attempts, link.last_used_at = 0, datetime.now(timezone.utc)
     db.session.flush()
     return stored
+
+
+def issue_new_link(crisis_id: uuid.UUID, national_id: uuid.UUID, user) -> dict:
+    """A new link for a person exposed in an active crisis, for an officer to send by hand (a locked link, a
+    lost message): the old token stops working, the tries are counted again from zero.
+    :raises NotFound: not exposed in the crisis, or outside ``user``'s reach; Conflict: the crisis is closed."""
+    crisis = db.session.get(Crisis, crisis_id)
+    if crisis is None:
+        raise NotFound("No such crisis.")
+    welfare.exposed(crisis_id, national_id, user)
+    if crisis.status != "active":
+        raise Conflict("The crisis is closed: its check-in links no longer work.")
+    links.ensure_many(crisis_id, [national_id])
+    link = db.session.get(CheckinLink, (crisis_id, national_id), with_for_update=True)
+    url = links.reissue(link)
+    return {"crisis_id": crisis_id, "national_id": national_id, "url": url, "expires_at": link.expires_at,
+            "generation": link.generation}
 
 
 # ---------------------------------------------------------------------- self-registration
