@@ -75,13 +75,20 @@ def _register_blueprints(app: Flask) -> None:
     from registry.replies.views import bp as inbox_bp, hooks as sms_hook_bp
     from registry.rosters.views import crisis_rosters_bp, rosters_bp
     from registry.statistics.views import bp as statistics_bp
+    from registry.checkin.api import bp as verification_bp
+    from registry.checkin.api import links_bp as checkin_links_bp
+    from registry.checkin.views import bp as checkin_bp
     from registry import boundary
+    from registry.web import access_log
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
-                   audit_bp, places_bp, map_bp, statistics_bp, codes_bp, sms_hook_bp, inbox_bp])
+                   audit_bp, places_bp, map_bp, statistics_bp, codes_bp, sms_hook_bp, inbox_bp, verification_bp,
+                   checkin_links_bp])
     from registry.console import init_console
     init_console(app)
+    app.register_blueprint(checkin_bp)  # the public check-in pages, at /checkin (SPEC §10)
+    access_log.install()  # ... whose tokens never reach a log
     boundary.install(app)
     app.register_blueprint(health.bp)
 

@@ -72,6 +72,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "statistics.stocks": frozenset({"analyst", "coordinator", "admin", "embassy"}),
     "statistics.flows": frozenset({"analyst", "coordinator", "admin", "embassy"}),
     "codes.code_list": frozenset(ROLES),  # "code lists are readable by every role" (SPEC §4, §11)
+    # "the verification queue by coordinator, admin and the embassy of the country the person is in" (§4)
+    "verification.verification_queue": frozenset({"embassy", "coordinator", "admin"}),
+    "verification.decide": frozenset({"embassy", "coordinator", "admin"}),
+    "checkin_links.issue_link": WELFARE,      # a new check-in link: welfare work (SPEC §10)
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string(length=2):code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one
@@ -284,6 +288,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         # The other jurisdiction's reply is the only one needing review: the embassy officer must count none.
         "inbox.list_inbox": lambda: {"query_string": {"outcome": "needs_review"} if other else {}},
         "inbox.update_reply": lambda: {"json": {"handled": True}},
+        # A registered (not self-registered) national: 409 where allowed, nothing changed.
+        "verification.decide": lambda: {"json": {"action": "verify"}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 

@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # matched nobody only coordinators and admins (the query layer and RLS).
     "inbox:read": frozenset({"embassy", "coordinator", "admin"}),
     "inbox:write": frozenset({"embassy", "coordinator", "admin"}),
+    # Self-registrations awaiting an officer (SPEC §10): embassy officers, those in their jurisdiction.
+    "verification:review": frozenset({"embassy", "coordinator", "admin"}),
 }
 
 

@@ -33,6 +33,7 @@ NAVIGATION = (  # (endpoint, label, permission): what the menu offers each role
     ("console.map", "Map", "map:read"),
     ("console.crises", "Crises", "crises:read"),
     ("console.inbox", "Inbox", "inbox:read"),
+    ("console.verification_queue", "Verification", "verification:review"),
     ("console.assembly_points", "Assembly points", "crises:write"),
     ("console.audit", "Audit", "audit:read"),
     ("console.users", "Users", "users:manage"),

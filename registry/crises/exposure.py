@@ -42,9 +42,12 @@ from functools import cache
 
 from sqlalchemy import text
 
-from registry.extensions import db
+from registry.extensions import db, sql_in
+from registry.nationals.models import PRECISE_SOURCES
 
 PRECISE_M = 1000.0
+# A device's fix (GPS given by a client, a person's own phone): precise to its stated precision.
+PRECISE = sql_in(PRECISE_SOURCES)
 MAX_SEARCH_PRECISION_M = 30_000.0
 SUBDIVIDE_VERTICES = 256
 WORK_MEM = "128MB"
@@ -94,7 +97,7 @@ WITH candidates AS MATERIALIZED (
     -- area has thousands of pieces over the same people), each tested against the pieces' index. No
     -- join between large sets: the plan cannot go quadratic on a bad row estimate.
     SELECT n.id, n.location, n.location_precision_m,
-           (n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}) AS precise,
+           (n.location_source IN {PRECISE} AND n.location_precision_m <= {PRECISE_M}) AS precise,
            EXISTS (SELECT 1 FROM run_parts p WHERE p.geom && n.location AND NOT p.shifted
                                                 AND ST_Intersects(p.geom, n.location)) AS inside
     FROM nationals n
@@ -119,7 +122,7 @@ WITH candidates AS MATERIALIZED (
 ), measured AS (
     SELECT c.id, 0.0::float8 AS distance_m FROM candidates c WHERE c.inside
     UNION ALL
-    SELECT nr.id, CASE WHEN n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M}
+    SELECT nr.id, CASE WHEN n.location_source IN {PRECISE} AND n.location_precision_m <= {PRECISE_M}
                        THEN nr.distance_m
                        ELSE greatest(0.0, nr.distance_m - coalesce(n.location_precision_m, 0)) END
     FROM near nr JOIN nationals n ON n.id = nr.id
@@ -139,7 +142,7 @@ SELECT :run_id, n.id,
        CASE WHEN z.distance_km = 0 THEN NULL ELSE z.ring_km END,
        round(z.distance_km::numeric, 3)::float8,
        CASE WHEN n.location_source = 'country_centroid' THEN 'country_only'
-            WHEN n.location_source = 'gps' AND n.location_precision_m <= {PRECISE_M} THEN 'high'
+            WHEN n.location_source IN {PRECISE} AND n.location_precision_m <= {PRECISE_M} THEN 'high'
             ELSE 'possible' END,
        n.location, n.location_source, n.location_precision_m,
        floor(extract(epoch FROM now() - n.location_reported_at) / 86400)::int,

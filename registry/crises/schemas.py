@@ -34,6 +34,9 @@ class CrisisUpdate(StrictSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     area = fields.Dict()
     zones_km = fields.List(fields.Float())
+    self_registration = fields.Boolean(metadata={"description": "whether unregistered nationals may register "
+                                                                "themselves at /checkin/register/{id} while the "
+                                                                "crisis is active (SPEC §10)"})
 
 
 class RunOut(Schema):
@@ -63,6 +66,7 @@ class CrisisSummary(Schema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     closed_at = fields.DateTime(allow_none=True)
+    self_registration = fields.Boolean()
 
 
 class CrisisOut(CrisisSummary):

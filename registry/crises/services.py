@@ -84,6 +84,8 @@ def update_crisis(crisis_id: uuid.UUID, data: dict, user) -> Crisis:
                             errors={"status": ["Closed."]})
     if "severity" in data:
         crisis.severity = data["severity"]
+    if "self_registration" in data:
+        crisis.self_registration = data["self_registration"]
     if "status" in data and data["status"] != crisis.status:
         crisis.status = data["status"]
         crisis.closed_at = datetime.now(timezone.utc) if data["status"] == "closed" else None
@@ -234,6 +236,7 @@ def summary(crisis: Crisis, user, version: CrisisVersion | None = None) -> dict:
         "latest_run": {"id": run.id, "version": run.version, "status": run.status, "job_id": run.job_id,
                        "counts": visible_counts(crisis, user)} if run else None,
         "created_at": crisis.created_at, "updated_at": crisis.updated_at, "closed_at": crisis.closed_at,
+        "self_registration": crisis.self_registration,
     }
 
 

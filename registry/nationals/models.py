@@ -20,7 +20,10 @@ NATIONAL_STATUSES = ("abroad", "returned", "missing", "deceased", "unverified")
 SETTABLE_STATUSES = ("abroad", "returned", "missing", "deceased")
 SOURCES = ("departure_desk", "embassy", "self_registration", "bulk_import")
 LEGAL_STATUSES = ("documented", "undocumented", "unknown")
-LOCATION_SOURCES = ("gps", "geocoded_city", "geocoded_address", "country_centroid")
+# ``self_report``: the person's own phone (a check-in, a self-registration), precise to its stated accuracy.
+LOCATION_SOURCES = ("gps", "geocoded_city", "geocoded_address", "country_centroid", "self_report")
+# Sources whose points are fixes of the device, precise to their ``precision_m`` (exposure certainty).
+PRECISE_SOURCES = ("gps", "self_report")
 
 
 class National(db.Model):

@@ -334,6 +334,87 @@ def add_location(national_id: uuid.UUID, data: dict, user) -> National:
     return national
 
 
+def add_self_report(national: National, lat: float, lon: float, precision_m: float) -> str | None:
+    """Record a point the person gave from their own phone (a check-in, SPEC §10) as a ``self_report``; the
+    country it is in, or None. Across a border it moves their jurisdiction as any newer location does
+    (SPEC §4: the person fled); a point at sea is kept (it may be a boat) without moving it."""
+    country = geo.country_at(lon, lat)
+    _add_location(national, {"lat": lat, "lon": lon, "precision_m": precision_m}, default_source="self_report",
+                  country=country)
+    return country
+
+
+def create_self_registration(data: dict, host: str, *, location: dict | None = None,
+                             place: str | None = None) -> tuple[National, uuid.UUID | None]:
+    """Register a person who registered themselves during a crisis (SPEC §10): status ``unverified``, source
+    ``self_registration``, the service's nationality, nobody as creator, host country ``host``.
+
+    ``data``: ``family_name``, ``given_names``, ``date_of_birth``, optional ``sex``, ``phones``,
+    ``passport_number``, ``national_id_number``. ``location`` (``lat``, ``lon``, ``precision_m``) is the phone's
+    point (a ``self_report``); without it ``place`` (the person's words) is looked up in the host country's
+    gazetteer, else the country's reference point is used. Never merged, never refused for a registered
+    passport: the number is kept encrypted without its index and the holder's id is returned (for the
+    verification queue), so that an anonymous form learns nothing of other records.
+    → (the national, the id of the record already holding the passport or None).
+    """
+    nationality = current_app.config["REGISTRY_NATIONALITY"]
+    national = National(id=uuid.uuid4(), nationality=nationality, status="unverified", source="self_registration",
+                        household_id=uuid.uuid4(), jurisdiction_country=host)
+    passport = data.get("passport_number")
+    holder = None
+    if passport:
+        holder = db.session.scalar(select(func.registered_passport(
+            nationality, cast(keyring().blind_indexes("passport", passport), ARRAY(LargeBinary)), cast(None, Uuid))))
+    _store_documents(national, data)
+    if holder is not None:
+        national.passport_index = None  # the officer settles it (``claim_passport``, a merge, a rejection)
+    for key in ("family_name", "given_names", "sex", "date_of_birth"):
+        setattr(national, key, data.get(key))
+    national.phones = list(dict.fromkeys(data.get("phones") or []))
+    national.search_name = validation.search_key(national.family_name, national.given_names)
+    db.session.add(national)
+    db.session.flush()
+    db.session.add(Deployment(national_id=national.id, is_current=True, host_country=host, address=place))
+    db.session.flush()
+    if location:
+        _add_location(national, location, default_source="self_report", country=host)
+    else:
+        _locate_by_city(national, host, place)
+    db.session.flush()
+    db.session.refresh(national)
+    return national, holder
+
+
+def claim_passport(national: National, user) -> None:
+    """Index the passport number ``national`` holds without an index (a self-registration that met a
+    registered passport), now that an officer vouches for the record.
+    :raises DuplicatePassport: another record still holds it (naming it when ``user`` may see it)."""
+    if national.passport_ciphertext is None or national.passport_index is not None:
+        return
+    passport = document_numbers(national)["passport_number"]
+    _check_passport(national.nationality, passport, user, exclude=national.id)
+    _store_documents(national, {"passport_number": passport})
+
+
+def likely_duplicates(national: National, user) -> list[dict]:
+    """``possible_duplicates``, and the visible records sharing its passport (same nationality) or national ID
+    number (under any index key): [{id, reasons}] for an officer to compare (the verification queue)."""
+    found = {d["id"]: d for d in possible_duplicates(national, user)}
+    ring = keyring()
+    for field, number in document_numbers(national).items():
+        if not number:
+            continue
+        column = DOCUMENTS[field]
+        query = (visible_nationals(user).with_only_columns(National.id)
+                 .where(getattr(National, f"{column}_index").in_(ring.blind_indexes(column, number)),
+                        National.id != national.id))
+        if field == "passport_number":
+            query = query.where(National.nationality == national.nationality)
+        for other in db.session.scalars(query.limit(20)):
+            found.setdefault(other, {"id": other, "reasons": []})["reasons"].append(f"same_{field}")
+    return list(found.values())
+
+
 def update_national(national_id: uuid.UUID, data: dict, user) -> National:
     """Apply a partial update; ``deployment`` fields change the current deployment."""
     national = get_national(national_id, user)

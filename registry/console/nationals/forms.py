@@ -43,7 +43,8 @@ STATUS_LABELS = {"abroad": "Abroad", "returned": "Returned", "missing": "Missing
 SOURCE_LABELS = {"departure_desk": "Departure desk", "embassy": "Embassy", "self_registration": "Self-registration",
                  "bulk_import": "Bulk import"}
 LOCATION_SOURCE_LABELS = {"gps": "GPS", "geocoded_city": "city, from the gazetteer",
-                          "geocoded_address": "address, geocoded", "country_centroid": "country only"}
+                          "geocoded_address": "address, geocoded", "country_centroid": "country only",
+                          "self_report": "the person's own phone"}
 WELFARE_LABELS = {"unknown": "Unknown", "contacted": "Contacted", "safe": "Safe",
                   "needs_assistance": "Needs assistance", "evacuated": "Evacuated", "repatriated": "Repatriated",
                   "missing": "Missing"}
