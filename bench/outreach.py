@@ -318,13 +318,16 @@ class Service:
         self.worker.wait()
 
     def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)  # the worker and its pool children
+        if self.web.poll() is None:
+            self.web.terminate()
         for process in (self.worker, self.web):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM) if process is self.worker else process.terminate()
-                try:
-                    process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     def call(self, method: str, path: str, token: str, body=None) -> tuple[int, dict]:
         import json
