@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from registry.gateways.local import FakesmscReader, GatewayError, GatewayStack, Sms
-from tests.gateway_stack import PORT_BASE
+from tests.gateway_stack import PORT_BASE, QuietRequestHandler
 
 
 class Recorder:
@@ -28,7 +28,7 @@ class Recorder:
     def __init__(self):
         self.requests: list[dict] = []
         self._changed = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=QuietRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_port}"
