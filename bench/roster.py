@@ -91,8 +91,9 @@ def seed_nationals(url: str, count: int, label_points: dict) -> None:
     print(f"seed: {count - have:,} nationals added in {time.monotonic() - started:.0f} s")
 
 
-def seed_crisis(url: str, name: str, rows: int) -> str:
-    """A crisis whose one succeeded run holds ``rows`` of the seeded nationals (distance by random ring)."""
+def seed_crisis(url: str, name: str, rows: int, tag: str = SEED_TAG) -> str:
+    """A crisis whose one succeeded run holds ``rows`` of the nationals seeded with ``tag`` (distance by random
+    ring). Also bench/outreach.py's."""
     with psycopg.connect(url) as conn:
         found = conn.execute("SELECT id FROM crises WHERE name = %s", (name,)).fetchone()
         if found:
@@ -120,7 +121,7 @@ def seed_crisis(url: str, name: str, rows: int) -> str:
                    n.location, n.location_source, n.location_precision_m, 1, n.household_id, """ + PRIORITY_SQL + """
             FROM (SELECT n.*, abs(hashtext(n.household_id::text)) / 2147483647.0 AS h
                   FROM nationals n WHERE n.search_name = %(tag)s ORDER BY n.household_id LIMIT %(rows)s) n
-        """, {"run": run_id, "tag": SEED_TAG, "rows": rows})
+        """, {"run": run_id, "tag": tag, "rows": rows})
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE exposures")

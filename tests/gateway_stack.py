@@ -16,15 +16,23 @@ import os
 import threading
 
 import pytest
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 PORT_BASE = int(os.environ.get("SAGIP_TEST_KANNEL_PORT_BASE", "14000"))
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """No access log line per request: the development server's would carry query strings (the hook's
+    ``secret``) and check-in tokens, which the service's own logs never do (gunicorn_conf.py)."""
+
+    def log_request(self, code="-", size="-"):
+        pass
 
 
 @pytest.fixture(scope="session")
 def live_server(app, celery_worker):
     """The test application on a free local port, one thread per request (as gunicorn's threads)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from registry.gateways.local import FakesmscReader, GatewayError, GatewayStack, Sms
-from tests.gateway_stack import PORT_BASE
+from tests.gateway_stack import PORT_BASE, QuietRequestHandler
 
 
 class Recorder:
@@ -28,7 +28,7 @@ class Recorder:
     def __init__(self):
         self.requests: list[dict] = []
         self._changed = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=QuietRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_port}"
@@ -225,3 +225,29 @@ def test_registry_gateways_up_prints_the_environment_and_stops_cleanly(tmp_path)
     assert b"[gateways] stopped" in errors
     leftover = subprocess.run(["pgrep", "-f", f"{tmp_path}/gateways/kannel/kannel.conf"], capture_output=True)
     assert leftover.stdout == b""
+
+
+def test_docker_compose_runs_the_same_gateways():
+    """docker-compose.yml (no Docker engine here: read, not run): kannel configured by the same command,
+    fakesmsc connected to its fake SMSC, an SMTP sink, and the app's gateway variables pointing at them."""
+    from pathlib import Path
+
+    import yaml
+
+    from registry.gateways.local import Ports
+
+    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
+    services = compose["services"]
+    kannel = services["kannel"]["command"]
+    assert kannel[:4] == ["registry", "gateways", "up", "--kannel-only"]
+    ports = Ports(int(kannel[kannel.index("--port-base") + 1]))
+    for name in ("api", "worker", "kannel"):
+        environment = services[name]["environment"]
+        sms_url = urllib.parse.urlsplit(environment["REGISTRY_SMS_URL"])
+        assert (sms_url.hostname, sms_url.port, sms_url.path) == ("kannel", ports.sendsms, "/cgi-bin/sendsms")
+        assert environment["REGISTRY_SMTP_URL"] == "smtp://smtp:1025"
+        assert environment["REGISTRY_SMS_HOOK_SECRET"]
+    fakesmsc = services["fakesmsc"]["command"]
+    assert fakesmsc[0] == "/usr/lib/kannel/test/fakesmsc"
+    assert fakesmsc[fakesmsc.index("-H") + 1] == "kannel" and fakesmsc[fakesmsc.index("-r") + 1] == str(ports.smsc)
+    assert services["smtp"]["command"] == ["python", "-m", "aiosmtpd", "-n", "-l", "0.0.0.0:1025"]

@@ -16,7 +16,11 @@ How Kannel 1.4.5 (Debian ``kannel`` + ``kannel-extras``) behaves here, checked o
   ``coding=2`` is converted to the GSM alphabet: Arabic script arrives as ``?``.
 * Delivery reports: with ``dlr-mask`` and ``dlr-url`` on sendsms, the fake SMSC reports type 1 (delivered
   to the phone) as soon as ``fakesmsc`` has been written the message, and bearerbox type 8 (accepted by
-  the SMSC); it never reports 2 (failed), 4 (buffered) or 16 (rejected).
+  the SMSC); it never reports 2 (failed), 4 (buffered) or 16 (rejected). A ``dlr-mask`` (with or without
+  a ``dlr-url``) costs sendsms its latency: about one answer in ten then waits ~40 ms (the shape of Nagle
+  against delayed ACKs; not traced further), so one keep-alive client sends ~200
+  messages/s with reports against ~2,500 without; throughput grows with concurrent clients
+  (``bench/outreach.py ceiling``).
 * The ``sms-service`` cannot add an HTTP header of our own (its ``header`` is text put before a reply
   SMS), so the hook secret travels as the ``secret`` query parameter of ``post-url``. Kannel posts the
   reply's text as the body (``Content-Type: text/plain; charset="UTF-8"`` for a ``text`` line,
@@ -444,6 +448,7 @@ class GatewayStack:
         if self._smtp is not None:
             self._smtp.stop()
             self._smtp = None
+        stopped = []
         for name in ("injector", "fakesmsc", "smsbox", "bearerbox"):
             process = self._processes.pop(name, None)
             if process is None:
@@ -455,12 +460,14 @@ class GatewayStack:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+            stopped.append(process)
+        for thread in self._threads:  # the reader ends at fakesmsc's end of output
+            thread.join(timeout=15)
+        self._threads.clear()
+        for process in stopped:
             for stream in (process.stdin, process.stdout, process.stderr):
                 if stream is not None:
                     stream.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads.clear()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -470,13 +477,15 @@ class GatewayStack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _spawn(self, name: str, args: list[str], **kwargs) -> subprocess.Popen:
-        kwargs.setdefault("stdout", subprocess.DEVNULL)
-        kwargs.setdefault("stderr", open(self.workdir / f"{name}.out", "wb"))
-        process = subprocess.Popen(args, cwd=self.workdir, stdin=kwargs.pop("stdin", subprocess.DEVNULL),
-                                   preexec_fn=_kill_with_parent, **kwargs)
-        if hasattr(kwargs["stderr"], "close"):
-            kwargs["stderr"].close()
+    def _spawn(self, name: str, args: list[str], stdin=subprocess.DEVNULL, stderr=None) -> subprocess.Popen:
+        """Start one program of the stack; its standard error goes to ``NAME.out`` unless given."""
+        output = open(self.workdir / f"{name}.out", "wb") if stderr is None else None
+        try:
+            process = subprocess.Popen(args, cwd=self.workdir, stdin=stdin, stdout=subprocess.DEVNULL,
+                                       stderr=output or stderr, preexec_fn=_kill_with_parent)
+        finally:
+            if output is not None:
+                output.close()
         self._processes[name] = process
         return process
 
