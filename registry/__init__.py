@@ -47,6 +47,7 @@ def _register_models() -> None:
     from registry import idempotency  # noqa: F401
     from registry.assembly_points import models as assembly_point_models  # noqa: F401
     from registry.audit import models as audit_models  # noqa: F401
+    from registry.campaigns import models as campaign_models  # noqa: F401
     from registry.auth import models as auth_models  # noqa: F401
     from registry.checkin import models as checkin_models  # noqa: F401
     from registry.crises import models as crisis_models  # noqa: F401
@@ -60,6 +61,7 @@ def _register_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from registry import health
     from registry.audit.views import bp as audit_bp
+    from registry.campaigns.views import crisis_messages_bp, dlr_bp, messages_bp
     from registry.crises.views import bp as crises_bp
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
@@ -72,7 +74,8 @@ def _register_blueprints(app: Flask) -> None:
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
-                   audit_bp, places_bp, map_bp])
+                   audit_bp, places_bp, map_bp, crisis_messages_bp, messages_bp])
+    app.register_blueprint(dlr_bp)
     from registry.console import init_console
     init_console(app)
     boundary.install(app)

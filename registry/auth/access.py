@@ -39,6 +39,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The map of nationals (clusters over their reach).
     "map:read": frozenset({"embassy", "coordinator", "admin"}),
     "users:manage": frozenset({"admin"}),
+    # Message campaigns (SPEC §10): coordinators and admins reach everyone, embassy officers their jurisdiction.
+    "messages:write": frozenset({"embassy", "coordinator", "admin"}),
+    "messages:read": frozenset({"embassy", "coordinator", "admin"}),
 }
 
 
