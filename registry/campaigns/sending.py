@@ -58,6 +58,7 @@ import hmac
 import logging
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -327,8 +328,9 @@ class _Recorder:
 
     def __init__(self):
         self.connection = db.engine.raw_connection()
+        driver = self.connection.dbapi_connection
         self.connection.detach()  # closed for good at the end, never handed back to the pool with its settings
-        driver = self.connection.driver_connection
+        driver.rollback()
         driver.autocommit = True
         config = current_app.config
         driver.execute("SELECT set_config('sagip.scope', '*', false)")
@@ -379,7 +381,8 @@ def _sender(app, plan: Plan, clients: dict, limiter: RateLimiter) -> None:
                 if backoff:
                     time.sleep(backoff)
         except Exception as exc:  # logged by type only; the rows' leases bring them back
-            log.error("campaign %s: a sender stopped: %s", plan.campaign_id, type(exc).__name__)
+            log.error("campaign %s: a sender stopped: %s\n%s", plan.campaign_id, type(exc).__name__,
+                      "".join(traceback.format_tb(exc.__traceback__)))
             plan.failures.append(type(exc).__name__)
             db.session.rollback()
         finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from registry import idempotency
 from registry.audit import services as audit
@@ -54,7 +54,7 @@ def create_campaign(data, crisis_id: uuid.UUID):
         answer = services.dry_run(crisis, resolved, g.user)
         audit.note(object_type="campaign", object_ids=[crisis_id], result_count=answer["recipients"],
                    details={"dry_run": True, "channels": resolved["channels"]})
-        return schemas.DryRunOut().dump(answer), 200
+        return jsonify(schemas.DryRunOut().dump(answer))  # a Response: the 202 schema does not dump it
     earlier = idempotency.earlier_answer(g.user.id)
     if earlier:
         campaign = services.get_campaign(uuid.UUID(earlier[1]["id"]), g.user)
