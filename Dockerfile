@@ -2,13 +2,14 @@
 #
 #   docker build -t sagip .                          # runtime image
 #   docker build --build-arg EXTRAS=test -t sagip:test .   # + pytest (docker-compose's `tests` service)
+#   docker build --target kannel -t sagip-kannel .    # + Debian's Kannel (docker-compose's `kannel`, `fakesmsc`)
 #
 # The repository files live in /app and PYTHONPATH=/app makes every process
 # (the `registry` console script included) import the code from there, not the
 # copy that `pip install .` puts in site-packages: the first migration reads
 # geodata/country_points.csv relative to the repository root
 # (migrations/versions/ -> ../../geodata), so it must run from /app/migrations.
-FROM python:3.11-slim
+FROM python:3.11-slim AS app
 
 # Optional extras of pyproject.toml to install, comma-separated (e.g. "test").
 ARG EXTRAS=""
@@ -73,3 +74,16 @@ VOLUME ["/data"]
 EXPOSE 8000
 
 CMD ["registry", "serve", "--host", "0.0.0.0", "--port", "8000"]
+
+# docker-compose's `kannel` and `fakesmsc` services: the same image with Debian's Kannel (bearerbox, smsbox)
+# and its fake SMSC client (kannel-extras); `registry gateways up --kannel-only` writes Kannel's configuration
+# (registry/gateways/local.py, the one renderer the tests and the demo use too).
+FROM app AS kannel
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends kannel kannel-extras \
+    && rm -rf /var/lib/apt/lists/*
+USER 10001:10001
+
+# The default target: the service's image.
+FROM app

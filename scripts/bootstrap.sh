@@ -39,6 +39,13 @@ if command -v pg_lsclusters >/dev/null 2>&1 && [ -n "$(ls /etc/postgresql 2>/dev
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             chromium fonts-liberation >/dev/null
     fi
+    # Kannel (bearerbox + smsbox) and its fake SMSC client (kannel-extras: /usr/lib/kannel/test/fakesmsc) for
+    # the SMS channel's tests, the demo and bench/outreach.py (registry/gateways/local.py runs them).
+    if [ ! -x /usr/sbin/bearerbox ] || [ ! -x /usr/lib/kannel/test/fakesmsc ]; then
+        log "installing Kannel and its fake SMSC (apt)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            kannel kannel-extras >/dev/null
+    fi
     if ! command -v redis-server >/dev/null 2>&1; then
         log "installing Redis (apt)"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null

@@ -1,4 +1,5 @@
-"""Fixtures: a migrated PostGIS test database, real Redis, a real Celery worker.
+"""Fixtures: a migrated PostGIS test database, real Redis, a real Celery worker, and (tests/gateway_stack.py)
+the app served over HTTP with real Kannel + fakesmsc and SMTP gateways.
 
 Nothing here is mocked. The test database is rebuilt from the migrations at
 the start of the session; tables are emptied after each test (the API and the
@@ -18,6 +19,8 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
+
+from tests.gateway_stack import gateway_stack, live_server  # noqa: F401  (session fixtures)
 
 TEST_DATABASE_URL = os.environ.get("SAGIP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/sagip_test")
 TEST_REDIS_URL = os.environ.get("SAGIP_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")

@@ -76,7 +76,7 @@ def scene(client, desk, coordinator, db, celery_worker):
                           vulnerabilities=[], deployment={"city": "Sohar"}),
     }
     crisis = declare(client, coordinator, circle(*DUBAI, 30), zones=[50, 200], name="Gulf floods")
-    return {"people": people, "crisis": crisis}
+    return {"people": people, "crisis": crisis, "coordinator": coordinator}
 
 
 def crisis_url(scene) -> str:
@@ -279,6 +279,14 @@ def test_filters_narrow_the_list_the_counts_and_the_map(app, db, scene):
     assert names(vulnerability="chronic_illness") == {"Medicalcase"}
     assert names(zone="ring", city="Sohar") == {"Soharperson"}
     assert names(certainty="country_only") == set()
+    # Welfare from any source (here the hotline API; SMS replies and check-ins record through the same service).
+    marked = app.test_client().patch(
+        f"/api/v1/crises/{scene['crisis']['id']}/welfare/{scene['people']['ring']}?purpose=test+welfare",
+        json={"welfare_status": "needs_evacuation"}, headers=scene["coordinator"])
+    assert marked.status_code == 200, marked.get_json()
+    assert names(welfare_status="needs_evacuation") == {"Ringperson"}
+    assert names(welfare_status="unknown") == {"Insideone", "Medicalcase", "Soharperson"}
+    assert names(welfare_status="safe") == set()
     doc = page_of(browser.get(crisis_url(scene), query_string={"zone": "inside"}))
     assert doc.get_element_by_id("list-total").text_content().startswith("2 people")
     map_url = doc.get_element_by_id("crisis-map").get("data-points-url")
@@ -295,6 +303,8 @@ def test_filters_narrow_the_list_the_counts_and_the_map(app, db, scene):
     # A bad filter: 422 beside it, never a 500.
     bad = browser.get(crisis_url(scene), query_string={"zone": "nearby"})
     assert bad.status_code == 422 and "One of" in field_error(page_of(bad), "zone")
+    bad = browser.get(crisis_url(scene), query_string={"welfare_status": "fine"})
+    assert bad.status_code == 422 and "welfare" in field_error(page_of(bad), "welfare_status")
     assert browser.get(f"{crisis_url(scene)}/map.json", query_string={"priority": "9"}).status_code == 422
 
 

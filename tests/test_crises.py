@@ -84,6 +84,10 @@ def test_certainty_high_possible_and_country_only(client, desk, coordinator, db,
     assert found[country]["certainty"] == "country_only" and found[country]["zone"] == "inside"
     only_possible = rows(client, coordinator, crisis["id"], certainty="possible")
     assert list(only_possible) == [city]
+    # The priority class filters as the console's list does.
+    by_class = {n: {i for i, r in found.items() if r["priority"] == n} for n in (1, 2, 3, 4)}
+    assert {n: set(rows(client, coordinator, crisis["id"], priority=n)) for n in (1, 2, 3, 4)} == by_class
+    assert set().union(*by_class.values()) == {gps, city, country}
 
 
 SQUARE = [[55.1, 25.1], [55.4, 25.1], [55.4, 25.35], [55.1, 25.35], [55.1, 25.1]]  # counter-clockwise

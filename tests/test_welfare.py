@@ -61,6 +61,18 @@ def test_unknown_then_a_hotline_call_then_its_history(client, coordinator, scene
     found = rows(client, coordinator, scene["crisis"]["id"])
     assert found[scene["people"]["near"]]["welfare_status"] == "needs_evacuation"
     assert found[scene["people"]["also"]]["welfare_status"] == "unknown"
+    # ... and the list filters by it (those without news are "unknown").
+    def filtered(status):
+        answer = client.get(f"/api/v1/crises/{scene['crisis']['id']}/exposure", headers=coordinator,
+                            query_string={**PURPOSE, "welfare_status": status})
+        assert answer.status_code == 200, answer.get_json()
+        return {r["national_id"] for r in answer.get_json()["items"]}
+    assert filtered("needs_evacuation") == {scene["people"]["near"]}
+    assert scene["people"]["also"] in filtered("unknown") and scene["people"]["near"] not in filtered("unknown")
+    assert filtered("safe") == set()
+    refused = client.get(f"/api/v1/crises/{scene['crisis']['id']}/exposure", headers=coordinator,
+                         query_string={**PURPOSE, "welfare_status": "fine"})
+    assert refused.status_code == 422 and "welfare_status" in refused.get_json()["errors"]
     csv = client.get(f"/api/v1/crises/{scene['crisis']['id']}/exposure", headers=coordinator,
                      query_string={**PURPOSE, "format": "csv"}).get_data(as_text=True)
     header, *lines = csv.strip().splitlines()

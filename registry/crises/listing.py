@@ -53,12 +53,13 @@ def _with_welfare(query, run_id):
 
 
 def _rows(user, run_id: uuid.UUID, filters: dict, columns=_ROW_COLUMNS):
-    """The run's rows ``user`` may see, filtered (zone, ring_km, certainty, vulnerability, priority, city), each
-    with the national's latest welfare status in the crisis."""
+    """The run's rows ``user`` may see, filtered (zone, ring_km, certainty, vulnerability, priority, city, welfare
+    status: ``unknown`` is the status of those with no news yet), each with the national's latest welfare status
+    in the crisis."""
     query = (select(*columns).select_from(Exposure)
              .join(National, and_(National.id == Exposure.national_id, visible_clause(user)))
              .outerjoin(Deployment, and_(Deployment.national_id == Exposure.national_id, Deployment.is_current)))
-    if columns is _ROW_COLUMNS:
+    if columns is _ROW_COLUMNS or filters.get("welfare_status"):
         query = _with_welfare(query, run_id)
     query = query.where(Exposure.run_id == run_id)
     if filters.get("zone"):
@@ -73,6 +74,8 @@ def _rows(user, run_id: uuid.UUID, filters: dict, columns=_ROW_COLUMNS):
         query = query.where(Exposure.priority == filters["priority"])
     if filters.get("city"):
         query = query.where(func.lower(Deployment.city) == filters["city"].lower())
+    if filters.get("welfare_status"):
+        query = query.where(func.coalesce(WelfareStatus.status, "unknown") == filters["welfare_status"])
     return query
 
 

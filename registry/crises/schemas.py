@@ -7,6 +7,9 @@ from registry import fields as f
 from registry.crises.models import (CERTAINTIES, CONTACT_CHANNELS, CONTACT_OUTCOMES, KINDS, SEVERITIES, STATUSES,
                                     WELFARE_SOURCES, WELFARE_STATUSES, ZONES)
 from registry.nationals.models import VULNERABILITIES
+
+# The priority classes an exposure run gives (registry/crises/exposure.py PRIORITY_SQL).
+PRIORITY_CLASSES = (1, 2, 3, 4)
 from registry.pagination import page_schema
 from registry.schemas import DiffCounts, PageQuery, RequiredPurposeQuery, StrictSchema
 
@@ -79,6 +82,12 @@ class ExposureQuery(RequiredPurposeQuery):
     ring_km = fields.Float(validate=validate.Range(min=0, max=100_000))
     certainty = fields.String(validate=validate.OneOf(CERTAINTIES))
     vulnerability = fields.String(validate=validate.OneOf(VULNERABILITIES))
+    priority = fields.Integer(validate=validate.OneOf(PRIORITY_CLASSES),
+                              metadata={"description": "1 medical or disability, 2 pregnant, 3 minor or elderly, "
+                                                       "4 standard"})
+    welfare_status = fields.String(validate=validate.OneOf(WELFARE_STATUSES),
+                                   metadata={"description": "the latest welfare status in this crisis (from the "
+                                                            "hotline, SMS replies, check-ins); unknown: no news"})
     city = f.Text(200)
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10_000))
     cursor = fields.String(validate=validate.Length(max=500))

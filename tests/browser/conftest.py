@@ -1,6 +1,6 @@
 """The console in a real browser: Debian's Chromium driven by Playwright (pytest-playwright), against the
-test application served over HTTP by a thread of this process, with the real database, Redis and the
-session's Celery worker.
+test application served over HTTP by a thread of this process (``live_server``, tests/gateway_stack.py),
+with the real database, Redis and the session's Celery worker.
 
 Every page a test opens is held to three rules, checked by fixtures rather than remembered:
 
@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.console_helpers import PASSWORD, make_console_user
 
@@ -32,17 +30,6 @@ def _chromium() -> str:
     if not found:
         pytest.fail("Chromium is not installed: scripts/bootstrap.sh installs it (apt-get install chromium)")
     return found
-
-
-@pytest.fixture(scope="session")
-def live_server(app, celery_worker):
-    """The test application on a free local port, one thread per request (as gunicorn's threads)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

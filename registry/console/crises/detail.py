@@ -25,7 +25,7 @@ from registry.console import bp
 from registry.console.pages import may, reference_data, render, requires_page
 from registry.crises import listing, schemas
 from registry.crises import services as crises
-from registry.crises.models import CERTAINTIES, ZONES, Crisis
+from registry.crises.models import CERTAINTIES, WELFARE_STATUSES, ZONES, Crisis
 from registry.errors import Forbidden, NotFound, Unprocessable
 from registry.jobs import services as jobs
 from registry.nationals.models import VULNERABILITIES
@@ -37,7 +37,7 @@ PAGE_ROWS = 50
 DIFF_ROWS = 100  # per list; the counts say how many there are in all
 MAP_GROUPS = 3000  # at most this many points or groups on the map
 MAP_CELLS = 80  # the grid: about this many cells across the area and its rings
-FILTERS = ("zone", "certainty", "priority", "vulnerability", "city")
+FILTERS = ("zone", "certainty", "priority", "vulnerability", "welfare_status", "city")
 EXPORT_FORMATS = {"csv": "CSV (a row per person)", "geojson": "GeoJSON (a point per person)"}
 PRIORITY_LABELS = {1: "medical or disability", 2: "pregnant", 3: "minor or elderly", 4: "standard"}
 CERTAINTY_LABELS = {"high": "high (a precise point)", "possible": "possible (near the edge)",
@@ -109,8 +109,7 @@ def crisis_export(crisis_id: uuid.UUID):
     form = {name: request.form.get(name, "").strip() for name in ("purpose", "format")}
     filters, _ = read_filters(request.form)  # the page's own filters, checked when it was shown
     try:
-        args = schemas.ExposureQuery().load({**{k: v for k, v in form.items() if v},
-                                              **{k: v for k, v in filters.items() if k != "priority"}})
+        args = schemas.ExposureQuery().load({**{k: v for k, v in form.items() if v}, **filters})
     except ValidationError as invalid:
         messages = dict(invalid.messages)
         if "purpose" in messages and not form["purpose"]:
@@ -185,6 +184,8 @@ def read_filters(source) -> tuple[dict, dict]:
             errors[name] = [f"One of: {', '.join(CERTAINTIES)}."]
         elif name == "vulnerability" and value not in VULNERABILITIES:
             errors[name] = [f"One of: {', '.join(VULNERABILITIES)}."]
+        elif name == "welfare_status" and value not in WELFARE_STATUSES:
+            errors[name] = ["One of the welfare statuses."]
         elif name == "priority" and value not in {str(n) for n in PRIORITIES}:
             errors[name] = ["A priority class, 1 to 4."]
         elif name == "city" and len(value) > 200:
@@ -251,6 +252,7 @@ def _page(crisis: Crisis, filters: dict, *, filter_errors=None, export=None, exp
         "crisis": crisis, "version": version, "current_run": current, "run": run, "run_job": _run_job(current),
         "everywhere": Reach.of(g.user).is_everywhere, "filters": filters, "filter_errors": filter_errors or {},
         "zones": ZONES, "certainties": CERTAINTY_LABELS, "priorities": PRIORITY_LABELS,
+        "welfare_statuses": WELFARE_STATUSES,
         "vulnerabilities": VULNERABILITIES if "vulnerabilities" not in visibility.hidden_from(role) else (),
         "export": export or dict(_NEW_EXPORT), "export_errors": export_errors or {}, "formats": EXPORT_FORMATS,
         "may_export": may("exposure:read"), "may_build": may("rosters:write") and crisis.status == "active",
