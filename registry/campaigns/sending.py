@@ -304,7 +304,8 @@ WITH previous AS (
 UPDATE campaign_recipients
 SET state = 'submitting', submitted_at = now(), attempts = attempts + 1, phone_index = %(n_phone)s::smallint,
     parts = %(n_parts)s::smallint, encoding = %(n_encoding)s::varchar
-WHERE id = %(n_id)s::bigint AND state = 'sending'"""
+WHERE id = %(n_id)s::bigint AND state = 'sending'
+RETURNING id"""
 
 _NATIONALS = text("SELECT id, given_names, phones, email FROM nationals WHERE id = ANY(:ids) AND erased_at IS NULL")
 _OPTED_OUT = text("SELECT phone FROM sms_opt_outs WHERE phone = ANY(CAST(:phones AS varchar[]))")
@@ -341,14 +342,17 @@ class _Recorder:
         driver.execute("SET synchronous_commit = off")
         self.driver = driver
 
-    def record(self, previous: tuple | None, message: Message | None) -> None:
+    def record(self, previous: tuple | None, message: Message | None) -> bool:
+        """Record ``previous`` (id, state, reason, phone index) and mark ``message`` submitting; whether it was
+        (not: cancelled meanwhile, or taken over by another sender after a lapsed lease)."""
         p_id, p_state, p_error, p_phone = previous if previous else (None, None, None, None)
-        self.driver.execute(_RECORD, {
+        cursor = self.driver.execute(_RECORD, {
             "p_id": p_id, "p_state": p_state, "p_error": p_error, "p_phone": p_phone,
             "n_id": message.recipient_id if message else None,
             "n_phone": message.phone_index if message else None,
             "n_parts": message.measure.parts if message and message.measure else None,
             "n_encoding": message.measure.encoding if message and message.measure else None})
+        return cursor.fetchone() is not None
 
     def close(self) -> None:
         self.connection.close()
@@ -366,8 +370,9 @@ def _sender(app, plan: Plan, clients: dict, limiter: RateLimiter) -> None:
                     == "cancelled"
                 if cancelled:  # rows queued again since the cancel (a next phone) are cancelled too
                     db.session.execute(update(CampaignRecipient).where(
-                        CampaignRecipient.campaign_id == plan.campaign_id, CampaignRecipient.state == "queued")
-                        .values(state="cancelled", error="cancelled"))
+                        CampaignRecipient.campaign_id == plan.campaign_id,
+                        CampaignRecipient.state.in_(("queued", "sending")))
+                        .values(state="cancelled", error="cancelled", lease_until=None))
                 batch = db.session.execute(_CLAIM, {"campaign_id": plan.campaign_id, "batch": plan.batch,
                                                     "lease_s": LEASE_S, "cancelled": cancelled}).all()
                 if not batch:
@@ -454,8 +459,10 @@ def _send_batch(plan: Plan, messages: list[Message], clients: dict, limiter: Rat
                 previous = None
             if wait > 0:
                 time.sleep(wait)
-        recorder.record(previous, message)
+        marked = recorder.record(previous, message)
         previous = None
+        if not marked:  # cancelled since the claim: not sent
+            continue
         if message.channel == "sms":
             sent = clients["sms"].send(message.to, message.body, dlr_url(
                 plan.callback_base, message.recipient_id, dlr_mac(message.recipient_id)))

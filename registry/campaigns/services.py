@@ -300,7 +300,8 @@ def recipients_page(campaign: Campaign, user, *, limit: int, cursor: str | None,
 
 
 def cancel(campaign: Campaign, user) -> Campaign:
-    """Stop the campaign: its queued recipients become cancelled; messages in flight finish.
+    """Stop the campaign: its recipients not yet handed to a gateway become cancelled; messages in flight
+    (``submitting``) finish.
     :raises Forbidden: an embassy officer cancelling a campaign drawn beyond their jurisdiction."""
     reach = Reach.of(user)
     if not reach.is_everywhere and (campaign.jurisdiction is None
@@ -311,9 +312,11 @@ def cancel(campaign: Campaign, user) -> Campaign:
         now = datetime.now(timezone.utc)
         campaign.status = "cancelled"
         campaign.finished_at = now
+        # Claimed rows not yet handed to a gateway (``sending``) are cancelled too: their sender skips them.
         db.session.execute(update(CampaignRecipient)
-                           .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.state == "queued")
-                           .values(state="cancelled", error="cancelled"))
+                           .where(CampaignRecipient.campaign_id == campaign.id,
+                                  CampaignRecipient.state.in_(("queued", "sending")))
+                           .values(state="cancelled", error="cancelled", lease_until=None))
         db.session.flush()
     return campaign
 
