@@ -85,10 +85,10 @@ from registry.jobs.models import Job
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 60          # a claim's life: far longer than a batch takes (BATCH_SECONDS)
+LEASE_S = 30          # a claim's life: far longer than a batch takes (BATCH_SECONDS)
 BATCH_SECONDS = 5     # a batch holds about this many seconds of sending at the configured rate
 MAX_BATCH = 50
-STALE_S = 30          # a sending campaign without a heartbeat this long has lost its worker
+STALE_S = 20          # a sending campaign without a heartbeat this long has lost its worker
 BACKOFF_MAX_S = 10.0
 DLR_TYPES_DELIVERED = {sms_gateway.DLR_DELIVERED}
 DLR_TYPES_FAILED = {sms_gateway.DLR_FAILED, sms_gateway.DLR_SMSC_REJECTED}
