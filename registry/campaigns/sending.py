@@ -339,6 +339,7 @@ class Message:
     attempts: int
     final: tuple | None = None  # (state, reason) when there is nothing to send
     measure: sms_text.Measure | None = None
+    subject: str = ""
 
 
 class _Recorder:
@@ -424,10 +425,13 @@ def _prepare(plan: Plan, batch) -> list[Message]:
     for row in batch:
         person = people.get(row.national_id)
         language = row.language if row.language in plan.templates else tpl.choose(plan.templates, ())
-        body = tpl.render(plan.templates[language], {
-            "given_name": tpl.given_name(person.given_names if person else None), "crisis_name": plan.crisis_name,
-            "hotline": plan.hotline, "checkin_link": urls.get(row.national_id, "")})
+        values = {"given_name": tpl.given_name(person.given_names if person else None),
+                  "crisis_name": plan.crisis_name, "hotline": plan.hotline,
+                  "checkin_link": urls.get(row.national_id, "")}
+        body = tpl.render(plan.templates[language], values)
         message = Message(row.id, row.channel, None, body, row.phone_index, 0, row.attempts)
+        if row.channel == "email":
+            message.subject = tpl.render(plan.subject, values)
         if person is None:
             message.final = ("skipped", "erased")
         elif row.channel == "sms":
@@ -484,8 +488,7 @@ def _send_batch(plan: Plan, messages: list[Message], clients: dict, limiter: Rat
             sent = clients["sms"].send(message.to, message.body, dlr_url(
                 plan.callback_base, message.recipient_id, dlr_mac(message.recipient_id)))
         else:
-            sent = clients["email"].send(message.to, tpl.render(plan.subject, {
-                "crisis_name": plan.crisis_name, "hotline": plan.hotline}), message.body)
+            sent = clients["email"].send(message.to, message.subject, message.body)
         previous = _outcome(message, sent)
         progressed = progressed or sent.outcome != sms_gateway.UNAVAILABLE
         if sent.outcome == sms_gateway.UNAVAILABLE:
