@@ -43,7 +43,7 @@ workers from poison jobs; a long campaign may legitimately be interrupted more
 often than that. So a sender that made progress (recorded a message) resets
 the job's attempts to the current one with its heartbeat: only starts that
 made no progress at all add up to a failure. The campaign's heartbeat
-(``heartbeat_at``) is written every batch; the beat task ``campaigns.resume``
+(``heartbeat_at``) is written every few seconds by each sender; the beat task ``campaigns.resume``
 (``resume_stalled``, every few seconds) re-dispatches the job of a campaign
 whose heartbeat went stale (its worker died: Redis would otherwise re-deliver
 the task only after the visibility timeout), and gives a campaign that a late
@@ -89,6 +89,7 @@ LEASE_S = 30          # a claim's life: far longer than a batch takes (BATCH_SEC
 BATCH_SECONDS = 5     # a batch holds about this many seconds of sending at the configured rate
 MAX_BATCH = 50
 STALE_S = 20          # a sending campaign without a heartbeat this long has lost its worker
+HEARTBEAT_S = 2.0     # each sender's heartbeat (and the job's progress) at most this often
 BACKOFF_MAX_S = 10.0
 DLR_TYPES_DELIVERED = {sms_gateway.DLR_DELIVERED}
 DLR_TYPES_FAILED = {sms_gateway.DLR_FAILED, sms_gateway.DLR_SMSC_REJECTED}
@@ -382,7 +383,7 @@ def _sender(app, plan: Plan, clients: dict, limiter: RateLimiter) -> None:
         recorder = None
         try:
             recorder = _Recorder()
-            backoff = 0.0
+            backoff, last_beat, pending_progress = 0.0, time.monotonic(), False
             while not plan.stop.is_set():
                 cancelled = db.session.scalar(select(Campaign.status).where(Campaign.id == plan.campaign_id)) \
                     == "cancelled"
@@ -395,11 +396,16 @@ def _sender(app, plan: Plan, clients: dict, limiter: RateLimiter) -> None:
                                                     "lease_s": LEASE_S, "cancelled": cancelled}).all()
                 if not batch:
                     db.session.commit()
+                    if pending_progress:
+                        _heartbeat(plan.campaign_id, plan.job_id, progressed=True)
                     return
                 messages = _prepare(plan, batch)
                 db.session.commit()
                 progressed, unavailable = _send_batch(plan, messages, clients, limiter, recorder)
-                _heartbeat(plan.campaign_id, plan.job_id, progressed=progressed)
+                pending_progress = pending_progress or progressed
+                if time.monotonic() - last_beat >= HEARTBEAT_S:  # a count of the campaign's rows: not per batch
+                    _heartbeat(plan.campaign_id, plan.job_id, progressed=pending_progress)
+                    last_beat, pending_progress = time.monotonic(), False
                 backoff = min(BACKOFF_MAX_S, max(0.5, backoff * 2)) if unavailable else 0.0
                 if backoff:
                     time.sleep(backoff)
