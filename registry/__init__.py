@@ -49,6 +49,7 @@ def _register_models() -> None:
     from registry import idempotency  # noqa: F401
     from registry.assembly_points import models as assembly_point_models  # noqa: F401
     from registry.audit import models as audit_models  # noqa: F401
+    from registry.campaigns import models as campaign_models  # noqa: F401
     from registry.auth import models as auth_models  # noqa: F401
     from registry.checkin import models as checkin_models  # noqa: F401
     from registry.codes import models as code_models  # noqa: F401
@@ -65,6 +66,7 @@ def _register_blueprints(app: Flask) -> None:
     from registry import health
     from registry.audit.views import bp as audit_bp
     from registry.codes.views import bp as codes_bp
+    from registry.campaigns.views import crisis_messages_bp, dlr_bp, messages_bp
     from registry.crises.views import bp as crises_bp
     from registry.imports.views import bp as imports_bp
     from registry.jobs.views import bp as jobs_bp
@@ -84,7 +86,8 @@ def _register_blueprints(app: Flask) -> None:
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
                    audit_bp, places_bp, map_bp, statistics_bp, codes_bp, sms_hook_bp, inbox_bp, verification_bp,
-                   checkin_links_bp])
+                   checkin_links_bp, crisis_messages_bp, messages_bp])
+    app.register_blueprint(dlr_bp)
     from registry.console import init_console
     init_console(app)
     app.register_blueprint(checkin_bp)  # the public check-in pages, at /checkin (SPEC §10)

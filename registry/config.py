@@ -91,6 +91,13 @@ ENVIRONMENT = {
                                           "to the call list after this long (sooner only when no one else is left)"),
     "REGISTRY_SMS_URL": ("", "Kannel's sendsms interface with its user and password, e.g. `http://127.0.0.1:14013/"
                              "cgi-bin/sendsms?username=sagip&password=…`; empty: the SMS channel is off"),
+    "REGISTRY_SMS_CALLBACK_URL": ("", "the service's address as Kannel reaches it, for delivery reports "
+                                      "(`dlr-url`); empty: REGISTRY_PUBLIC_URL"),
+    "REGISTRY_SMS_MAX_PARTS": ("4", "most SMS parts a campaign template may take (a longer one is refused, 422), "
+                                    "its given name counted at 30 characters"),
+    "REGISTRY_CAMPAIGN_SENDERS": ("4", "sender threads of a campaign job, each with its own database and gateway "
+                                       "connection (Kannel answers each request in a few milliseconds: a few "
+                                       "at once keep it busy)"),
     "REGISTRY_SMS_SENDER": ("SAGIP", "the sender (from) of the messages sent through Kannel"),
     "REGISTRY_SMS_RATE": ("50", "most SMS messages sent per second, all campaigns and workers together"),
     "REGISTRY_SMS_HOOK_SECRET": ("", "shared secret Kannel's sms-service sends to /api/v1/hooks/sms (header "
@@ -253,6 +260,10 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_STATS_MIN_CELL": int(_env("REGISTRY_STATS_MIN_CELL", environ)),
         "REGISTRY_SMS_URL": _env("REGISTRY_SMS_URL", environ),
         "REGISTRY_SMS_SENDER": _env("REGISTRY_SMS_SENDER", environ),
+        "REGISTRY_SMS_CALLBACK_URL": (_env("REGISTRY_SMS_CALLBACK_URL", environ)
+                                      or _env("REGISTRY_PUBLIC_URL", environ)).rstrip("/"),
+        "REGISTRY_SMS_MAX_PARTS": int(_env("REGISTRY_SMS_MAX_PARTS", environ)),
+        "REGISTRY_CAMPAIGN_SENDERS": max(1, int(_env("REGISTRY_CAMPAIGN_SENDERS", environ))),
         "REGISTRY_SMS_RATE": float(_env("REGISTRY_SMS_RATE", environ)),
         "REGISTRY_SMS_HOOK_SECRET": _secret("REGISTRY_SMS_HOOK_SECRET", environ, env, data_dir),
         "REGISTRY_SMS_KEYWORDS": _env("REGISTRY_SMS_KEYWORDS", environ),

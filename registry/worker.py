@@ -10,7 +10,9 @@ RETENTION_EVERY_S = 6 * 3600
 EXPORT_PURGE_EVERY_S = 300
 UPLOAD_PURGE_EVERY_S = 3600
 TASK_MODULES = ["tasks.jobs", "tasks.imports", "tasks.housekeeping", "tasks.exposure", "tasks.rosters",
-                "tasks.assembly_points"]
+                "tasks.assembly_points", "tasks.campaigns"]
+# A sending campaign whose heartbeat is older than registry.campaigns.sending.STALE_S is resumed this often.
+CAMPAIGN_RESUME_EVERY_S = 10
 
 
 def init_celery(app: Flask) -> Celery:
@@ -49,6 +51,7 @@ def init_celery(app: Flask) -> Celery:
             "purge-closed-crises": {"task": "retention.purge_closed_crises", "schedule": RETENTION_EVERY_S},
             "purge-exports": {"task": "exports.purge_expired", "schedule": EXPORT_PURGE_EVERY_S},
             "purge-uploads": {"task": "retention.purge_uploads", "schedule": UPLOAD_PURGE_EVERY_S},
+            "resume-campaigns": {"task": "campaigns.resume", "schedule": CAMPAIGN_RESUME_EVERY_S},
             "purge-console-sessions": {"task": "retention.purge_console_sessions", "schedule": RETENTION_EVERY_S},
         },
         # A child that grew past half its ceiling during a task is replaced after it (KiB).

@@ -11,7 +11,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from registry.web.openapi import API_PREFIX, PUBLIC_ENDPOINTS
 from tests.conftest import national_body
@@ -25,6 +25,7 @@ CRISIS_READ = frozenset({"embassy", "coordinator", "admin"})  # read crises
 EXPOSURE = frozenset({"embassy", "coordinator", "admin"})     # exposure lists and diffs (embassy: its rows)
 ROSTER_READ = frozenset({"embassy", "coordinator", "admin"})  # read and export rosters (embassy: its rows)
 WELFARE = frozenset({"embassy", "coordinator", "admin"})      # welfare status (embassy: in jurisdiction)
+MESSAGES = frozenset({"embassy", "coordinator", "admin"})     # message campaigns (embassy: its people)
 EXPECTED: dict[str, frozenset[str]] = {
     "nationals.create_national": WRITE,
     "nationals.list_nationals": READ,
@@ -76,6 +77,12 @@ EXPECTED: dict[str, frozenset[str]] = {
     "verification.verification_queue": frozenset({"embassy", "coordinator", "admin"}),
     "verification.decide": frozenset({"embassy", "coordinator", "admin"}),
     "checkin_links.issue_link": WELFARE,      # a new check-in link: welfare work (SPEC §10)
+    # "message campaigns by coordinator and admin (all) and embassy officers (their jurisdiction's people)"
+    "crisis_messages.create_campaign": MESSAGES,
+    "crisis_messages.list_campaigns": MESSAGES,
+    "messages.get_campaign": MESSAGES,
+    "messages.list_recipients": MESSAGES,
+    "messages.cancel_campaign": MESSAGES,
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string(length=2):code>"
 CRISIS_ID = "<uuid:crisis_id>"  # crises are not jurisdiction-scoped: own and other use the same one
@@ -83,6 +90,7 @@ POINT_ID = "<uuid:point_id>"  # nor are assembly points
 ROSTER_ID = "<uuid:roster_id>"  # nor are rosters (their rows are)
 CODE_LIST = "<string:list_name>"  # code lists hold no personal data
 REPLY_ID = "<uuid:reply_id>"  # SMS replies follow the people they matched
+CAMPAIGN_ID = "<uuid:campaign_id>"  # a campaign of the embassy officer's (AE): every allowed role reaches it
 QA_DEPLOYMENT = {"host_country": "QA", "city": "Doha", "occupation_isco": "5131"}
 QA_POINT, AE_POINT = {"lat": 25.2854, "lon": 51.531}, {"lat": 25.2, "lon": 55.3}
 # The QA national: "Dela Cruz" matches both nationals, yet its family name appears in no AE record.
@@ -103,6 +111,7 @@ def api_routes(app) -> dict[tuple[str, str], str]:
     """(endpoint, method) → URL rule of every authenticated API call."""
     return {(rule.endpoint, method): rule.rule for rule in app.url_map.iter_rules()
             if rule.rule.startswith(API_PREFIX + "/") and rule.endpoint not in PUBLIC_ENDPOINTS
+            and not getattr(app.view_functions[rule.endpoint], "public_enter", None)  # gateway hooks: own doors
             for method in rule.methods - {"HEAD", "OPTIONS"}}
 
 
@@ -188,11 +197,25 @@ def world(app, client, make_user, db, celery_worker):
     crisis = declare(client, users["admin"][1])
     point = client.post("/api/v1/assembly-points", headers=users["admin"][1], json=ASSEMBLY_POINT).get_json()["id"]
     roster = build_roster(client, users["admin"][1], crisis)
+    campaign = finished_campaign(db, crisis, users["embassy"][0])
     yield SimpleNamespace(registrar=registrar, users=users, headers={r: h for r, (_, h) in users.items()},
-                          own=own, other=other, crisis=crisis, point=point, roster=roster,
+                          own=own, other=other, crisis=crisis, point=point, roster=roster, campaign=campaign,
                           passports=(f"P{n:07d}A" for n in itertools.count(2000001)))
     settle(db)
     app.extensions["celery"].control.purge()  # drop messages no worker ran
+
+
+def finished_campaign(db, crisis_id: str, embassy_id) -> str:
+    """A completed campaign of the embassy officer (AE) to the matrix crisis, sent to nobody: the message
+    routes' target, without a gateway."""
+    from registry.campaigns.models import Campaign
+    from registry.crises.models import ExposureRun
+    run = db.session.scalar(select(ExposureRun.id).where(ExposureRun.crisis_id == crisis_id))
+    campaign = Campaign(crisis_id=crisis_id, run_id=run, created_by=embassy_id, channels=["sms"],
+                        templates={"en": "Are you safe?"}, audience={}, jurisdiction=["AE"], status="completed")
+    db.session.add(campaign)
+    db.session.commit()
+    return str(campaign.id)
 
 
 def make_jobs(client, db, w) -> dict[str, str]:
@@ -251,7 +274,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
     path = rule.replace(NATIONAL_ID, national).replace(JOB_ID, job or "") \
         .replace(COUNTRY, "QA" if other else "AE").replace(CRISIS_ID, w.crisis) \
         .replace(POINT_ID, w.point).replace(ROSTER_ID, w.roster).replace(CODE_LIST, "countries") \
-        .replace(REPLY_ID, w.replies["other" if other else "own"] if REPLY_ID in rule else "")
+        .replace(REPLY_ID, w.replies["other" if other else "own"] if REPLY_ID in rule else "") \
+        .replace(CAMPAIGN_ID, w.campaign)
     assert "<" not in path, f"no value for the path parameter of {rule}: teach the matrix about it"
     kwargs = {
         "nationals.create_national": lambda: {"json": (qa_body if other else national_body)(
@@ -290,6 +314,8 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "inbox.update_reply": lambda: {"json": {"handled": True}},
         # A registered (not self-registered) national: 409 where allowed, nothing changed.
         "verification.decide": lambda: {"json": {"action": "verify"}},
+        "crisis_messages.create_campaign": lambda: {"json": {"channels": ["sms"], "template": "Safe? {checkin_link}",
+                                                             "dry_run": True}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 
@@ -314,8 +340,9 @@ def exposed(response, hidden: set[str], where: str, endpoint: str) -> list[str]:
     total = (response.get_json(silent=True) or {}).get("total") if response.is_json else None
     # Crisis lists count crises (not scoped); exposure totals are checked by counted().
     # Roster entries are checked by counted() too.
+    # Campaign lists count campaigns (their recipients are counted within reach by services.counts).
     if where == "other" and total and not endpoint.startswith(("crises.", "assembly_points.",
-                                                               "rosters.", "crisis_rosters.")):
+                                                               "rosters.", "crisis_rosters.", "crisis_messages.")):
         found.append(f"total {total} counts other-jurisdiction records")
     return found
 

@@ -66,6 +66,8 @@ def world(app, client, make_user, db, celery_worker):
     assert wait_for_job(client, coordinator, roster["job_id"])["status"] == "succeeded"
     ids["roster_id"] = roster["id"]
     _, admin = make_user("admin")
+    from tests.test_authorization_matrix import finished_campaign
+    ids["campaign_id"] = finished_campaign(db, crisis["id"], None)
     ids["job_id"] = roster["job_id"]
     ids["code"] = "AE"
     ids["list_name"] = "regions"

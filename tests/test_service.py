@@ -121,6 +121,9 @@ def test_every_api_endpoint_is_documented_and_has_a_permission(app, client):
         if not rule.rule.startswith("/api/") or rule.endpoint in PUBLIC_ENDPOINTS:
             continue
         view = app.view_functions[rule.endpoint]
+        if getattr(view, "public_enter", None):  # a gateway's hook: its own door (registry.web.public), no role
+            assert getattr(view, "door", False), f"{rule.rule} does not pass the boundary"
+            continue
         assert getattr(view, "permission", None), f"{rule.rule} has no @requires"
         assert getattr(view, "door", False), f"{rule.rule} does not pass the boundary"
         path = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)

@@ -49,6 +49,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "inbox:write": frozenset({"embassy", "coordinator", "admin"}),
     # Self-registrations awaiting an officer (SPEC §10): embassy officers, those in their jurisdiction.
     "verification:review": frozenset({"embassy", "coordinator", "admin"}),
+    # Message campaigns (SPEC §10): coordinators and admins reach everyone, embassy officers their jurisdiction.
+    "messages:write": frozenset({"embassy", "coordinator", "admin"}),
+    "messages:read": frozenset({"embassy", "coordinator", "admin"}),
 }
 
 

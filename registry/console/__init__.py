@@ -22,6 +22,7 @@ def init_console(app: Flask) -> None:
     from registry.console import rosters  # noqa: F401
     from registry.console import imports  # noqa: F401
     from registry.console import calls  # noqa: F401
+    from registry.console import campaigns  # noqa: F401
     from registry.console import users  # noqa: F401
     from registry.console import audit_trail  # noqa: F401
     from registry.console import crises  # noqa: F401
