@@ -10,6 +10,7 @@ from flask import current_app
 
 from registry.audit import services as audit
 from registry.auth import scope, sessions
+from registry.campaigns.services import purge_closed as purge_closed_campaigns
 from registry.checkin import services as checkin
 from registry.extensions import db
 from registry.jobs import files, uploads
@@ -35,14 +36,18 @@ def purge_returned_nationals(days: int | None = None) -> int:
 
 
 def purge_closed_crises(days: int | None = None) -> int:
-    """Delete the rosters, welfare records, exposure rows, SMS replies, check-in answers and links of crises closed
-    more than ``days`` ago (default REGISTRY_RETENTION_CLOSED_CRISIS_DAYS), and replies that matched no crisis
-    received as long ago."""
+    """Delete the rosters, welfare records, exposure rows, SMS replies, check-in answers and links and campaign
+    recipients of crises closed more than ``days`` ago (default REGISTRY_RETENTION_CLOSED_CRISIS_DAYS), and
+    replies that matched no crisis received as long ago."""
     days = current_app.config["REGISTRY_RETENTION_CLOSED_CRISIS_DAYS"] if days is None else days
     scope.use_everything()
     ids = list(dict.fromkeys([*purge_closed(days), *checkin.purge_closed(days)]))
     if ids:
         audit.record("retention.purge_closed_crises", object_type="crisis", object_ids=ids, result_count=len(ids),
+                     details={"retention_days": days})
+    recipients = purge_closed_campaigns(days)
+    if recipients:
+        audit.record("retention.purge_campaign_recipients", object_type="campaign", result_count=recipients,
                      details={"retention_days": days})
     replies = purge_closed_replies(days)
     if replies:

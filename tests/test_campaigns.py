@@ -259,3 +259,24 @@ def test_a_dead_senders_rows_are_resent_and_counted_as_possible_duplicates(app, 
     assert "REGISTRY_SMTP_URL" in error["message"]
     assert db.session.execute(text("SELECT status FROM campaigns WHERE id = :c"), {"c": campaign.id}).scalar() \
         == "failed"
+
+
+def test_recipients_of_a_closed_crisis_are_purged_with_its_records(client, coordinator, db, scene, gateway_away):
+    from registry import retention
+    crisis = scene["crisis"]["id"]
+    started = client.post(messages_url(crisis), headers=coordinator,
+                          json={"channels": ["sms"], "template": "Safe? {checkin_link}"})
+    assert started.status_code == 202, started.get_json()
+    campaign = f"/api/v1/messages/{started.get_json()['id']}"
+    wait_for(lambda: client.get(campaign, headers=coordinator).get_json()["counts"]["total"] > 0)
+    client.post(f"{campaign}/cancel", headers=coordinator)
+    assert client.patch(f"/api/v1/crises/{crisis}", headers=coordinator, json={"status": "closed"}).status_code == 200
+    retention.purge_closed_crises(days=1)
+    assert count(db, "campaign_recipients") > 0  # closed just now: kept
+    db.session.execute(text("UPDATE crises SET closed_at = now() - interval '3 days'"))
+    db.session.commit()
+    retention.purge_closed_crises(days=1)
+    assert count(db, "campaign_recipients") == 0 and count(db, "campaigns") == 1
+    purged = db.session.execute(text("SELECT result_count FROM audit_events "
+                                     "WHERE action = 'retention.purge_campaign_recipients'")).scalar()
+    assert purged and purged > 0

@@ -336,3 +336,14 @@ def counts_by_state(campaign_id: uuid.UUID) -> dict:
 def open_recipients(campaign_id: uuid.UUID) -> int:
     return db.session.scalar(select(func.count()).select_from(CampaignRecipient).where(
         CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.state.in_(OPEN_STATES)))
+
+
+def purge_closed(older_than_days: int) -> int:
+    """Delete the recipients (who was messaged, on which phone, what became of it) of campaigns of crises closed
+    more than ``older_than_days`` ago (SPEC §12 retention); the campaigns themselves, without anyone, stay as
+    the record of what was sent. How many recipients."""
+    cutoff = func.now() - func.make_interval(0, 0, 0, older_than_days)
+    closed = select(Campaign.id).join(Crisis, Crisis.id == Campaign.crisis_id).where(
+        Crisis.status == "closed", Crisis.closed_at < cutoff)
+    return db.session.execute(
+        CampaignRecipient.__table__.delete().where(CampaignRecipient.campaign_id.in_(closed))).rowcount
