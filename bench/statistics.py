@@ -56,7 +56,7 @@ DIMENSIONS = "host_country,sex,age_band"
 # The floor writes the same five-year bands by hand, the cheapest way plain SQL has (the function's way).
 AGE = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' ELSE (ARRAY['00-04', '05-09', '10-14', '15-19', '20-24', "
        "'25-29', '30-34', '35-39', '40-44', '45-49', '50-54', '55-59', '60-64', '65+'])[greatest(least(("
-       "to_char(%(day)s::date, 'YYYYMMDD')::int - (date_part('year', n.date_of_birth) * 10000 + "
+       "%(day_number)s - (date_part('year', n.date_of_birth) * 10000 + "
        "date_part('month', n.date_of_birth) * 100 + date_part('day', n.date_of_birth))::int) / 50000, 13), 0) + 1] "
        "END")
 FLOOR_TODAY = ("SELECT d.host_country, n.sex, " + AGE + ", count(*) FROM nationals n "
@@ -160,7 +160,7 @@ def main() -> int:
 
     with psycopg.connect(url, autocommit=True) as conn:
         def floor(statement, day):
-            return conn.execute(statement, {"day": day}).fetchall()
+            return conn.execute(statement, {"day": day, "day_number": int(day.strftime("%Y%m%d"))}).fetchall()
 
         api()  # warm the caches of both alike
         floor(FLOOR_TODAY, date.today())
