@@ -9,7 +9,9 @@
 # copy that `pip install .` puts in site-packages: the first migration reads
 # geodata/country_points.csv relative to the repository root
 # (migrations/versions/ -> ../../geodata), so it must run from /app/migrations.
-FROM python:3.11-slim AS app
+# Debian 12 (bookworm), pinned: it ships Kannel 1.4.5 (the `kannel` target below), as checked on the build
+# machines; a newer Debian base may not.
+FROM python:3.11-slim-bookworm AS app
 
 # Optional extras of pyproject.toml to install, comma-separated (e.g. "test").
 ARG EXTRAS=""
