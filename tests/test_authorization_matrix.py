@@ -71,6 +71,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     # "statistics by analyst, coordinator, admin, and embassy officers for their jurisdiction" (SPEC §4).
     "statistics.stocks": frozenset({"analyst", "coordinator", "admin", "embassy"}),
     "statistics.flows": frozenset({"analyst", "coordinator", "admin", "embassy"}),
+    "statistics.profile": frozenset({"analyst", "coordinator", "admin", "embassy"}),  # the report, as a job
     "codes.code_list": frozenset(ROLES),  # "code lists are readable by every role" (SPEC §4, §11)
 }
 NATIONAL_ID, JOB_ID, COUNTRY = "<uuid:national_id>", "<uuid:job_id>", "<string(length=2):code>"
@@ -284,6 +285,7 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         # The other jurisdiction's reply is the only one needing review: the embassy officer must count none.
         "inbox.list_inbox": lambda: {"query_string": {"outcome": "needs_review"} if other else {}},
         "inbox.update_reply": lambda: {"json": {"handled": True}},
+        "statistics.profile": lambda: {"json": {"year": 2025, "format": "xlsx"}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 

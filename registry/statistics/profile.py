@@ -31,6 +31,9 @@ SOURCES = ("Sagip registry: nationals' deployments and status history (stocks, d
            "Occupations: ISCO-08 major groups, International Labour Organization")
 SEX_NAMES = {"F": "Female", "M": "Male", "X": "Other (X)"}
 UNKNOWN = "Unknown"
+CUBE = ("host_country", "sex", "age_band")
+CUBE_TABLES = {"destination": ("host_country",), "sex": ("sex",), "age": ("age_band",),
+               "destination_sex": ("host_country", "sex"), "age_sex": ("age_band", "sex")}
 
 
 @dataclass
@@ -101,15 +104,12 @@ def build(reach: Reach, year: int) -> Profile:
     today = tables.today()
     last = min(date(year, 12, 31), today)
     first = date(year, 1, 1)
-    answers = {
-        "destination": tables.stocks(reach, ["host_country"], last),
-        "sex": tables.stocks(reach, ["sex"], last),
-        "age": tables.stocks(reach, ["age_band"], last),
-        "occupation": tables.stocks(reach, ["occupation"], last),
-        "destination_sex": tables.stocks(reach, ["host_country", "sex"], last),
-        "age_sex": tables.stocks(reach, ["age_band", "sex"], last),
-        **{kind: tables.flows(reach, kind, [], first, last) for kind in tables.FLOW_KINDS},
-    }
+    # Five stock tables are sums of one count by destination, sex and age band: counted once (the stock of a
+    # past day is the dearest count), each then suppressed as GET /statistics/stocks suppresses it.
+    cube = tables.stock_counts(reach, list(CUBE), last)
+    answers = {key: tables.stocks_answer(list(dims), _summed(cube, dims), last) for key, dims in CUBE_TABLES.items()}
+    answers["occupation"] = tables.stocks(reach, ["occupation"], last)
+    answers.update({kind: tables.flows(reach, kind, [], first, last) for kind in tables.FLOW_KINDS})
     suppression = answers["destination"]["suppression"]
     profile = Profile(year, last, first, last, reach, datetime.now(timezone.utc).replace(microsecond=0),
                       suppression["threshold"], suppression["method"])
@@ -134,10 +134,20 @@ def build(reach: Reach, year: int) -> Profile:
         _table("returns", "Returns by month", f"Nationals recorded as returned, {period}", answers["returns"],
                "Month", labels.month, categories=months),
         _table("repatriations", "Crisis repatriations by month",
-               f"Nationals repatriated in a crisis (once per person and crisis), {period}",
+               f"Nationals repatriated in a crisis, once per person and crisis, {period}",
                answers["repatriations"], "Month", labels.month, categories=months),
     ]
     return profile
+
+
+def _summed(cube: dict[tuple, int], dimensions: tuple[str, ...]) -> dict[tuple, int]:
+    """The counts of ``cube`` (by CUBE) summed over the dimensions not in ``dimensions``."""
+    picks = [CUBE.index(d) for d in dimensions]
+    inner: dict[tuple, int] = {}
+    for key, count in cube.items():
+        small = tuple(key[i] for i in picks)
+        inner[small] = inner.get(small, 0) + count
+    return inner
 
 
 class _Labels:

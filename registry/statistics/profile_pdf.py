@@ -125,6 +125,8 @@ def _table(pdf: _Document, profile: Profile, table: ProfileTable) -> None:
     label_mm = 70.0 if len(table.columns) > 1 else 100.0
     value_mm = min(24.0, (pdf.epw - label_mm) / len(table.columns))
     pdf.set_font(pdf.body_family, "", 8.5)
+    pdf.set_draw_color(160)
+    pdf.set_line_width(0.15)
     with pdf.table(col_widths=(label_mm, *([value_mm] * len(table.columns))), width=label_mm + value_mm * len(
             table.columns), align="LEFT", text_align=("LEFT", *(["RIGHT"] * len(table.columns))), line_height=5,
                    headings_style=FontFace(emphasis="BOLD", fill_color=GREY), borders_layout="HORIZONTAL_LINES",
@@ -145,14 +147,17 @@ def _table(pdf: _Document, profile: Profile, table: ProfileTable) -> None:
 
 
 def _chart(pdf: _Document, chart: Chart) -> None:
-    pdf.ln(4)
-    pdf.paragraph(chart.title, size=10, style="B", height=6)
+    height_mm = 0.0
     if chart.png is not None:
         width_mm = pdf.epw
         with Image.open(io.BytesIO(chart.png)) as image:
             height_mm = width_mm * image.height / image.width
-        if pdf.get_y() + height_mm > pdf.page_break_trigger:
-            pdf.add_page()
+    if pdf.get_y() + 4 + 6 + height_mm + 8 > pdf.page_break_trigger:  # the title, the chart and its caption together
+        pdf.add_page()
+    else:
+        pdf.ln(4)
+    pdf.paragraph(chart.title, size=10, style="B", height=6)
+    if chart.png is not None:
         pdf.image(io.BytesIO(chart.png), w=width_mm, h=height_mm, alt_text=chart.title)
     pdf.set_text_color(70)
     pdf.paragraph(chart.caption, size=7.5, height=3.8)

@@ -47,11 +47,22 @@ def parse_dimensions(by: str | None, *, allowed=DIMENSIONS, most: int = MAX_DIME
 def stocks(user, dimensions: list[str], day: date) -> dict:
     """Nationals abroad at the end of ``day`` by ``dimensions`` (SPEC §11), suppressed. ``user`` is the caller,
     or the ``Reach`` a job or the command line acts with (``reach_of``)."""
+    return stocks_answer(dimensions, stock_counts(user, dimensions, day), day)
+
+
+def stock_counts(user, dimensions: list[str], day: date) -> dict[tuple, int]:
+    """The counts behind ``stocks``, not yet suppressed: for a caller that sums them into smaller tables and
+    answers each through ``stocks_answer`` (the profile report: one count, many tables); never published as
+    they are."""
     if day > today():
         raise Unprocessable("The date is in the future.", errors={"at": ["A day not after today (UTC)."]})
     rows = db.session.execute(text("SELECT c1, c2, c3, people FROM statistics_stocks(:day, :dims, :countries)"),
                               {"day": day, "dims": dimensions, "countries": _countries(user)}).all()
-    inner = {tuple(row[:len(dimensions)]): int(row.people) for row in rows}
+    return {tuple(row[:len(dimensions)]): int(row.people) for row in rows}
+
+
+def stocks_answer(dimensions: list[str], inner: dict[tuple, int], day: date) -> dict:
+    """The answer of ``stocks`` from its counts: suppressed."""
     answer = _answer(dimensions, inner)
     answer["at"] = day.isoformat()
     return answer
