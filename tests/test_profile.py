@@ -95,6 +95,10 @@ def test_the_cli_writes_the_xlsx_tables_with_small_counts_suppressed_as_the_api_
     for sheet, by in STOCK_TABLES.items():
         answer = client.get("/api/v1/statistics/stocks", query_string={"by": by}, headers=analyst).get_json()
         assert_same_as_api(workbook[sheet], answer)
+    for kind in ("departures", "returns", "repatriations"):  # and the flows as GET /statistics/flows
+        answer = client.get("/api/v1/statistics/flows", query_string={
+            "kind": kind, "from": f"{YEAR}-01-01", "to": date.today().isoformat()}, headers=analyst).get_json()
+        assert_same_as_api(workbook[kind], answer)
     by_sex = sheet_rows(workbook["destination_sex"])
     assert by_sex["SA"][1] == "x" and by_sex["QA"][0] == "x"
     departures = sheet_rows(workbook["departures"])
@@ -197,6 +201,21 @@ def test_roles_without_statistics_may_not_ask_for_a_profile(client, make_user):
     for role in ("desk", "auditor"):
         _, headers = make_user(role)
         assert client.post(PROFILE, json={"year": YEAR, "format": "pdf"}, headers=headers).status_code == 403
+
+
+def test_a_year_with_nobody_abroad_is_a_report_of_zeros_without_charts(app, tmp_path, db):
+    output = tmp_path / "empty.pdf"
+    result = app.test_cli_runner().invoke(args=["profile", "--year", "1995", "--format", "pdf", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    words = " ".join(extract_text(output).split())
+    assert "Migration profile 1995" in words and "Nothing published to draw" in words
+    assert "Stocks counted at the end of 1995-12-31" in words
+
+
+def test_age_bands_are_printed_as_years():
+    from registry.statistics.profile import _Labels
+    assert [_Labels.age(c) for c in ("00-04", "05-09", "60-64", "65+", "unknown")] == [
+        "0–4", "5–9", "60–64", "65+", "Unknown"]
 
 
 def test_the_cli_refuses_a_year_out_of_range(app, tmp_path, db):

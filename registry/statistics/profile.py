@@ -171,7 +171,10 @@ class _Labels:
     def age(code: str) -> str:
         if code == "unknown":
             return UNKNOWN
-        return code.replace("-", "–").lstrip("0") if code != "00-04" else "0–4"
+        if "-" not in code:
+            return code  # 65+
+        low, high = code.split("-")
+        return f"{int(low)}–{int(high)}"
 
     @staticmethod
     def month(code: str) -> str:
