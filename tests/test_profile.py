@@ -111,7 +111,8 @@ def test_the_cli_writes_the_xlsx_tables_with_small_counts_suppressed_as_the_api_
                  and str(row[0]).startswith("x: suppressed")]
     assert footnotes and "threshold 10" in footnotes[0] and "hypercube" in footnotes[0]
     # The command is audited, as the service.
-    assert db.session.execute(text("SELECT count(*) FROM audit_events WHERE action = 'statistics.profile'")).scalar() == 1
+    events = "SELECT count(*) FROM audit_events WHERE action = 'statistics.profile'"
+    assert db.session.execute(text(events)).scalar() == 1
 
 
 def test_the_cli_writes_the_pdf_with_titles_numbers_and_charts_without_suppressed_values(app, tmp_path, people):
@@ -205,7 +206,8 @@ def test_roles_without_statistics_may_not_ask_for_a_profile(client, make_user):
 
 def test_a_year_with_nobody_abroad_is_a_report_of_zeros_without_charts(app, tmp_path, db):
     output = tmp_path / "empty.pdf"
-    result = app.test_cli_runner().invoke(args=["profile", "--year", "1995", "--format", "pdf", "--output", str(output)])
+    result = app.test_cli_runner().invoke(args=["profile", "--year", "1995", "--format", "pdf",
+                                                "--output", str(output)])
     assert result.exit_code == 0, result.output
     words = " ".join(extract_text(output).split())
     assert "Migration profile 1995" in words and "Nothing published to draw" in words

@@ -155,7 +155,8 @@ class _Labels:
 
     def __init__(self):
         self._countries = {i["code"]: i["name"] for i in codes.code_list("countries")["items"]}
-        self._occupations = {i["code"]: i["name"] for i in codes.code_list("occupations")["items"] if len(i["code"]) == 1}
+        self._occupations = {i["code"]: i["name"] for i in codes.code_list("occupations")["items"]
+                             if len(i["code"]) == 1}
 
     def country(self, code: str) -> str:
         return self._countries.get(code, code) if code != "unknown" else UNKNOWN

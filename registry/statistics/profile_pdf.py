@@ -54,7 +54,8 @@ class _Document(FPDF):
         """``value`` as the font can print it (Latin-1 only when Helvetica is the fallback)."""
         if self.body_family == "body":
             return value
-        return value.replace("–", "-").replace("·", "-").replace("×", "x").encode("latin-1", "replace").decode("latin-1")
+        plain = value.replace("–", "-").replace("·", "-").replace("×", "x")
+        return plain.encode("latin-1", "replace").decode("latin-1")
 
     def paragraph(self, value: str, size: float = 9, style: str = "", height: float = 4.6) -> None:
         self.set_font(self.body_family, style, size)
