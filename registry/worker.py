@@ -10,7 +10,7 @@ RETENTION_EVERY_S = 6 * 3600
 EXPORT_PURGE_EVERY_S = 300
 UPLOAD_PURGE_EVERY_S = 3600
 TASK_MODULES = ["tasks.jobs", "tasks.imports", "tasks.housekeeping", "tasks.exposure", "tasks.rosters",
-                "tasks.assembly_points", "tasks.campaigns"]
+                "tasks.assembly_points", "tasks.campaigns", "tasks.statistics"]
 # A sending campaign whose heartbeat is older than registry.campaigns.sending.STALE_S is resumed this often.
 CAMPAIGN_RESUME_EVERY_S = 10
 

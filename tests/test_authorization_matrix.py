@@ -72,6 +72,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     # "statistics by analyst, coordinator, admin, and embassy officers for their jurisdiction" (SPEC §4).
     "statistics.stocks": frozenset({"analyst", "coordinator", "admin", "embassy"}),
     "statistics.flows": frozenset({"analyst", "coordinator", "admin", "embassy"}),
+    "statistics.profile": frozenset({"analyst", "coordinator", "admin", "embassy"}),  # the report, as a job
     "codes.code_list": frozenset(ROLES),  # "code lists are readable by every role" (SPEC §4, §11)
     # "the verification queue by coordinator, admin and the embassy of the country the person is in" (§4)
     "verification.verification_queue": frozenset({"embassy", "coordinator", "admin"}),
@@ -316,6 +317,7 @@ def case_request(client, w, endpoint: str, rule: str, role: str, where: str) -> 
         "verification.decide": lambda: {"json": {"action": "verify"}},
         "crisis_messages.create_campaign": lambda: {"json": {"channels": ["sms"], "template": "Safe? {checkin_link}",
                                                              "dry_run": True}},
+        "statistics.profile": lambda: {"json": {"year": 2025, "format": "xlsx"}},
     }.get(endpoint, dict)()
     return path, kwargs, national if NATIONAL_ID in rule else None
 

@@ -1,7 +1,7 @@
 """The ``registry`` command (a Flask CLI group): works from any directory.
 
 This module only assembles: each command lives in a module beside it (users, audit, keys, retention, demo,
-imports, export, processes, gateways), calls the services, and never imports this module.
+imports, export, processes, gateways, profile), calls the services, and never imports this module.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def register_commands(app) -> None:
     from registry.cli.imports import import_file
     from registry.cli.keys import keys
     from registry.cli.processes import serve, worker
+    from registry.cli.profile import profile
     from registry.cli.retention import retention
     from registry.cli.users import users
-    for command in (users, audit, keys, retention, demo, serve, worker, import_file, export, gateways):
+    for command in (users, audit, keys, retention, demo, serve, worker, import_file, export, gateways, profile):
         app.cli.add_command(command)

@@ -41,14 +41,15 @@ def get_job(job_id: uuid.UUID):
 @file_responses(*DOWNLOAD_TYPES)
 @errors(404, 410)
 def download(job_id: uuid.UUID):
-    """Download the file a job built (a large roster export).
+    """Download the file a job built (a large roster export, a migration-profile report).
 
-    Only for whoever started the export, until ``result.expires_at``; 410 after.
+    Only for whoever started the job, until ``result.expires_at``; 410 after.
     """
     audit.note(object_type="job", object_ids=[job_id])
     job = services.get_job(job_id, g.user)
     chunks, result = open_download(job, g.user)
-    audit.note(object_ids=[job_id, uuid.UUID(job.params["roster_id"])], purpose=job.params.get("purpose"),
-               result_count=result["rows"], details={"format": result["format"], "delivery": "download"})
+    built_from = [uuid.UUID(job.params["roster_id"])] if job.params.get("roster_id") else []
+    audit.note(object_ids=[job_id, *built_from], purpose=job.params.get("purpose"),
+               result_count=result.get("rows"), details={"format": result["format"], "delivery": "download"})
     return Response(chunks, content_type=result.get("media_type", "application/octet-stream"), headers={
         "Content-Disposition": f'attachment; filename="{result["filename"]}"'})

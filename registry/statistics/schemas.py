@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from registry.schemas import PurposeQuery
+from registry import fields as f
+from registry.schemas import PurposeQuery, StrictSchema
 from registry.statistics.tables import FLOW_KINDS
 
 FORMATS = ("json", "csv", "hxl", "sdmx-csv")
@@ -25,6 +26,14 @@ class FlowsQuery(PurposeQuery):
     from_ = fields.Date(required=True, data_key="from")
     to = fields.Date(required=True)
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+
+
+class ProfileRequest(StrictSchema):
+    """``POST /statistics/profile``: the year (from 1990 to this one) and the file's format."""
+
+    year = fields.Integer(required=True, strict=True, metadata={"example": 2025})
+    format = fields.String(required=True, validate=validate.OneOf(("xlsx", "pdf")))
+    purpose = f.Purpose()
 
 
 class Suppression(Schema):

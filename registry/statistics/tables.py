@@ -45,19 +45,32 @@ def parse_dimensions(by: str | None, *, allowed=DIMENSIONS, most: int = MAX_DIME
 
 
 def stocks(user, dimensions: list[str], day: date) -> dict:
-    """Nationals abroad at the end of ``day`` by ``dimensions`` (SPEC §11), suppressed."""
+    """Nationals abroad at the end of ``day`` by ``dimensions`` (SPEC §11), suppressed. ``user`` is the caller,
+    or the ``Reach`` a job or the command line acts with (``reach_of``)."""
+    return stocks_answer(dimensions, stock_counts(user, dimensions, day), day)
+
+
+def stock_counts(user, dimensions: list[str], day: date) -> dict[tuple, int]:
+    """The counts behind ``stocks``, not yet suppressed: for a caller that sums them into smaller tables and
+    answers each through ``stocks_answer`` (the profile report: one count, many tables); never published as
+    they are."""
     if day > today():
         raise Unprocessable("The date is in the future.", errors={"at": ["A day not after today (UTC)."]})
     rows = db.session.execute(text("SELECT c1, c2, c3, people FROM statistics_stocks(:day, :dims, :countries)"),
                               {"day": day, "dims": dimensions, "countries": _countries(user)}).all()
-    inner = {tuple(row[:len(dimensions)]): int(row.people) for row in rows}
+    return {tuple(row[:len(dimensions)]): int(row.people) for row in rows}
+
+
+def stocks_answer(dimensions: list[str], inner: dict[tuple, int], day: date) -> dict:
+    """The answer of ``stocks`` from its counts: suppressed."""
     answer = _answer(dimensions, inner)
     answer["at"] = day.isoformat()
     return answer
 
 
 def flows(user, kind: str, dimensions: list[str], first: date, last: date) -> dict:
-    """Departures, returns or repatriations by month (and up to two more dimensions), suppressed."""
+    """Departures, returns or repatriations by month (and up to two more dimensions), suppressed. ``user`` as
+    for ``stocks``."""
     if last < first:
         raise Unprocessable("The period ends before it begins.", errors={"to": ["A day on or after `from`."]})
     rows = db.session.execute(
@@ -69,11 +82,16 @@ def flows(user, kind: str, dimensions: list[str], first: date, last: date) -> di
     return answer
 
 
-def _countries(user) -> list[str] | None:
-    reach = Reach.of(user)
-    if user.role == "analyst":  # statistics of every country; never a record (SPEC §11)
-        return None
-    return None if reach.is_everywhere else list(reach.countries)
+def reach_of(user) -> Reach:
+    """Whose nationals ``user``'s statistics count: an analyst's every country (counts, never a record: SPEC
+    §11), an embassy officer's their jurisdiction, as everywhere else."""
+    if user.role == "analyst":
+        return Reach.everywhere()
+    return Reach.of(user)
+
+
+def _countries(who) -> list[str] | None:
+    return (who if isinstance(who, Reach) else reach_of(who)).to_params()
 
 
 def _answer(dimensions: list[str], inner: dict) -> dict:

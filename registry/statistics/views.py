@@ -5,7 +5,9 @@ from flask import Response, g
 
 from registry.audit import services as audit
 from registry.auth.access import requires
-from registry.statistics import formats, schemas, tables
+from registry.jobs import views as jobs_views
+from registry.jobs.schemas import JobAccepted
+from registry.statistics import formats, profile_files, schemas, tables
 from registry.web.openapi import ApiBlueprint, errors, file_responses
 
 bp = ApiBlueprint("statistics", __name__, url_prefix="/statistics",
@@ -55,3 +57,22 @@ def flows(args):
                                      allowed=tuple(d for d in tables.DIMENSIONS if d != "status"), most=2)
     return _answer(tables.flows(g.user, args["kind"], others, args["from_"], args["to"]), args["format"],
                    f"{args['kind']}-{args['from_'].isoformat()}-{args['to'].isoformat()}")
+
+
+@bp.post("/profile")
+@requires("statistics:read")
+@bp.arguments(schemas.ProfileRequest, example={"year": 2025, "format": "xlsx"})
+@bp.response(202, JobAccepted, headers={"Location": {"schema": {"type": "string"}}})
+@errors(422)
+def profile(args):
+    """The migration profile of a year as XLSX or PDF, built by a worker.
+
+    Its standard tables (stocks at the end of the year by destination, sex, age band and occupation;
+    departures, returns and crisis repatriations by month) with the same suppression as ``/stocks`` and
+    ``/flows``, and charts in the PDF. 202 with a job whose ``result.download_url`` serves the file to the
+    caller alone until it expires. Embassy officers get their jurisdiction's profile.
+    """
+    job = profile_files.request_file(g.user, args["year"], args["format"], args.get("purpose"))
+    audit.note(object_type="statistics", object_ids=[job.id], purpose=args.get("purpose"),
+               details={"profile": args["year"], "format": args["format"]})
+    return jobs_views.accepted(job)
