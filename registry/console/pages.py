@@ -34,6 +34,7 @@ NAVIGATION = (  # (endpoint, label, permission): what the menu offers each role
     ("console.crises", "Crises", "crises:read"),
     ("console.inbox", "Inbox", "inbox:read"),
     ("console.assembly_points", "Assembly points", "crises:write"),
+    ("console.statistics", "Statistics", "statistics:read"),
     ("console.audit", "Audit", "audit:read"),
     ("console.users", "Users", "users:manage"),
 )
