@@ -130,6 +130,9 @@ def test_flows_by_month_match_the_api(app, client, db, desk, make_user):
     assert rows["Apr 2026"] == [None, None]  # 4: suppressed
     heading = doc.get_element_by_id("result-heading").text_content()
     assert "Departures from 2026-01-01 to 2026-06-30, by month and host country" in heading
+    nobody = page_of(browser.get(PAGE, query_string={"mode": "flows", "kind": "returns", "from": "2026-01-01",
+                                                     "to": "2026-06-30"}))
+    assert "Nobody is counted" in nobody.get_element_by_id("empty-result").text_content()
 
 
 # ---------------------------------------------------------------------- errors beside their field
