@@ -172,11 +172,15 @@ def _categories(answer: dict, position: int) -> list:
 
 
 def _table(answer: dict) -> dict:
-    """The answer laid out for reading: ``shape`` total | list | cross | cross3 (rows of two dimensions)."""
+    """The answer laid out for reading: ``shape`` total (no dimension), list (one), cross (the last dimension
+    across, with row and column totals; with three, rows of the first two and their other totals as a list)."""
     dims = answer["dimensions"]
     get = _indexed(answer)
     rank = len(dims)
-    name = lambda position, value: labels.label(dims[position], value)  # noqa: E731
+
+    def name(position: int, value) -> str:
+        return labels.label(dims[position], value)
+
     if rank == 0:
         return {"shape": "total", "grand": get(())}
     if rank == 1:

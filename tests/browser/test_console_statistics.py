@@ -24,7 +24,7 @@ COUNT_PIXELS = """(colours) => {
 }"""
 
 
-def test_an_analyst_builds_a_table_by_keyboard_and_reads_the_chart_and_the_map(page, console_user, people):  # noqa: F811
+def test_an_analyst_builds_a_table_by_keyboard_and_reads_its_chart_and_map(page, console_user, people):  # noqa: F811
     analyst = console_user("analyst")
     sign_in_as(page, analyst)
     page.get_by_role("navigation").get_by_role("link", name="Statistics").click()
