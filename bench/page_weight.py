@@ -52,7 +52,7 @@ def demo(app, nationals: int) -> dict[str, str]:
     result = app.test_cli_runner().invoke(args=["demo", "--nationals", str(nationals)])
     if result.exit_code != 0:
         raise SystemExit(f"registry demo failed:\n{result.output}")
-    listed = result.output[result.output.index("Console sign-in"):].splitlines()[1:6]
+    listed = result.output[result.output.index("Console sign-in"):].splitlines()[1:7]
     return dict(line.split() for line in listed)
 
 

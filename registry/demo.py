@@ -518,7 +518,7 @@ def rows_to_csv(rows) -> bytes:
 # What ``registry demo`` adds beside the nationals: users, a crisis over Dubai and assembly points.
 DEMO_USERS = (("Demo desk", "desk", []), ("Demo embassy", "embassy", ["AE", "QA"]),
               ("Demo coordinator", "coordinator", []), ("Demo admin", "admin", []),
-              ("Demo auditor", "auditor", []))
+              ("Demo auditor", "auditor", []), ("Demo analyst", "analyst", []))
 
 DEMO_CRISIS = {"name": "Demo: flash flood, Dubai", "kind": "flood", "severity": "high",
                "area": {"type": "circle", "center": {"lat": 25.2048, "lon": 55.2708}, "radius_km": 30},

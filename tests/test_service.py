@@ -200,9 +200,9 @@ def test_the_demo_loads_nationals_users_a_crisis_and_its_roster(db):
     exposed = db.session.execute(text("SELECT count(*) FROM exposures")).scalar()
     assert exposed > 0 and db.session.execute(text("SELECT count(*) FROM roster_entries")).scalar() == exposed
     # The console: each demo user signs in with the password the latest run printed.
-    listed = again.stdout[again.stdout.index("Console sign-in"):].splitlines()[1:6]
+    listed = again.stdout[again.stdout.index("Console sign-in"):].splitlines()[1:7]
     credentials = dict(line.split() for line in listed)
-    assert set(credentials) == {"desk", "embassy", "coordinator", "admin", "auditor"}
+    assert set(credentials) == {"desk", "embassy", "coordinator", "admin", "auditor", "analyst"}
     from registry.auth import passwords
     for username, password in credentials.items():
         stored = db.session.execute(text("SELECT password_hash FROM users WHERE username = :u"), {"u": username})

@@ -29,5 +29,6 @@ def init_console(app: Flask) -> None:
     from registry.console import nationals_map  # noqa: F401
     from registry.console import inbox  # noqa: F401
     from registry.console import verification  # noqa: F401
+    from registry.console import statistics  # noqa: F401
     app.register_blueprint(bp)
     app.add_url_rule("/", "root", lambda: redirect("/console/"))

@@ -35,6 +35,7 @@ NAVIGATION = (  # (endpoint, label, permission): what the menu offers each role
     ("console.inbox", "Inbox", "inbox:read"),
     ("console.verification_queue", "Verification", "verification:review"),
     ("console.assembly_points", "Assembly points", "crises:write"),
+    ("console.statistics", "Statistics", "statistics:read"),
     ("console.audit", "Audit", "audit:read"),
     ("console.users", "Users", "users:manage"),
 )

@@ -3,6 +3,7 @@ offline rule (the ``page`` fixture) and to axe-core, and with ``SAGIP_SCREENSHOT
 photographed — the README's pictures come from here (``scripts/screenshots.sh``)."""
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -23,6 +24,7 @@ TOUR = (
     ("embassy", "calls", "calls", "Demo: flash flood, Dubai"),
     ("coordinator", "roster", "roster", "Roster"),
     ("coordinator", "/console/assembly-points", "assembly_points", "Assembly points"),
+    ("analyst", "/console/statistics#result", "statistics", "Nationals abroad at the end of"),
     ("auditor", "/console/audit", "audit", "Audit"),
     ("admin", "/console/users", "users", "Users"),
 )
@@ -34,8 +36,10 @@ def demo(app, db):
     from sqlalchemy import text
     result = app.test_cli_runner().invoke(args=["demo", "--nationals", "400"])
     assert result.exit_code == 0, result.output
-    listed = result.output[result.output.index("Console sign-in"):].splitlines()[1:6]
+    listed = itertools.takewhile(lambda line: line.startswith("  "),
+                                 result.output[result.output.index("Console sign-in"):].splitlines()[1:])
     passwords = dict(line.split() for line in listed)
+    assert set(passwords) >= {role for role, *_ in TOUR}, passwords
     db.session.rollback()
     ids = db.session.execute(text("""
         SELECT c.id AS crisis, r.id AS roster,

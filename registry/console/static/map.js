@@ -51,9 +51,11 @@
         ctx.strokeStyle = BORDER;
         ctx.lineWidth = 0.8;
         ctx.lineJoin = "round";
+        const fill = this.options.fill;
         for (const feature of data.features) {
           const g = feature.geometry || { type: "none" };
           const polygons = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
+          ctx.fillStyle = (fill && fill(feature.properties.code, ctx)) || LAND;
           ctx.beginPath();
           for (const polygon of polygons) drawRings(ctx, polygon, coords.z, coords.x, coords.y, size);
           ctx.fill("evenodd");
@@ -79,11 +81,12 @@
     },
   });
 
-  // A map on `element` with the base layer; options: center [lat, lon] and zoom, or bounds [[s, w], [n, e]].
+  // A map on `element` with the base layer; options: center [lat, lon] and zoom, or bounds [[s, w], [n, e]];
+  // fill(code, ctx): a country's fill style (a colour or a canvas pattern) instead of the land's, or null.
   window.Sagip = window.Sagip || {};
   window.Sagip.map = function (element, options = {}) {
     const map = L.map(element, { worldCopyJump: true, minZoom: 1, maxZoom: 18, zoomSnap: 1 });
-    new BaseLayer({ attribution: "Boundaries: Natural Earth" }).addTo(map);
+    new BaseLayer({ attribution: "Boundaries: Natural Earth", fill: options.fill }).addTo(map);
     const tiles = document.body.dataset.tileUrl;
     if (tiles) L.tileLayer(tiles, { attribution: "Tiles: configured provider", maxZoom: 18 }).addTo(map);
     if (options.bounds) map.fitBounds(options.bounds, { maxZoom: options.maxZoom || 12 });
