@@ -25,6 +25,16 @@ def messages_url(crisis_id: str) -> str:
     return f"/api/v1/crises/{crisis_id}/messages"
 
 
+@pytest.fixture(autouse=True)
+def gateways_off(app):
+    """These tests run without gateways (the session's gateway stack, started by an earlier test, is set aside
+    for each test and given back after it)."""
+    saved = {name: app.config[name] for name in ("REGISTRY_SMS_URL", "REGISTRY_SMTP_URL")}
+    app.config.update(REGISTRY_SMS_URL="", REGISTRY_SMTP_URL="")
+    yield
+    app.config.update(saved)
+
+
 @pytest.fixture
 def coordinator(make_user):
     return make_user("coordinator")[1]
@@ -159,9 +169,10 @@ def test_roles_without_campaigns_are_403(client, desk, make_user, scene):
 @pytest.fixture
 def gateway_away(app):
     """The SMS channel on, pointing where nothing answers: campaigns are created, their rows stay queued."""
+    saved = app.config["REGISTRY_SMS_URL"]
     app.config["REGISTRY_SMS_URL"] = UNREACHABLE_SMS
     yield
-    app.config["REGISTRY_SMS_URL"] = ""
+    app.config["REGISTRY_SMS_URL"] = saved
 
 
 def wait_for(predicate, timeout_s=30.0):

@@ -33,6 +33,9 @@ from registry.nationals.models import National
 from registry.rosters import build
 from registry.rosters.models import Roster
 from registry.rosters.services import request_roster
+from registry.checkin.services import self_register
+from registry.crises.models import Exposure
+from registry.replies.services import receive
 
 
 @click.command("demo")
@@ -117,3 +120,32 @@ def _crisis(user) -> None:
     click.echo(f"Built its roster {roster_id}: {roster.status}, {counts.get('assigned', 0)} assigned to "
                f"{len(roster.params['assembly_point_ids'])} assembly points in {counts.get('vehicles', 0)} "
                f"vehicles, {counts.get('unassigned', 0)} unassigned.")
+    _outreach(crisis_id)
+
+
+# What the crisis's first hours bring back (SPEC §10), so that the inbox and the verification queue have
+# something to show: replies by SMS (matched with a note to read, a call for help, an unknown number) and a
+# self-registration of someone not registered.
+DEMO_REPLIES = ("1 ligtas kami ng mga anak ko, nasa bubong kami", "TULONG baha na sa loob ng bahay",
+                "3 please we need to leave, water rising")
+DEMO_UNKNOWN = ("+971509990001", "Ako si Ana, hindi ako rehistrado, nasa Deira kami, walang tubig")
+DEMO_SELF_REGISTRATION = {"family_name": "Bautista", "given_names": "Rowena", "date_of_birth": date(1991, 3, 14),
+                          "phone": "+971509990002", "sex": "F", "lat": 25.2697, "lon": 55.3095,
+                          "where": "Deira, near the gold souk"}
+
+
+def _outreach(crisis_id) -> None:
+    crisis = db.session.get(Crisis, crisis_id)
+    crisis.self_registration = True
+    run = latest_run(crisis)
+    people = db.session.execute(
+        select(National.phones).join(Exposure, Exposure.national_id == National.id)
+        .where(Exposure.run_id == run.id, Exposure.zone == "inside", National.phones != [])
+        .order_by(Exposure.distance_km).limit(len(DEMO_REPLIES))).scalars().all()
+    for phones, text in zip(people, DEMO_REPLIES):
+        receive(phones[0], text)
+    receive(*DEMO_UNKNOWN)
+    self_register(crisis, dict(DEMO_SELF_REGISTRATION))
+    db.session.commit()
+    click.echo(f"Replies in the inbox: {len(people) + 1}; a self-registration awaits verification; "
+               "self-registration is on for the demo crisis.")

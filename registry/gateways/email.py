@@ -10,12 +10,12 @@ recipient: try no further), unavailable (no connection, 4xx: later).
 from __future__ import annotations
 
 import logging
+import secrets
 import smtplib
 import socket
 import ssl
 import threading
 from email.message import EmailMessage
-from email.utils import make_msgid
 from urllib.parse import unquote, urlsplit
 
 from registry.gateways.sms import ACCEPTED, REFUSED, UNAVAILABLE, ChannelOff, Sent
@@ -68,7 +68,10 @@ class SmtpClient:
     def message(self, to: str, subject: str, body: str) -> EmailMessage:
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = self.sender, to, subject
-        message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2].strip(">") or None)
+        # Not email.utils.make_msgid: it draws from the process's shared ``random`` (predictable, and shared with
+        # whatever else runs in the worker); a message id needs no more than 128 random bits of its own.
+        domain = self.sender.rpartition("@")[2].strip(">") or "sagip.invalid"
+        message["Message-ID"] = f"<{secrets.token_hex(16)}@{domain}>"
         message.set_content(body)
         return message
 

@@ -23,6 +23,9 @@ TOUR = (
     ("coordinator", "crisis", "crisis", "Demo: flash flood, Dubai"),
     ("embassy", "calls", "calls", "Demo: flash flood, Dubai"),
     ("coordinator", "roster", "roster", "Roster"),
+    ("coordinator", "messages", "campaigns", "Message the exposed"),
+    ("coordinator", "/console/inbox", "inbox", "SMS inbox"),
+    ("coordinator", "/console/verification", "verification", "Bautista"),
     ("coordinator", "/console/assembly-points", "assembly_points", "Assembly points"),
     ("analyst", "/console/statistics#result", "statistics", "Nationals abroad at the end of"),
     ("auditor", "/console/audit", "audit", "Audit"),
@@ -46,7 +49,8 @@ def demo(app, db):
                (SELECT e.national_id FROM exposures e WHERE e.run_id = r.run_id LIMIT 1) AS national
           FROM crises c JOIN rosters r ON r.crisis_id = c.id LIMIT 1""")).one()
     return passwords, {"crisis": f"/console/crises/{ids.crisis}", "calls": f"/console/crises/{ids.crisis}/calls",
-                       "roster": f"/console/rosters/{ids.roster}", "national": f"/console/nationals/{ids.national}"}
+                       "roster": f"/console/rosters/{ids.roster}", "national": f"/console/nationals/{ids.national}",
+                       "messages": f"/console/crises/{ids.crisis}/messages"}
 
 
 def test_every_page_of_the_tour_is_offline_and_accessible(page, demo):
