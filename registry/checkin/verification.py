@@ -71,10 +71,13 @@ def _entries(people: list[National], user) -> list[dict]:
 
 def _person(national: National, role: str) -> dict:
     record = nationals.as_seen_by(national, role)
-    return {key: record.get(key) for key in (
+    person = {key: record.get(key) for key in (
         "id", "family_name", "given_names", "sex", "date_of_birth", "phones", "passport_number",
-        "national_id_number", "status", "source", "jurisdiction_country", "location", "created_at")
+        "national_id_number", "status", "source", "location", "created_at")
         if key in record}
+    # The country whose embassy answers for them (where their point is): not in the record as the API shows it.
+    person["jurisdiction_country"] = national.jurisdiction_country
+    return person
 
 
 def decide(national_id: uuid.UUID, data: dict, user) -> dict:
