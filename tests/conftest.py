@@ -106,12 +106,15 @@ def make_app(**overrides):
     config = {"SQLALCHEMY_DATABASE_URI": database_url(TEST_DATABASE_URL), "REDIS_URL": TEST_REDIS_URL,
               "TESTING": True}
     config.update(overrides)
-    application = create_app(config)
+    try:
+        application = create_app(config)
+    finally:
+        if _session_app:
+            # A threaded solo-pool worker runs each task through Celery's *default* app (trace_task_ret uses
+            # current_app), and every new app makes itself the default: give the role back to the session's,
+            # also when the app refused to start (a bad setting raises after its Celery was made).
+            _session_app[0].extensions["celery"].set_default()
     application.test_client_class = IsolatedClient
-    if _session_app:
-        # A threaded solo-pool worker runs each task through Celery's *default* app (trace_task_ret uses
-        # current_app), and every new app makes itself the default: give the role back to the session's.
-        _session_app[0].extensions["celery"].set_default()
     return application
 
 
