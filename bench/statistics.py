@@ -28,8 +28,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file's own name shadows the standard library's ``statistics`` when run as a script: drop its folder.
+# This file's name is the standard library's ``statistics``: run as a script, its folder leads sys.path and
+# would shadow the library for this script and every sibling bench script (``import statistics``). Here the
+# folder is dropped; and when a sibling's ``import statistics`` finds this file first, it gets the library's
+# module instead (the import returns what sys.modules holds once this file has run).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+if __name__ == "statistics":
+    import importlib
+    del sys.modules["statistics"]
+    sys.modules["statistics"] = importlib.import_module("statistics")
 
 import argparse
 import io

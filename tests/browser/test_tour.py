@@ -69,3 +69,25 @@ def test_every_page_of_the_tour_is_offline_and_accessible(page, demo):
         page.wait_for_load_state("networkidle")
         assert re.search(re.escape(expected), page.inner_text("main")), f"{name}: {expected!r} not shown"
         check_page(page, name)
+
+
+def test_the_public_pages_a_person_opens_from_a_message(page, demo, app):
+    """A person's own check-in (the link a campaign sends) and the self-registration page of the demo crisis,
+    on a phone-sized screen: offline, accessible, photographed for the README."""
+    from sqlalchemy import text
+
+    from registry.checkin import links
+    from registry.extensions import db
+    with app.app_context():
+        crisis, national = db.session.execute(text(
+            "SELECT c.id, e.national_id FROM crises c JOIN exposure_runs r ON r.crisis_id = c.id "
+            "JOIN exposures e ON e.run_id = r.id JOIN nationals n ON n.id = e.national_id "
+            "WHERE r.status = 'succeeded' AND n.date_of_birth IS NOT NULL LIMIT 1")).one()
+        url = links.ensure_many(crisis, [national])[national]
+        db.session.commit()
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path, name in ((url.split("/checkin/", 1)[1], "checkin"), (f"register/{crisis}", "checkin_register")):
+        page.goto(f"/checkin/{path}")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("h1").count() == 1 and page.locator("form").count() == 1
+        check_page(page, name)
