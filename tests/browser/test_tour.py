@@ -76,9 +76,11 @@ def test_the_public_pages_a_person_opens_from_a_message(page, demo, app):
     on a phone-sized screen: offline, accessible, photographed for the README."""
     from sqlalchemy import text
 
+    from registry.auth import scope
     from registry.checkin import links
     from registry.extensions import db
     with app.app_context():
+        scope.use_everything()
         crisis, national = db.session.execute(text(
             "SELECT c.id, e.national_id FROM crises c JOIN exposure_runs r ON r.crisis_id = c.id "
             "JOIN exposures e ON e.run_id = r.id JOIN nationals n ON n.id = e.national_id "
