@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import threading
 import time
+from pathlib import Path
 import urllib.parse
 import urllib.request
 from email.message import EmailMessage
@@ -189,7 +190,8 @@ def test_fakesmsc_lines_are_decoded_and_parts_joined():
 
 
 def test_registry_gateways_up_prints_the_environment_and_stops_cleanly(tmp_path):
-    """The demo's command: the `export` lines, fakesmsc's messages and the mails in files, SIGTERM stops all."""
+    """The demo's command: the `export` lines, fakesmsc's messages and the mails in files, SIGTERM stops all.
+    Run as run-demo.sh runs it, with a --log-dir relative to the working directory."""
     import os
     import signal
     import subprocess
@@ -199,8 +201,9 @@ def test_registry_gateways_up_prints_the_environment_and_stops_cleanly(tmp_path)
     env_file = tmp_path / "gateways.env"
     process = subprocess.Popen(
         [sys.executable, "-m", "registry.cli", "gateways", "up", "--port-base", str(base), "--log-dir",
-         str(tmp_path / "gateways"), "--env-file", str(env_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "REGISTRY_SMS_URL": ""})
+         "gateways", "--env-file", str(env_file)], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "REGISTRY_SMS_URL": "", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     try:
         exports = process.stdout.readline() + process.stdout.readline()
         assert exports.startswith(b"export REGISTRY_SMS_URL='http://127.0.0.1:")

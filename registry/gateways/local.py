@@ -380,7 +380,8 @@ class GatewayStack:
         self.with_fakesmsc = fakesmsc
         self.with_smtp = smtp
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sagip-gateways-"))
+        # Absolute: Kannel runs in its own directory and reads the configuration by this path.
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sagip-gateways-")).resolve()
         self.sendsms_password = sendsms_password or secrets.token_urlsafe(16)
         self._admin_password = secrets.token_urlsafe(16)
         self._on_sms = on_sms
