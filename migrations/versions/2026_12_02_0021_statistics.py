@@ -21,7 +21,7 @@ NEW_ROLES = "'desk', 'embassy', 'coordinator', 'admin', 'auditor', 'analyst'"
 # day) and ``s`` (the status of the day); a missing value is the category 'unknown'. Must match
 # registry/statistics/tables.py DIMENSIONS (a test checks it).
 # Five-year bands and 65+: the age in whole years from dates written as numbers (yyyymmdd), looked up in an
-# array: about half the time of age() and text formatting per row (bench/statistics.py). ``@day@`` is the day
+# array: about half the time of age() and text formatting per row (bench/stocks.py). ``@day@`` is the day
 # as such a number.
 BANDS = ", ".join(f"'{a:02d}-{a + 4:02d}'" for a in range(0, 65, 5)) + ", '65+'"
 DATE_NUMBER = "(date_part('year', {d}) * 10000 + date_part('month', {d}) * 100 + date_part('day', {d}))::int"

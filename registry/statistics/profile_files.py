@@ -52,7 +52,7 @@ def build_file(job) -> dict:
     """The worker's part: the file, encrypted at rest, for the job's creator to download."""
     params = job.params
     profile = build(Reach.from_params(params.get("jurisdiction")), int(params["year"]))
-    jobs.set_progress(job.id, 0.7)  # counting is most of the time (bench/statistics.py --profile)
+    jobs.set_progress(job.id, 0.7)  # counting is most of the time (bench/stocks.py --profile)
     path = files.path_of(job.id)
     path.unlink(missing_ok=True)  # a re-delivered job starts over
     out = files.EncryptedFile(path, job.id)

@@ -1,7 +1,7 @@
 """Statistics (SPEC §11): stocks by three dimensions over N nationals, beside the bare ``GROUP BY`` on the
 same data.
 
-    python bench/statistics.py [--nationals 1000000] [--repeat 5] \
+    python bench/stocks.py [--nationals 1000000] [--repeat 5] \
         [--database-url postgresql://postgres@127.0.0.1:5432/sagip_bench_stats] [--redis-url redis://127.0.0.1:6379/5]
 
 1. Creates, migrates and (once) seeds the database with N nationals (COPY): sexes, birth dates over 50
@@ -25,26 +25,15 @@ same data.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file's name is the standard library's ``statistics``: run as a script, its folder leads sys.path and
-# would shadow the library for this script and every sibling bench script (``import statistics``). Here the
-# folder is dropped; and when a sibling's ``import statistics`` finds this file first, it gets the library's
-# module instead (the import returns what sys.modules holds once this file has run).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-if __name__ == "statistics":
-    import importlib
-    del sys.modules["statistics"]
-    sys.modules["statistics"] = importlib.import_module("statistics")
-
 import argparse
 import io
 import random
 import statistics
+import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
