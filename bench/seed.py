@@ -52,7 +52,11 @@ import psycopg  # noqa: E402
 from bench.exposure import CITIES, JITTER_KM, libpq_url, migrated_app  # noqa: E402
 
 CHUNK = 50_000
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/sagip_bench_10m"
+
+
+def default_url(count: int) -> str:
+    """The shared bench database of a size: ``sagip_bench_1m`` up to a million nationals, else ``sagip_bench_10m``."""
+    return f"postgresql://postgres@127.0.0.1:5432/sagip_bench_{'1m' if count <= 1_000_000 else '10m'}"
 # Measured on a seeded 1M database (all four tables, their indexes, the status history and the grid's
 # changes before folding), with room for the benches' own rows: refuse a seed the disk cannot hold.
 BYTES_PER_NATIONAL = 2_600
@@ -282,7 +286,7 @@ def ensure(url: str, count: int, processes: int = 2, redis_url: str = "redis://1
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         for n in pool.imap_unordered(_copy_chunk, [(url, c, count) for c in chunks]):
             written += n
-            if written % (20 * CHUNK) < CHUNK:
+            if written % (10 * CHUNK) < CHUNK:
                 rate = written / (time.monotonic() - started)
                 print(f"  {written:,} nationals, {rate:,.0f}/s", flush=True)
     copied = time.monotonic() - started
@@ -307,15 +311,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nationals", type=int, default=1_000_000)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--database-url", default=None, help="default: sagip_bench_1m up to 1M, else sagip_bench_10m")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     args = parser.parse_args()
-    ensure(args.database_url, args.nationals, args.processes, args.redis_url)
-    with psycopg.connect(libpq_url(args.database_url)) as conn:
+    url = args.database_url or default_url(args.nationals)
+    ensure(url, args.nationals, args.processes, args.redis_url)
+    with psycopg.connect(libpq_url(url)) as conn:
         sizes = conn.execute("SELECT sum(pg_total_relation_size(c))::bigint FROM unnest(%s::regclass[]) c",
                              (list(TABLES),)).fetchone()[0]
-        print(f"{seeded(args.database_url):,} seeded nationals; the seeded tables with their indexes "
-              f"{sizes / 1e9:.1f} GB ({sizes / max(1, seeded(args.database_url)):,.0f} bytes a national)")
+        print(f"{seeded(url):,} seeded nationals; the seeded tables with their indexes "
+              f"{sizes / 1e9:.1f} GB ({sizes / max(1, seeded(url)):,.0f} bytes a national)")
     return 0
 
 

@@ -37,6 +37,7 @@ only unshifted pieces decide ``inside``.
 """
 from __future__ import annotations
 
+import math
 import uuid
 from functools import cache
 
@@ -91,28 +92,43 @@ FROM (SELECT Box2D((ST_Dump(geom)).geom) AS box
       FROM crisis_versions WHERE crisis_id = :crisis_id AND version = :version) polygons
 """)
 
+# Degrees of latitude and of longitude (at the equator) per metre, with 1% to spare: index boxes from
+# distances, made wider in longitude by 1/cos(latitude) of their most poleward edge (the exact test is geodesic).
+LAT_M_PER_DEG = 110_574.0 / 1.01
+LON_M_PER_DEG = 111_320.0 / 1.01
+MAX_BOX_LATITUDE = 89.9
+
 _ROWS_SQL = f"""
 WITH candidates AS MATERIALIZED (
     -- Located nationals in a few boxes around the area (indexed searches, not one per piece: a detailed
     -- area has thousands of pieces over the same people), each tested against the pieces' index. No
-    -- join between large sets: the plan cannot go quadratic on a bad row estimate.
-    SELECT n.id, n.location, n.location_precision_m,
-           (n.location_source IN {PRECISE} AND n.location_precision_m <= {PRECISE_M}) AS precise,
+    -- join between large sets: the plan cannot go quadratic on a bad row estimate. What the rows need is
+    -- carried along, so no national is looked up twice.
+    SELECT n.id, n.location, n.location_source, n.location_precision_m, n.location_reported_at, n.household_id,
+           {{priority}} AS priority, c.precise,
+           -- How far from the area this national may be and still count: the outer ring, plus the precision
+           -- (up to MAX_SEARCH_PRECISION_M) of an imprecise position.
+           CASE WHEN c.precise THEN :reach_m
+                ELSE :reach_m + least(coalesce(n.location_precision_m, 0), {MAX_SEARCH_PRECISION_M}) END AS reach_m,
            EXISTS (SELECT 1 FROM run_parts p WHERE p.geom && n.location AND NOT p.shifted
                                                 AND ST_Intersects(p.geom, n.location)) AS inside
     FROM nationals n
+    CROSS JOIN LATERAL (SELECT n.location_source IN {PRECISE} AND n.location_precision_m <= {PRECISE_M} AS precise) c
     WHERE ({{boxes}})
       AND n.erased_at IS NULL AND n.location_source <> 'country_centroid'
 ), near AS MATERIALIZED (
-    -- The distance to the nearest piece (or its copy across ±180°), looked up per candidate in the
-    -- pieces' index. Precise fixes matter up to the outer ring; imprecise ones up to the ring plus
-    -- their precision.
+    -- The distance to the nearest piece (or its copy across ±180°) within the candidate's reach, looked up
+    -- per candidate in the pieces' index through a box of that reach at its latitude.
     SELECT c.id, min(ST_Distance(c.location::geography, p.geog)) AS distance_m
     FROM candidates c
-    JOIN run_parts p ON p.geom && ST_Expand(c.location, CASE WHEN c.precise THEN :reach_deg ELSE :reach_deg + :precision_deg END)
-     AND ST_DWithin(c.location::geography, p.geog,
-                    CASE WHEN c.precise THEN :reach_m ELSE :reach_m + {MAX_SEARCH_PRECISION_M} END)
-    WHERE NOT c.inside AND (NOT c.precise OR :reach_m > 0)
+    JOIN run_parts p
+      ON p.geom && ST_Expand(c.location,
+                             c.reach_m / {LON_M_PER_DEG}
+                                 / cos(radians(least({MAX_BOX_LATITUDE}, abs(ST_Y(c.location)) + c.reach_m / {LAT_M_PER_DEG})))
+                                 + 0.0001,
+                             c.reach_m / {LAT_M_PER_DEG} + 0.0001)
+     AND ST_DWithin(c.location::geography, p.geog, c.reach_m)
+    WHERE NOT c.inside AND c.reach_m > 0
     GROUP BY c.id
 ), countries_near AS MATERIALIZED (
     SELECT cp.alpha2, min(ST_Distance(cp.geom::geography, p.geog)) AS distance_m
@@ -120,35 +136,38 @@ WITH candidates AS MATERIALIZED (
       ON cp.geom && ST_Expand(p.geom, :reach_deg) AND ST_DWithin(cp.geom::geography, p.geog, :reach_m)
     GROUP BY cp.alpha2
 ), measured AS (
-    SELECT c.id, 0.0::float8 AS distance_m FROM candidates c WHERE c.inside
+    SELECT c.id, 0.0::float8 AS distance_m, c.location, c.location_source, c.location_precision_m,
+           c.location_reported_at, c.household_id, c.priority, CASE WHEN c.precise THEN 'high' ELSE 'possible' END
+    FROM candidates c WHERE c.inside
     UNION ALL
-    SELECT nr.id, CASE WHEN n.location_source IN {PRECISE} AND n.location_precision_m <= {PRECISE_M}
-                       THEN nr.distance_m
-                       ELSE greatest(0.0, nr.distance_m - coalesce(n.location_precision_m, 0)) END
-    FROM near nr JOIN nationals n ON n.id = nr.id
+    SELECT c.id, CASE WHEN c.precise THEN nr.distance_m
+                      ELSE greatest(0.0, nr.distance_m - coalesce(c.location_precision_m, 0)) END,
+           c.location, c.location_source, c.location_precision_m, c.location_reported_at, c.household_id,
+           c.priority, CASE WHEN c.precise THEN 'high' ELSE 'possible' END
+    FROM near nr JOIN candidates c ON c.id = nr.id
     UNION ALL
-    SELECT n.id, c.distance_m
-    FROM countries_near c JOIN nationals n ON n.jurisdiction_country = c.alpha2
+    -- Known only by their country (ix_nationals_country_only): the distance from the area to the country.
+    SELECT n.id, cn.distance_m, n.location, n.location_source, n.location_precision_m, n.location_reported_at,
+           n.household_id, {{priority}}, 'country_only'
+    FROM countries_near cn JOIN nationals n ON n.jurisdiction_country = cn.alpha2
     WHERE n.erased_at IS NULL AND n.location_source = 'country_centroid'
 ), zoned AS (
-    SELECT m.id, m.distance_m / 1000.0 AS distance_km,
-           (SELECT min(z) FROM unnest(CAST(:zones AS float8[])) z WHERE z >= m.distance_m / 1000.0) AS ring_km
-    FROM measured m
+    SELECT m.*, round((m.distance_m / 1000.0)::numeric, 3)::float8 AS distance_km,
+           CASE WHEN m.distance_m > 0 THEN (SELECT min(z) FROM unnest(CAST(:zones AS float8[])) z
+                                            WHERE z >= m.distance_m / 1000.0) END AS ring_km
+    FROM measured m (id, distance_m, location, location_source, location_precision_m, location_reported_at,
+                     household_id, priority, certainty)
 )
 INSERT INTO exposures (run_id, national_id, zone, ring_km, distance_km, certainty, location, location_source,
                        location_precision_m, location_age_days, household_id, priority)
-SELECT :run_id, n.id,
-       CASE WHEN z.distance_km = 0 THEN 'inside' ELSE 'ring' END,
-       CASE WHEN z.distance_km = 0 THEN NULL ELSE z.ring_km END,
-       round(z.distance_km::numeric, 3)::float8,
-       CASE WHEN n.location_source = 'country_centroid' THEN 'country_only'
-            WHEN n.location_source IN {PRECISE} AND n.location_precision_m <= {PRECISE_M} THEN 'high'
-            ELSE 'possible' END,
-       n.location, n.location_source, n.location_precision_m,
-       floor(extract(epoch FROM now() - n.location_reported_at) / 86400)::int,
-       n.household_id, {PRIORITY_SQL}
-FROM zoned z JOIN nationals n ON n.id = z.id
-WHERE z.distance_km = 0 OR z.ring_km IS NOT NULL
+SELECT :run_id, z.id, CASE WHEN z.distance_m = 0 THEN 'inside' ELSE 'ring' END, z.ring_km, z.distance_km,
+       z.certainty, z.location, z.location_source, z.location_precision_m,
+       floor(extract(epoch FROM now() - z.location_reported_at) / 86400)::int, z.household_id, z.priority
+FROM zoned z
+WHERE z.distance_m = 0 OR z.ring_km IS NOT NULL
+-- In key order: the primary key's and the national index's pages fill one after the other instead of
+-- splitting all over (a third less time writing 160k rows).
+ORDER BY z.id
 """
 
 
@@ -159,7 +178,7 @@ def _rows_sql(box_count: int):
     high enough to JIT-compile the statement (a 50 km circle over 300k nationals: 2.7 s became 6.7 s)."""
     boxes = " OR ".join(f"n.location && (SELECT ST_MakeEnvelope(:box{i}_x0, :box{i}_y0, :box{i}_x1, :box{i}_y1, "
                         "4326))" for i in range(box_count))
-    return text(_ROWS_SQL.replace("{boxes}", boxes))
+    return text(_ROWS_SQL.replace("{boxes}", boxes).replace("{priority}", PRIORITY_SQL))
 
 _COUNTS_SQL = text("""
 SELECT e.zone, e.ring_km, e.certainty, d.city, count(*)
@@ -182,11 +201,13 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
     db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     for statement in _RUN_PARTS_SQL:
         db.session.execute(statement, {**params, "margin_deg": margin_deg})
-    boxes = candidate_boxes(db.session.execute(_EXTENTS_SQL, params).all(), margin_deg)
+    extents = [grown(extent, reach_m + MAX_SEARCH_PRECISION_M)
+               for extent in db.session.execute(_EXTENTS_SQL, params).all()]
+    boxes = candidate_boxes(extents, 0.0)
     box_params = {f"box{i}_{k}": v for i, box in enumerate(boxes) for k, v in zip(("x0", "y0", "x1", "y1"), box)}
     db.session.execute(_rows_sql(len(boxes)), {
         **params, **box_params, "run_id": run_id, "reach_m": reach_m, "reach_deg": degrees(reach_m),
-        "precision_deg": degrees(MAX_SEARCH_PRECISION_M), "zones": zones_km})
+        "zones": zones_km})
     return counts_of(run_id)
 
 
@@ -237,6 +258,17 @@ def _joined(a: list[float], b: list[float]) -> list[float]:
     """The arc from ``a``'s west edge east far enough to cover ``b`` too, with both latitude ranges."""
     b_west = a[0] + (b[0] - a[0]) % 360
     return _arc(a[0], max(a[1], b_west + b[1] - b[0]), min(a[2], b[2]), max(a[3], b[3]))
+
+
+def grown(extent, metres: float) -> tuple[float, float, float, float]:
+    """An extent (xmin, ymin, xmax, ymax) grown by ``metres`` on every side, in degrees at its latitude: the
+    longitudes by the degree's length at the grown extent's most poleward edge (the shortest there), so a
+    point within ``metres`` of the extent is inside (longitudes may pass ±180°: ``candidate_boxes`` wraps)."""
+    xmin, ymin, xmax, ymax = extent
+    dy = metres / LAT_M_PER_DEG + 0.0001
+    poleward = min(MAX_BOX_LATITUDE, max(abs(ymin - dy), abs(ymax + dy)))
+    dx = min(360.0, metres / LON_M_PER_DEG / math.cos(math.radians(poleward)) + 0.0001)
+    return xmin - dx, ymin - dy, xmax + dx, ymax + dy
 
 
 def degrees(metres: float) -> float:

@@ -56,6 +56,9 @@ class National(db.Model):
         Index("ix_nationals_phones", "phones", postgresql_using="gin"),
         Index("ix_nationals_household_id", "household_id"),
         Index("ix_nationals_jurisdiction_country", "jurisdiction_country"),
+        # The exposure run's nationals known only by their country (one in twenty), by country.
+        Index("ix_nationals_country_only", "jurisdiction_country",
+              postgresql_where=text("location_source = 'country_centroid' AND erased_at IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
