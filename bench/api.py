@@ -1,20 +1,21 @@
 #!/usr/bin/env python
 """Load-test the nationals API under gunicorn against a scratch database.
 
-    python bench/api.py [--seconds 15] [--clients 8] [--processes 2] [--port 8765]
-                        [--database-url postgresql://postgres@127.0.0.1:5432/sagip_bench]
-                        [--web 4x4,2x8] [--scenarios read,create,sql] [--nationals 20000]
+    python bench/api.py [--nationals 1000000] [--seconds 15] [--clients 8] [--processes 2] [--port 8765]
+                        [--database-url …] [--web 4x4,2x8] [--scenarios read,search,create,sql,search-sql]
                         [--max-requests 200000] [--warmup 2] [--wsgi-app registry.wsgi:app] [--profile N]
 
-Steps: create the scratch database if missing and migrate it; seed ``--nationals``
-nationals (COPY, once; later runs reuse them); create a desk user and token; start
-gunicorn (``registry/gunicorn_conf.py``) on 127.0.0.1:PORT; run the scenarios one after
-another, each for ``--seconds``:
+Steps: the registry of ``--nationals`` nationals from bench/seed.py (its shared database: sagip_bench_1m up to
+1M, sagip_bench_10m above; seeded by COPY when missing); a sample of their ids; a desk user and token;
+gunicorn (``registry/gunicorn_conf.py``) on 127.0.0.1:PORT; the scenarios one after another, each for
+``--seconds``:
 
-  read    GET /api/v1/nationals/{id}, random seeded ids
-  create  POST /api/v1/nationals, unique passports, host AE, a GPS point in Dubai
-  sql     the floor: the same single-national read as one bare SQL statement
-          (psycopg, autocommit, prepared) from the same client processes
+  read        GET /api/v1/nationals/{id}, random seeded ids
+  search      POST /api/v1/nationals/search, a "given family" name from the seed's lists, 20 best
+  create      POST /api/v1/nationals, unique passports, host AE, a GPS point in Dubai
+  sql         the floor of read: the same single-national read as one bare SQL statement
+              (psycopg, autocommit, prepared) from the same client processes
+  search-sql  the floor of search: the same trigram search (``%>``, best 20 by word_similarity) in bare SQL
 
 ``--clients`` closed-loop clients (one keep-alive connection each) run as threads spread
 over ``--processes`` load-generator processes. Each scenario is bounded by time and by
@@ -28,9 +29,6 @@ rows the run created (creates, the bench user) are deleted; the seeded nationals
 Besides req/s and latency percentiles the table shows the CPU milliseconds per request
 of gunicorn (from /proc) and of the load clients, and below it how busy the machine was:
 on a shared machine "the rest" tells how much CPU other processes took.
-
-bench/import.py also defaults to sagip_bench and TRUNCATEs nationals at its start: do not run
-both at once against the same database (this script re-seeds when its nationals are gone).
 
 Only 127.0.0.1 is ever sent HTTP requests. The client shares the machine with the
 server and PostgreSQL, so on a small machine it takes CPU from them: figures are a
@@ -55,9 +53,8 @@ import tempfile
 import threading
 import time
 import traceback
-import uuid
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +63,8 @@ if str(ROOT) not in sys.path:
 
 TARGET_READS_PER_S = 400
 TARGET_P99_MS = 50.0
-SEED_PASSPORT_PREFIX = "BENCHAPI"  # passports of seeded nationals: BENCHAPI00000000...
-SEED_EMAIL_DOMAIN = "@seed.bench.invalid"  # seeded nationals are found by this (passports are encrypted)
-SEED_SOURCE = "bulk_import"
+SEED_EMAIL_DOMAIN = "@seed.bench.invalid"  # bench/seed.py's nationals are found by this
+SAMPLE_IDS = 100_000  # the reads' targets, sampled from the seeded nationals
 DUBAI = (25.2048, 55.2708)  # lat, lon
 AE_CITIES = [("Dubai", 25.2048, 55.2708), ("Abu Dhabi", 24.4539, 54.3773), ("Sharjah", 25.3463, 55.4209),
              ("Ajman", 25.4052, 55.5136), ("Al Ain", 24.2075, 55.7447)]
@@ -78,6 +74,24 @@ GIVEN = ["Maria Luisa", "José", "Juan Carlos", "Ana", "Rosario", "Mark Anthony"
          "Angelica", "Noel", "Cristina", "Jun-jun", "Ma. Teresa"]
 ISCO = ["9111", "5322", "7115", "8322", "5120", "3221"]
 EMPLOYERS = ["Al Futtaim Services", "Emirates Hospitality LLC", "Gulf Care Homes", None]
+
+# A name search as typed at a desk ("given family"), and the floor: the same trigram search in bare SQL (the
+# read's columns, the best SEARCH_LIMIT by word similarity).
+SEARCH_LIMIT = 20
+SEARCH_SQL = """
+SELECT n.id, n.family_name, n.given_names, n.native_name, n.sex, n.date_of_birth, n.nationality,
+       n.passport_ciphertext, n.phones, n.status, n.jurisdiction_country, n.created_at
+FROM nationals n
+WHERE n.search_name %%> %(key)s AND n.erased_at IS NULL
+ORDER BY word_similarity(%(key)s, n.search_name) DESC, n.id
+LIMIT 20
+"""
+
+
+def _search_words(rng: random.Random) -> str:
+    from bench.seed import FAMILY as SEED_FAMILY, GIVEN as SEED_GIVEN
+    return f"{rng.choice(SEED_GIVEN)} {rng.choice(SEED_FAMILY)}"
+
 
 READ_SQL = """
 SELECT n.id, n.family_name, n.given_names, n.native_name, n.sex, n.date_of_birth, n.nationality,
@@ -133,82 +147,14 @@ def migrate(app) -> None:
         flask_migrate.upgrade()
 
 
-def seed(app, url: str, count: int) -> None:
-    """COPY ``count`` nationals (with deployment, location report, some next of kin), once."""
-    import psycopg
-
-    from registry import validation
-    from registry.crypto import keyring
-
-    with app.app_context():
-        ring = keyring()
-    with psycopg.connect(url) as conn:
-        have = conn.execute("SELECT count(*) FROM nationals WHERE source = %s AND email LIKE %s",
-                            (SEED_SOURCE, "%" + SEED_EMAIL_DOMAIN)).fetchone()[0]
-        if have >= count:
-            print(f"seed: {have} nationals already there")
-            return
-        started = time.monotonic()
-        rng = random.Random(have)
-        now = datetime.now(timezone.utc)
-        nationals, deployments, reports, kin = [], [], [], []
-        household = uuid.uuid4()
-        for i in range(have, count):
-            nid = uuid.uuid4()
-            if i % 3 == 0:
-                household = uuid.uuid4()
-            family, given = FAMILY[i % len(FAMILY)], GIVEN[(i // len(FAMILY)) % len(GIVEN)]
-            city, lat, lon = AE_CITIES[i % len(AE_CITIES)]
-            lat += rng.uniform(-0.05, 0.05)
-            lon += rng.uniform(-0.05, 0.05)
-            point = f"SRID=4326;POINT({lon:.6f} {lat:.6f})"
-            reported = now - timedelta(minutes=rng.randrange(60 * 24 * 90))
-            vulnerabilities = ["chronic_illness"] if i % 17 == 0 else (["pregnant"] if i % 23 == 0 else [])
-            consent = json.dumps({"given": True, "recorded_at": reported.isoformat(), "method": "paper form"})
-            nationals.append((
-                nid, family, given, None, "F" if i % 2 else "M", date(1965, 1, 1) + timedelta(days=i % 14000),
-                "PH", ring.encrypt("passport", nid, f"{SEED_PASSPORT_PREFIX}{i:08d}"),
-                ring.blind_index("passport", f"{SEED_PASSPORT_PREFIX}{i:08d}"), [f"+97150{i:07d}"],
-                f"seed{i:08d}{SEED_EMAIL_DOMAIN}", ["fil", "en"],
-                vulnerabilities, household, "abroad", SEED_SOURCE, consent,
-                validation.search_key(family, given), "AE", point, "gps", 25.0, reported))
-            start = date(2024, 1, 1) + timedelta(days=i % 700)
-            deployments.append((uuid.uuid4(), nid, True, "AE", city, None, EMPLOYERS[i % len(EMPLOYERS)],
-                                ISCO[i % len(ISCO)], "services", start, start + timedelta(days=730),
-                                "documented"))
-            reports.append((nid, point, "gps", 25.0, reported))
-            if i % 2 == 0:
-                kin.append((nid, f"{GIVEN[i % len(GIVEN)]} {family}", "spouse", f"+63917{i:07d}"))
-        tables = [
-            ("nationals", "id, family_name, given_names, native_name, sex, date_of_birth, nationality, "
-                          "passport_ciphertext, passport_index, phones, email, languages, vulnerabilities, "
-                          "household_id, status, source, consent, search_name, jurisdiction_country, location, "
-                          "location_source, location_precision_m, location_reported_at", nationals),
-            ("deployments", "id, national_id, is_current, host_country, city, address, employer, "
-                            "occupation_isco, sector, contract_start, contract_end, legal_status", deployments),
-            ("location_reports", "national_id, geom, source, precision_m, reported_at", reports),
-            ("next_of_kin", "national_id, name, relation, phone", kin),
-        ]
-        with conn.transaction():
-            for table, columns, rows in tables:
-                with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-        conn.commit()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE nationals")
-        conn.execute("VACUUM ANALYZE deployments")
-        conn.execute("VACUUM ANALYZE next_of_kin")
-        conn.execute("ANALYZE api_tokens")
-    print(f"seed: {count - have} nationals added in {time.monotonic() - started:.1f} s")
-
-
 def seeded_ids(url: str, count: int) -> list[str]:
+    """Up to ``count`` ids of seeded nationals, a random sample from all over the table."""
     import psycopg
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT id FROM nationals WHERE source = %s AND email LIKE %s "
-                            "AND erased_at IS NULL ORDER BY email LIMIT %s",
-                            (SEED_SOURCE, "%" + SEED_EMAIL_DOMAIN, count)).fetchall()
+        total = conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'nationals'").fetchone()[0]
+        share = min(100.0, max(0.01, 100.0 * 2 * count / max(total, 1)))
+        rows = conn.execute(f"SELECT id FROM nationals TABLESAMPLE SYSTEM ({share:.4f}) WHERE erased_at IS NULL "
+                            "AND email LIKE %s LIMIT %s", ("%" + SEED_EMAIL_DOMAIN, count)).fetchall()
     return [str(r[0]) for r in rows]
 
 
@@ -419,6 +365,22 @@ def _client_thread(spec: dict, thread_index: int, ready: threading.Barrier, go: 
             def one() -> tuple[int, bytes]:
                 row = conn.execute(READ_SQL, (rng.choice(ids),), prepare=True).fetchone()
                 return (200, b"") if row is not None else (404, b"no row")
+        elif scenario == "search-sql":
+            import psycopg
+
+            from registry.validation import search_key
+            conn = psycopg.connect(spec["dsn"], autocommit=True)
+
+            def one() -> tuple[int, bytes]:
+                key = search_key(_search_words(rng))
+                rows = conn.execute(SEARCH_SQL, {"key": key}, prepare=True).fetchall()
+                return (200, b"") if rows else (404, b"no match")
+        elif scenario == "search":
+            client = HttpClient(spec["port"], spec["token"])
+
+            def one() -> tuple[int, bytes]:
+                return client.call("POST", "/api/v1/nationals/search",
+                                   json.dumps({"q": _search_words(rng), "limit": SEARCH_LIMIT}).encode())
         else:
             client = HttpClient(spec["port"], spec["token"])
             if scenario in READ_PATHS:
@@ -596,7 +558,10 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
 
 SCENARIO_TITLES = {"read": "read    GET /nationals/{id}", "create": "create  POST /nationals",
                    "read-unprotected": "read without decrypt + audit",
-                   "sql": "sql     bare SQL read (floor)"}
+                   "search": "search  POST /nationals/search",
+                   "sql": "sql     bare SQL read (floor)",
+                   "search-sql": "search-sql  bare SQL (floor)"}
+SQL_SCENARIOS = ("sql", "search-sql")
 READ_PATHS = {"read": "/api/v1/nationals/{}",
               # served only by --wsgi-app bench.unprotected_read:app (bench/unprotected_read.py)
               "read-unprotected": "/bench/unprotected/nationals/{}"}
@@ -617,11 +582,14 @@ def print_table(rows: list[tuple[str, str, dict]], args) -> None:
           f"{'p99 ms':>8} {'errors':>7} {'srv cpu':>8} {'cli cpu':>8}  target")
     print("-" * 136)
     floor = next((r for s, _, r in rows if s == "sql"), None)
+    search_floor = next((r for s, _, r in rows if s == "search-sql"), None)
     for scenario, label, r in rows:
         target = ""
         if scenario == "read":
             ok = r["per_s"] >= TARGET_READS_PER_S and r["p99"] <= TARGET_P99_MS and not _measured_errors(r)
             target = f">= {TARGET_READS_PER_S}/s, p99 <= {TARGET_P99_MS:.0f} ms: {'MET' if ok else 'MISSED'}"
+        if scenario == "search" and search_floor and search_floor["per_s"]:
+            target = f"{r['per_s'] / search_floor['per_s']:.2f} x the bare SQL search"
         print(f"{SCENARIO_TITLES[scenario]:<32} {label:<14} {r['requests']:>9} {r['per_s']:>8.1f} {r['p50']:>8.2f} "
               f"{r['p95']:>8.2f} {r['p99']:>8.2f} {_measured_errors(r):>7} {_cpu(r.get('server_cpu_ms')):>8} {_cpu(r.get('client_cpu_ms')):>8}  {target}")
     for scenario, label, r in rows:
@@ -629,10 +597,10 @@ def print_table(rows: list[tuple[str, str, dict]], args) -> None:
             print(f"  ! {scenario} ({label}): {count} x status {key}: {r['samples'].get(key, '')!r}")
     for scenario, label, r in rows:
         cores = r["cores"]
-        server = f"gunicorn {cores['server']:.2f}, " if scenario != "sql" else ""
+        server = f"gunicorn {cores['server']:.2f}, " if scenario not in SQL_SCENARIOS else ""
         print(f"  cpu {scenario} ({label}): machine busy {cores['busy']:.2f} of {os.cpu_count()} cores: {server}"
               f"load clients {cores['client']:.2f}, the rest (PostgreSQL and other processes) "
-              f"{cores['busy'] - cores['client'] - (cores['server'] if scenario != 'sql' else 0):.2f}")
+              f"{cores['busy'] - cores['client'] - (cores['server'] if scenario not in SQL_SCENARIOS else 0):.2f}")
     reads = {(s, label): r for s, label, r in rows if s in READ_PATHS}
     for (scenario, label), r in reads.items():
         bare = reads.get(("read-unprotected", label))
@@ -729,11 +697,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent closed-loop clients (connections)")
     parser.add_argument("--processes", type=int, default=2, help="load-generator processes the clients are spread over")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/sagip_bench")
-    parser.add_argument("--nationals", type=int, default=20000, help="seeded nationals (read targets)")
+    parser.add_argument("--database-url", default=None,
+                        help="default: bench/seed.py's sagip_bench_1m, or sagip_bench_10m above 1M nationals")
+    parser.add_argument("--nationals", type=int, default=1_000_000,
+                        help="nationals in the registry (bench/seed.py seeds what is missing)")
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap per scenario, all clients together")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured requests per scenario")
-    parser.add_argument("--scenarios", default="read,create,sql")
+    parser.add_argument("--scenarios", default="read,search,create,sql,search-sql")
     parser.add_argument("--web", default="", help="gunicorn settings to compare, WORKERSxTHREADS[,...], e.g. 4x4,2x8")
     parser.add_argument("--wsgi-app", default="registry.wsgi:app",
                         help="gunicorn app to serve, e.g. a patched variant on PYTHONPATH (to try a change)")
@@ -743,7 +713,8 @@ def main() -> int:
                         help="run even if the database name does not contain 'bench'")
     args = parser.parse_args()
 
-    url = plain_url(args.database_url)
+    from bench import seed as seeding
+    url = plain_url(args.database_url or seeding.default_url(args.nationals))
     args.dsn = url
     from psycopg.conninfo import conninfo_to_dict
     if "bench" not in (conninfo_to_dict(url).get("dbname") or "") and not args.allow_any_database:
@@ -755,11 +726,9 @@ def main() -> int:
         raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
     os.environ["DATABASE_URL"] = url  # the app built here and gunicorn read the same settings
 
-    ensure_database(url)
+    seeding.ensure(url, args.nationals)
     app = make_app(url)
-    migrate(app)
-    seed(app, url, args.nationals)
-    ids = seeded_ids(url, args.nationals)
+    ids = seeded_ids(url, SAMPLE_IDS)
     if not ids:
         raise SystemExit("no seeded nationals")
     run_tag = "".join(random.choices(string.ascii_uppercase + string.digits, k=5))
@@ -774,7 +743,7 @@ def main() -> int:
         print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {len(ids)} seeded nationals, "
               f"run {run_tag}")
         for workers, threads in parse_web(args.web):
-            http_scenarios = [s for s in scenarios if s != "sql"]
+            http_scenarios = [s for s in scenarios if s not in SQL_SCENARIOS]
             if not http_scenarios:
                 break
             server = Server(url, args.port, workers, threads, args.wsgi_app)
@@ -794,10 +763,10 @@ def main() -> int:
             else:
                 server.remove_log()
             server = None
-        if "sql" in scenarios:
-            result = run_scenario("sql", args, ids, token, run_tag)
-            rows.append(("sql", "-", result))
-            print(f"  sql: {result['per_s']:.1f}/s p99 {result['p99']:.2f} ms", flush=True)
+        for scenario in [s for s in scenarios if s in SQL_SCENARIOS]:
+            result = run_scenario(scenario, args, ids, token, run_tag)
+            rows.append((scenario, "-", result))
+            print(f"  {scenario}: {result['per_s']:.1f}/s p99 {result['p99']:.2f} ms", flush=True)
         print_table(rows, args)
         failed = any(r["errors"] for _, _, r in rows)
         return 1 if failed else 0
