@@ -307,6 +307,17 @@ def test_backup_refuses_to_overwrite_a_file(app, db, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["old.sagip"]  # no partial file left behind
 
 
+def test_a_backup_made_with_keys_that_do_not_read_the_data_says_so(client, desk, db, tmp_path):
+    register(client, desk)
+    db.session.rollback()
+    other_keys = make_app(REGISTRY_ENCRYPTION_KEYS="1:" + "77" * 32)
+    with other_keys.app_context():
+        result = other_keys.test_cli_runner().invoke(args=["backup", str(tmp_path / "useless.sagip")])
+    assert result.exit_code == 0, result.output
+    assert "warning: the service's keys do not read its data" in result.output
+    assert "passport number does not decrypt" in result.output
+
+
 def test_the_backup_key_is_generated_in_development_and_required_in_production(tmp_path):
     with pytest.raises(config.ConfigError, match="not set"):
         config.backup_key({"REGISTRY_DATA_DIR": str(tmp_path)}, create=False)  # a restore never invents one

@@ -270,7 +270,15 @@ class Restore:
         except BrokenPipeError:
             self.process.wait()
             self._stderr.join()
-            raise DatabaseError(f"pg_restore failed: {self._stderr.errors('pg_restore')}") from None
+            raise self._failed() from None
+
+    def _failed(self) -> DatabaseError:
+        errors = self._stderr.errors("pg_restore")
+        hint = ""
+        if any(words in errors for words in ("permission denied", "must be owner", "must have admin option")):
+            hint = (" (restore as the role that runs the migrations: it creates the extensions and grants on "
+                    "PostGIS's spatial_ref_sys, which takes a superuser, as `registry db upgrade` does)")
+        return DatabaseError(f"pg_restore failed: {errors}{hint}")
 
     def finish(self) -> None:
         """Close the archive: pg_restore commits. :raises DatabaseError: it failed."""
@@ -281,7 +289,7 @@ class Restore:
         code = self.process.wait()
         self._stderr.join()
         if code != 0:
-            raise DatabaseError(f"pg_restore failed: {self._stderr.errors('pg_restore')}")
+            raise self._failed()
 
     def abort(self) -> None:
         """Kill pg_restore before it reaches the end of the archive: its transaction never commits."""

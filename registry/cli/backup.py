@@ -69,6 +69,9 @@ def backup(file: Path):
     except (config_module.ConfigError, BackupRefused, DatabaseError) as exc:
         raise click.ClickException(str(exc)) from None
     scope.use_everything()
+    documents = services.check_documents()  # keys that do not read the data would make a backup useless
+    for problem in documents.problems[:10]:
+        click.echo(f"warning: the service's keys do not read its data: {problem}", err=True)
     services.record_backup(written)
     db.session.commit()
     where = "standard output" if to_stdout else str(file)
@@ -118,13 +121,17 @@ def restore(file: Path, keys_file: Path | None):
         services.restore_archive(file, key, url, progress=_Progress("restored"))
     except (BackupRefused, DatabaseError, format.BackupFileError) as exc:
         raise click.ClickException(f"{exc}. The database was left as it was; no key was written.") from None
-    if keys_file is not None:
-        services.write_keys_file(keys_file, settings, manifest)
-        keys_line = f"keys: written to {keys_file} (mode 0600): move them into the secret store, then delete it"
-    else:
-        written = services.write_to_data_folder(data_dir, settings, key)
-        keys_line = (f"keys: {len(written)} file(s) written to {data_dir}" if written
-                     else f"keys: {data_dir} holds them already")
+    try:
+        if keys_file is not None:
+            services.write_keys_file(keys_file, settings, manifest)
+            keys_line = f"keys: written to {keys_file} (mode 0600): move them into the secret store, then delete it"
+        else:
+            written = services.write_to_data_folder(data_dir, settings, key)
+            keys_line = (f"keys: {len(written)} file(s) written to {data_dir}" if written
+                         else f"keys: {data_dir} holds them already")
+    except (BackupRefused, OSError) as exc:
+        raise click.ClickException(f"the database is restored, but its keys could not be written ({exc}): restore "
+                                   "again into a new database, with --keys-file FILE") from None
     differences = services.count_differences(url, manifest)
     rearmed = database.rearm_unfinished_jobs(url)
     database.analyze(url)
