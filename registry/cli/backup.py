@@ -113,6 +113,7 @@ def restore(file: Path, keys_file: Path | None):
     except format.BackupFileError as exc:
         raise click.ClickException(f"{file} cannot be restored: {exc}. Nothing was written.") from None
     settings = manifest["secrets"]
+    created_roles: list[str] = []
     try:
         _check_keys_destination(keys_file, data_dir, settings)
         services.check_target(url)
@@ -120,7 +121,8 @@ def restore(file: Path, keys_file: Path | None):
         click.echo("restoring the database (one transaction) ...", err=True)
         services.restore_archive(file, key, url, progress=_Progress("restored"))
     except (BackupRefused, DatabaseError, format.BackupFileError) as exc:
-        raise click.ClickException(f"{exc}. The database was left as it was; no key was written.") from None
+        roles = f" (the cluster keeps the roles created: {', '.join(created_roles)})" if created_roles else ""
+        raise click.ClickException(f"{exc}. The database was left as it was{roles}; no key was written.") from None
     try:
         if keys_file is not None:
             services.write_keys_file(keys_file, settings, manifest)
@@ -136,7 +138,18 @@ def restore(file: Path, keys_file: Path | None):
     rearmed = database.rearm_unfinished_jobs(url)
     database.analyze(url)
     chain, documents, head = _verify(url, environ, settings, manifest, key)
+    for variable in services.environment_differences(settings, environ):
+        click.echo(f"warning: {variable} is set in the environment to another value than the backup's: the "
+                   "restored data needs the backup's", err=True)
+    failures = _report(url, manifest, keys_line, created_roles, rearmed, differences, chain, documents, head)
+    if failures:
+        for failure in failures:
+            click.echo(f"restore check failed: {failure}", err=True)
+        sys.exit(1)
 
+
+def _report(url, manifest, keys_line, created_roles, rearmed, differences, chain, documents, head) -> list[str]:
+    """Print what was restored and checked; the checks that failed."""
     name = conninfo_to_dict(database.libpq_url(url)).get("dbname", "")
     source = manifest["database"]
     click.echo(f"restored the backup of {manifest['created_at']} (database {source['name']}, migration "
@@ -147,9 +160,6 @@ def restore(file: Path, keys_file: Path | None):
     click.echo(f"rows: {shown}; {len(counts)} tables, {sum(counts.values()):,} rows in all"
                + ("" if differences else ", every table as counted in the backup"))
     click.echo(keys_line)
-    for variable in services.environment_differences(settings, environ):
-        click.echo(f"warning: {variable} is set in the environment to another value than the backup's: the "
-                   "restored data needs the backup's", err=True)
     if created_roles:
         click.echo(f"database roles created: {', '.join(created_roles)}")
     if rearmed:
@@ -163,11 +173,7 @@ def restore(file: Path, keys_file: Path | None):
     failures = [f"row counts differ from the backup's: {'; '.join(differences)}"] if differences else []
     if not chain.ok:
         failures.append(f"audit trail BROKEN: {chain.problem} (first bad entry: {chain.first_bad})")
-    failures += documents.problems[:10]
-    if failures:
-        for failure in failures:
-            click.echo(f"restore check failed: {failure}", err=True)
-        sys.exit(1)
+    return failures + documents.problems[:10]
 
 
 def _check_keys_destination(keys_file: Path | None, data_dir: Path, settings: dict[str, str]) -> None:
