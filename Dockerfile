@@ -32,10 +32,11 @@ RUN groupadd --system --gid 10001 sagip \
     && chown sagip:sagip /data
 
 # Fonts for the PDF manifests (names in Arabic, Indic, Thai, Ethiopic and CJK scripts; see
-# registry/rosters/pdf.py and scripts/bootstrap.sh).
+# registry/rosters/pdf.py and scripts/bootstrap.sh); pg_dump and pg_restore 15 (bookworm's, the server's
+# major version) for `registry backup` / `registry restore`.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-dejavu-extra fonts-noto-ui-core \
-       fonts-sil-abyssinica fonts-wqy-microhei \
+       fonts-sil-abyssinica fonts-wqy-microhei postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
 # With the test extras: Debian's Chromium for the console's browser tests (Playwright drives it; its own

@@ -11,10 +11,11 @@ from registry import config as config_module
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
-def create_app(overrides: dict | None = None) -> Flask:
-    """Build the application: config, extensions, blueprints, error handlers, Celery."""
+def create_app(overrides: dict | None = None, environ=None) -> Flask:
+    """Build the application: config (from ``environ``, by default the process's), extensions, blueprints,
+    error handlers, Celery."""
     app = Flask(__name__)
-    app.config.update(config_module.load(overrides=overrides))
+    app.config.update(config_module.load(environ, overrides=overrides))
     from registry.web.encoding import JSONProvider
     app.json = JSONProvider(app)
     logging.getLogger("registry").setLevel(app.config["REGISTRY_LOG_LEVEL"])

@@ -26,6 +26,10 @@ ENVIRONMENT = {
     "REGISTRY_AUDIT_KEY": ("", "HMAC key (hex, >= 32 bytes) of the audit trail's hash chain; required in production"),
     "REGISTRY_AUDIT_SIGNING_KEY": ("", "Ed25519 private key (32 bytes, hex) that signs `registry audit checkpoint` "
                                        "documents kept by the auditor outside the database; required in production"),
+    "REGISTRY_BACKUP_KEY": ("", "AES-256 key (64 hex digits) `registry backup` encrypts with; with it alone `registry "
+                                "restore` brings a backup back on another machine: keep a copy away from the "
+                                "machine. Read by those two commands only; required by them in production, "
+                                "generated into the data folder in development"),
     "REGISTRY_DB_ROLE": ("sagip_app", "database role the API and workers switch to (SET ROLE): not the tables' "
                                       "owner, bound by row-level security; empty to stay the connecting role"),
     "REGISTRY_EXPOSURE_REFRESH_SECONDS": ("300", "how often active crises are re-run when nationals registered "
@@ -160,14 +164,58 @@ def development_key_path(data_dir: str | Path, name: str) -> Path:
     return Path(data_dir).expanduser() / f"{name}.key"
 
 
+# The service's secrets: required in production, generated into the data folder in development, and carried
+# by a backup (registry/backups), which without them could not be read (encrypted numbers, the audit chain).
+SECRETS = ("REGISTRY_TOKEN_KEY", "REGISTRY_ENCRYPTION_KEYS", "REGISTRY_BLIND_INDEX_KEY", "REGISTRY_AUDIT_KEY",
+           "REGISTRY_AUDIT_SIGNING_KEY", "REGISTRY_CHECKIN_KEY", "REGISTRY_SMS_HOOK_SECRET")
+
+
+def development_key_name(name: str) -> str:
+    """The data folder's file name (without ``.key``) of the secret ``name``: REGISTRY_AUDIT_KEY → audit."""
+    return name.removeprefix("REGISTRY_").removesuffix("_KEY").removesuffix("_KEYS").lower()
+
+
 def _secret(name: str, environ, env: str, data_dir: Path, prefix: str = "") -> str:
     value = _env(name, environ)
     if not value:
         if env == "production":
             raise ConfigError(f"{name} is required when REGISTRY_ENV=production")
-        file_name = name.removeprefix("REGISTRY_").removesuffix("_KEY").removesuffix("_KEYS").lower()
-        value = _development_key(data_dir, file_name, prefix)
+        value = _development_key(data_dir, development_key_name(name), prefix)
     return value
+
+
+def secret_settings(app_config) -> dict[str, str]:
+    """Each of ``SECRETS`` as the text of its setting (what ``load`` reads back), from a loaded config."""
+    settings = {}
+    for name in SECRETS:
+        value = app_config[name]
+        settings[name] = value.hex() if isinstance(value, bytes) else value
+    return settings
+
+
+def backup_key(environ=None, *, create: bool) -> bytes:
+    """REGISTRY_BACKUP_KEY: from the environment, else (development) the data folder's ``backup.key``,
+    generated there once when ``create``. Never part of the loaded config: the API and the workers do not
+    hold it.
+
+    :raises ConfigError: missing (production, or a restore in development without the file), malformed,
+        or equal to one of the service's keys.
+    """
+    environ = os.environ if environ is None else environ
+    env = _env("REGISTRY_ENV", environ)
+    value = _env("REGISTRY_BACKUP_KEY", environ).strip()
+    if not value:
+        path = development_key_path(_env("REGISTRY_DATA_DIR", environ), "backup")
+        if env == "production":
+            raise ConfigError("REGISTRY_BACKUP_KEY is required when REGISTRY_ENV=production")
+        if not create and not path.exists():
+            raise ConfigError(f"REGISTRY_BACKUP_KEY is not set and {path} does not exist: give the key the backup "
+                              "was made with")
+        value = _development_key(path.parent, "backup").strip()
+    key = _hex_key("REGISTRY_BACKUP_KEY", value)
+    if len(key) != 32:
+        raise ConfigError("REGISTRY_BACKUP_KEY must be 32 bytes, hex-encoded (64 hex digits)")
+    return key
 
 
 def _hex_key(name: str, value: str) -> bytes:

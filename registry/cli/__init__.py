@@ -1,7 +1,7 @@
 """The ``registry`` command (a Flask CLI group): works from any directory.
 
 This module only assembles: each command lives in a module beside it (users, audit, keys, retention, demo,
-imports, export, processes, gateways, profile), calls the services, and never imports this module.
+imports, export, processes, gateways, profile, backup), calls the services, and never imports this module.
 """
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import click
 from flask.cli import FlaskGroup
 
 
-def _create_app():
+def _create_app(environ=None):
+    """The app (from ``environ``, by default the process's); commands without the app reach this factory
+    through the click context's ScriptInfo (``restore`` builds the app with the keys it restored)."""
     from registry import create_app
-    return create_app()
+    return create_app(environ=environ)
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False,
@@ -20,9 +22,19 @@ def main():
     """Sagip registry: crisis repatriation and migrant registry."""
 
 
+def _add_root_commands() -> None:
+    """Commands that run without the app: ``restore`` brings back the keys the app needs to start."""
+    from registry.cli.backup import restore
+    main.add_command(restore)
+
+
+_add_root_commands()
+
+
 def register_commands(app) -> None:
     """Every command, from the modules beside this one; none of them imports this module."""
     from registry.cli.audit import audit
+    from registry.cli.backup import backup
     from registry.cli.demo import demo
     from registry.cli.export import export
     from registry.cli.gateways import gateways
@@ -32,5 +44,6 @@ def register_commands(app) -> None:
     from registry.cli.profile import profile
     from registry.cli.retention import retention
     from registry.cli.users import users
-    for command in (users, audit, keys, retention, demo, serve, worker, import_file, export, gateways, profile):
+    for command in (users, audit, keys, retention, demo, serve, worker, import_file, export, gateways, profile,
+                    backup):
         app.cli.add_command(command)
