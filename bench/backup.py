@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import argparse
-import statistics  # noqa: F401  (first: bench/statistics.py, a sibling, must not shadow it later)
+import statistics
 import subprocess
 import sys
 import tempfile
