@@ -2,13 +2,12 @@
 ``ST_SnapToGrid … GROUP BY`` over the same box, on N nationals.
 
     python bench/map.py [--nationals 1000000] [--views 40] [--repeat 3] \
-        [--database-url postgresql://postgres@127.0.0.1:5432/sagip_bench_map] [--redis-url redis://127.0.0.1:6379/5]
+        [--database-url …] [--redis-url redis://127.0.0.1:6379/5]
 
-1. Creates, migrates and (once) seeds the database with N nationals clustered around bench/exposure.py's
-   30 host-country cities (its generator: Gaussian ~8 km, 80% GPS, 15% geocoded cities, 5% country only),
-   here with mixed statuses and vulnerabilities so the filters have something to narrow. COPY in chunks;
-   the grid's changes (``map_cell_changes``) are written by its triggers during the COPY, as in production
-   (an import), then folded into ``map_cells`` as the worker's beat does.
+1. The registry of N nationals from bench/seed.py (its shared database: sagip_bench_1m up to 1M,
+   sagip_bench_10m above), clustered around bench/exposure.py's 30 host-country cities, with mixed statuses
+   and vulnerabilities; the grid's changes (``map_cell_changes``) written by its triggers during the COPY, as
+   in production (an import), and folded into ``map_cells`` as the worker's beat does.
 2. For each zoom, --views viewports of 1920 x 1080 px centred on randomly drawn nationals (the places
    people look at), each asked --repeat times: ``GET /api/v1/map/nationals`` through the Flask app's test
    client (the whole server path: token, reach, query, JSON, audit, commit) as an admin, and as an embassy
@@ -27,7 +26,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,14 +35,11 @@ if str(ROOT) not in sys.path:
 
 import psycopg
 
-from bench.exposure import CITIES, libpq_url, migrated_app, random_place
+from bench.exposure import CITIES, libpq_url, migrated_app
 
 ZOOMS = (3, 6, 10, 14)
 SCREEN = (1920, 1080)
-CHUNK = 200_000
 TARGET_MS, TARGET_KB = 150.0, 100.0
-STATUSES = (("abroad", 0.90), ("returned", 0.07), ("missing", 0.02), ("deceased", 0.01))
-VULNERABLE = (["pregnant"], ["minor"], ["elderly"], ["chronic_illness"], ["disability"], ["elderly", "disability"])
 FLOOR_SQL = ("SELECT ST_SnapToGrid(location, %(size)s) AS cell, count(*) FROM nationals "
              "WHERE location && ST_MakeEnvelope(%(w)s, %(s)s, %(e)s, %(n)s, 4326) GROUP BY 1")
 
@@ -62,41 +58,6 @@ def prepare(url: str, redis_url: str):
             tokens[role] = issue_token(user, ttl_days=1)
         db.session.commit()
     return app, tokens
-
-
-def seed(url: str, count: int) -> None:
-    with psycopg.connect(url) as conn:
-        have = conn.execute("SELECT count(*) FROM nationals WHERE search_name = 'bench map'").fetchone()[0]
-        if have >= count:
-            print(f"seed: {have:,} nationals already there")
-            return
-        label_points = {code: (f"SRID=4326;POINT({x} {y})", float(p)) for code, x, y, p in conn.execute(
-            "SELECT alpha2, ST_X(label_point), ST_Y(label_point), precision_m FROM countries")}
-    started = time.monotonic()
-    rng = random.Random(have)
-    weights = [c[4] for c in CITIES]
-    now = datetime.now(UTC)
-    statuses, status_weights = zip(*STATUSES)
-    for chunk_start in range(have, count, CHUNK):
-        with psycopg.connect(url) as conn:
-            with conn.cursor().copy(
-                    "COPY nationals (id, family_name, given_names, sex, date_of_birth, nationality, household_id, "
-                    "status, source, search_name, jurisdiction_country, location, location_source, "
-                    "location_precision_m, location_reported_at, phones, vulnerabilities) FROM STDIN") as copy:
-                for i in range(chunk_start, min(count, chunk_start + CHUNK)):
-                    country, point, source, precision = random_place(rng, weights, label_points)
-                    copy.write_row((uuid.uuid4(), "Bench", "National", "F" if i % 2 else "M",
-                                    date(1970, 1, 1) + timedelta(days=i % 15000), "PH", uuid.uuid4(),
-                                    rng.choices(statuses, status_weights)[0], "bulk_import", "bench map", country,
-                                    point, source, precision, now - timedelta(days=i % 60),
-                                    ["+6391700" + f"{i % 100000:05d}"],
-                                    rng.choice(VULNERABLE) if rng.random() < 0.12 else []))
-            conn.commit()
-        print(f"seed: {min(count, chunk_start + CHUNK):,} nationals ({time.monotonic() - started:.0f} s)", flush=True)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE nationals")
-        conn.execute("VACUUM ANALYZE map_cells")
-    print(f"seed: {count - have:,} nationals added in {time.monotonic() - started:.0f} s (COPY, grid by trigger)")
 
 
 def fold(app, url: str) -> None:
@@ -179,16 +140,18 @@ def main() -> int:
     parser.add_argument("--views", type=int, default=40, help="viewports per zoom")
     parser.add_argument("--repeat", type=int, default=3, help="times each viewport is asked of the API")
     parser.add_argument("--floor-repeat", type=int, default=1, help="times each viewport's floor is run")
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/sagip_bench_map")
+    parser.add_argument("--database-url", default=None,
+                        help="default: bench/seed.py's sagip_bench_1m, or sagip_bench_10m above 1M nationals")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--write-cost", type=int, default=0, metavar="ROWS",
                         help="also time a COPY of ROWS nationals (and 200 one-row INSERTs) with and without the "
                              "grid's triggers, rolled back")
     parser.add_argument("--skip-views", action="store_true")
     args = parser.parse_args()
-    url = libpq_url(args.database_url)
+    from bench import seed
+    url = libpq_url(args.database_url or seed.default_url(args.nationals))
+    seed.ensure(url, args.nationals, redis_url=args.redis_url)
     app, tokens = prepare(url, args.redis_url)
-    seed(url, args.nationals)
     fold(app, url)
     if args.write_cost:
         write_cost(url, args.write_cost, 200)
