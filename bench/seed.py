@@ -16,7 +16,8 @@ registry is about 25 GB with its indexes):
   status), for 10% an earlier one; the location report behind the location; next of kin for half.
 
 The rows go through the tables' own triggers (the map grid's changes, the status history), as an import's
-would; the grid is folded at the end, as the worker's beat does. Before a large seed the four tables'
+would; the grid is folded at the end, as the worker's beat does, and the history of the returned is made
+what the service would have recorded (abroad from registration, returned from their return). Before a large seed the four tables'
 secondary indexes are dropped and built again after (in parallel, with a large ``maintenance_work_mem``),
 as any bulk load of this size does; their definitions are kept in ``bench_seed_indexes`` meanwhile, so an
 interrupted seed puts them back on its next start.
@@ -237,6 +238,28 @@ def _restore_indexes(conn) -> None:
         print(f"  index {name}: {time.monotonic() - started:.0f} s", flush=True)
 
 
+# The status history as the service would hold it: the insert trigger recorded each national's status since
+# registration; the returned ones were abroad until their return.
+_HISTORY_FIX = (
+    "UPDATE national_status_history h SET status = 'abroad' FROM nationals n WHERE h.national_id = n.id "
+    "AND n.status = 'returned' AND n.returned_at IS NOT NULL AND h.status = 'returned' AND h.since = n.created_at",
+    "INSERT INTO national_status_history (national_id, status, since) SELECT n.id, 'returned', n.returned_at "
+    "FROM nationals n WHERE n.status = 'returned' AND n.returned_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+    "national_status_history h WHERE h.national_id = n.id AND h.since = n.returned_at)",
+)
+
+
+def _fix_history(conn) -> None:
+    if conn.execute("SELECT EXISTS (SELECT 1 FROM nationals n JOIN national_status_history h ON h.national_id = n.id "
+                    "AND h.status = 'returned' AND h.since = n.created_at WHERE n.status = 'returned' "
+                    "AND n.returned_at IS NOT NULL)").fetchone()[0]:
+        started = time.monotonic()
+        for statement in _HISTORY_FIX:
+            conn.execute(statement)
+        conn.execute("VACUUM ANALYZE national_status_history")
+        print(f"  status history of the returned: {time.monotonic() - started:.0f} s", flush=True)
+
+
 def free_bytes(conn) -> int:
     directory = conn.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()[0]
     stat = os.statvfs(directory)
@@ -264,6 +287,7 @@ def ensure(url: str, count: int, processes: int = 2, redis_url: str = "redis://1
         missing = sum(min(CHUNK, count - c * CHUNK) for c in chunks)
         if not chunks:
             _restore_indexes(conn)
+            _fix_history(conn)
             return app
         need, free = missing * BYTES_PER_NATIONAL, free_bytes(conn)
         if need > free * 0.9:
@@ -293,6 +317,7 @@ def ensure(url: str, count: int, processes: int = 2, redis_url: str = "redis://1
     with psycopg.connect(url, autocommit=True) as conn:
         _restore_indexes(conn)
         indexed = time.monotonic() - started - copied
+        _fix_history(conn)
         for table in (*TABLES, "map_cell_changes"):
             conn.execute(f"VACUUM ANALYZE {table}")
     from registry.maps import grid

@@ -2,13 +2,13 @@
 same data.
 
     python bench/stocks.py [--nationals 1000000] [--repeat 5] \
-        [--database-url postgresql://postgres@127.0.0.1:5432/sagip_bench_stats] [--redis-url redis://127.0.0.1:6379/5]
+        [--database-url …] [--redis-url redis://127.0.0.1:6379/5]
 
-1. Creates, migrates and (once) seeds the database with N nationals (COPY): sexes, birth dates over 50
-   years, statuses (90% abroad, 7% returned, 2% missing, 1% deceased), each with a current deployment in one
-   of 30 host countries (skewed: a few countries hold most people, as in the Philippines' real profile), an
-   ISCO-08 occupation among 40, a sector and a legal status. The status history is written by its triggers
-   during the COPY, as in production.
+1. The registry of N nationals from bench/seed.py (its shared database: sagip_bench_1m up to 1M,
+   sagip_bench_10m above): sexes, birth dates over 52 years, statuses (abroad, 7% returned, some missing),
+   each with a current deployment (10% also an earlier one) in the host countries of 30 cities (weighted:
+   a few countries hold most people), an ISCO-08 occupation, a sector and a legal status, registered over
+   five years. The status history is written by its triggers during the COPY, as in production.
 2. Times, --repeat times each, as an analyst through the Flask app's test client (the whole path: token,
    role, the aggregate function, suppression, JSON, audit, commit):
    ``GET /api/v1/statistics/stocks?by=host_country,sex,age_band`` (today) and the same ``at`` a past day
@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import random
 import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,18 +40,8 @@ if str(ROOT) not in sys.path:
 
 import psycopg
 
-from bench.exposure import libpq_url, migrated_app
+from bench.exposure import libpq_url
 
-CHUNK = 200_000
-STATUSES = (("abroad", 0.90), ("returned", 0.07), ("missing", 0.02), ("deceased", 0.01))
-COUNTRIES = ("SA", "AE", "KW", "QA", "HK", "SG", "TW", "JP", "KR", "US", "CA", "IT", "GB", "MY", "OM", "BH",
-             "CY", "IL", "LB", "JO", "DE", "AU", "NZ", "ES", "FR", "NL", "BN", "MO", "LY", "IQ")
-OCCUPATIONS = ("9111", "5322", "5131", "7112", "8322", "2221", "3221", "7126", "7411", "5120", "9112", "9412",
-               "8160", "7212", "7223", "5141", "9629", "2511", "2512", "3115", "7115", "7127", "5151", "5162",
-               "8211", "8341", "8342", "9313", "9321", "9333", "2411", "2431", "3313", "4110", "4120", "4311",
-               "4321", "5223", "5230", "6111")
-SECTORS = ("household service", "health", "hospitality", "construction", "manufacturing", "transport", "maritime")
-LEGAL = (("documented", 0.85), ("undocumented", 0.08), ("unknown", 0.07))
 DIMENSIONS = "host_country,sex,age_band"
 # The floor writes the same five-year bands by hand, the cheapest way plain SQL has (the function's way).
 AGE = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' ELSE (ARRAY['00-04', '05-09', '10-14', '15-19', '20-24', "
@@ -72,56 +61,6 @@ FLOOR_PAST = ("SELECT d.host_country, n.sex, " + AGE + ", count(*) FROM national
               "WHERE s.status IN ('abroad', 'missing', 'unverified') GROUP BY 1, 2, 3")
 
 
-def seed(url: str, count: int) -> None:
-    with psycopg.connect(url) as conn:
-        have = conn.execute("SELECT count(*) FROM nationals WHERE search_name = 'bench stats'").fetchone()[0]
-    if have >= count:
-        print(f"seed: {have:,} nationals already there")
-        return
-    started = time.monotonic()
-    rng = random.Random(have)
-    weights = [1 / (i + 1) ** 1.1 for i in range(len(COUNTRIES))]
-    statuses, status_weights = zip(*STATUSES)
-    legal, legal_weights = zip(*LEGAL)
-    registered = datetime.now(UTC) - timedelta(days=400)
-    for chunk_start in range(have, count, CHUNK):
-        rows, deployments = [], []
-        for i in range(chunk_start, min(count, chunk_start + CHUNK)):
-            national = uuid.uuid4()
-            country = rng.choices(COUNTRIES, weights)[0]
-            status = rng.choices(statuses, status_weights)[0]
-            rows.append((national, "Bench", "National", rng.choice("FFFM"), date(1960, 1, 1) +
-                         timedelta(days=rng.randrange(50 * 365)), "PH", uuid.uuid4(), status, "bulk_import",
-                         "bench stats", country, registered + timedelta(minutes=i % 500_000),
-                         registered + timedelta(days=200) if status == "returned" else None))
-            deployments.append((uuid.uuid4(), national, True, country, rng.choice(OCCUPATIONS),
-                                rng.choice(SECTORS), rng.choices(legal, legal_weights)[0],
-                                date(2025, 1, 1) + timedelta(days=rng.randrange(300)), registered))
-        with psycopg.connect(url) as conn:
-            with conn.cursor().copy(
-                    "COPY nationals (id, family_name, given_names, sex, date_of_birth, nationality, household_id, "
-                    "status, source, search_name, jurisdiction_country, created_at, returned_at) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            with conn.cursor().copy(
-                    "COPY deployments (id, national_id, is_current, host_country, occupation_isco, sector, "
-                    "legal_status, contract_start, created_at) FROM STDIN") as copy:
-                for row in deployments:
-                    copy.write_row(row)
-            conn.commit()
-        print(f"seed: {min(count, chunk_start + CHUNK):,} nationals ({time.monotonic() - started:.0f} s)", flush=True)
-    with psycopg.connect(url, autocommit=True) as conn:
-        # The insert trigger recorded each status since registration; the returned ones came back later.
-        conn.execute("UPDATE national_status_history h SET status = 'abroad' FROM nationals n WHERE n.id = "
-                     "h.national_id AND n.status = 'returned' AND n.search_name = 'bench stats'")
-        conn.execute("INSERT INTO national_status_history (national_id, status, since) SELECT id, 'returned', "
-                     "returned_at FROM nationals WHERE status = 'returned' AND search_name = 'bench stats' "
-                     "AND returned_at IS NOT NULL")
-        for table in ("nationals", "deployments", "national_status_history"):
-            conn.execute(f"VACUUM ANALYZE {table}")
-    print(f"seed: {count - have:,} nationals added in {time.monotonic() - started:.0f} s")
-
-
 def timed(call, repeat: int) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
@@ -135,15 +74,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nationals", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/sagip_bench_stats")
+    parser.add_argument("--database-url", default=None,
+                        help="default: bench/seed.py's sagip_bench_1m, or sagip_bench_10m above 1M nationals")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--profile", action="store_true", help="also time the migration-profile report")
     parser.add_argument("--profile-year", type=int, default=date.today().year - 1)
     args = parser.parse_args()
 
-    app = migrated_app(args.database_url, args.redis_url)
-    url = libpq_url(args.database_url)
-    seed(url, args.nationals)
+    from bench import seed
+    url = libpq_url(args.database_url or seed.default_url(args.nationals))
+    app = seed.ensure(url, args.nationals, redis_url=args.redis_url)
     from registry.auth.services import create_user, issue_token
     from registry.extensions import db
     from registry.statistics.suppression import suppress
