@@ -51,7 +51,9 @@ AGE = ("CASE WHEN n.date_of_birth IS NULL THEN 'unknown' ELSE (ARRAY['00-04', '0
        "END")
 FLOOR_TODAY = ("SELECT d.host_country, n.sex, " + AGE + ", count(*) FROM nationals n "
                "JOIN deployments d ON d.national_id = n.id AND d.is_current "
-               "WHERE n.status IN ('abroad', 'missing', 'unverified') GROUP BY 1, 2, 3")
+               # abroad today: a contract that starts later (a registered departure) does not count yet
+               "WHERE n.status IN ('abroad', 'missing', 'unverified') "
+               "AND coalesce(d.contract_start, d.created_at::date) <= current_date GROUP BY 1, 2, 3")
 FLOOR_PAST = ("SELECT d.host_country, n.sex, " + AGE + ", count(*) FROM nationals n "
               "JOIN LATERAL (SELECT h.status FROM national_status_history h WHERE h.national_id = n.id "
               "AND h.since < %(day)s::date + 1 ORDER BY h.since DESC LIMIT 1) s ON true "
