@@ -201,6 +201,42 @@ def test_search_tolerates_accents_case_word_order_and_typos(client, desk, query)
     assert [item["id"] for item in page["items"]] == [target["id"]]
 
 
+def test_a_name_search_pages_by_relevance_within_the_callers_reach(client, desk, make_user):
+    # Embassy officers' searches go through search_national_ids (the trigram index past row-level
+    # security, their reach applied inside): the same answers as the query layer would give.
+    ids = {}
+    places = [("AE", "Dubai", 25.1124, 55.1980)] * 3 + [("QA", "Doha", 25.2854, 51.5310)] * 2
+    for n, (country, city, lat, lon) in enumerate(places):
+        response = create(client, desk, passport_number=f"P55500{n:02d}A", phones=[],
+                          given_names="Maria Luisa" if n != 1 else "Maria Lucia", location={"lat": lat, "lon": lon},
+                          deployment={**national_body()["deployment"], "host_country": country, "city": city})
+        assert response.status_code == 201, response.get_json()
+        ids[n] = response.get_json()["id"]
+    create(client, desk, family_name="Reyes", given_names="Jose", passport_number="P5559999B", phones=[])
+    _, embassy = make_user("embassy", ["AE"])
+    first = client.post("/api/v1/nationals/search", json={"q": "maria luisa dela cruz", "limit": 1},
+                        headers=embassy).get_json()
+    assert first["total"] == 3 and len(first["items"]) == 1 and first["next_cursor"]
+    seen = [first["items"][0]["id"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = client.post("/api/v1/nationals/search", json={"q": "maria luisa dela cruz", "limit": 1,
+                                                              "cursor": cursor}, headers=embassy)
+        assert page.status_code == 200, page.get_json()
+        seen += [item["id"] for item in page.get_json()["items"]]
+        cursor = page.get_json()["next_cursor"]
+    assert sorted(seen) == sorted([ids[0], ids[1], ids[2]])
+    assert seen[-1] == ids[1]  # the closest names first: "Maria Lucia" last
+    everywhere = client.post("/api/v1/nationals/search", json={"q": "maria luisa dela cruz"}, headers=desk)
+    assert everywhere.get_json()["total"] == 5
+    in_qatar = client.post("/api/v1/nationals/search", json={"q": "maria dela cruz", "host_country": "QA"},
+                           headers=desk)
+    assert sorted(i["id"] for i in in_qatar.get_json()["items"]) == sorted([ids[3], ids[4]])
+    none_here = client.post("/api/v1/nationals/search", json={"q": "maria dela cruz", "host_country": "QA"},
+                            headers=embassy).get_json()
+    assert none_here == {"items": [], "total": 0, "next_cursor": None}
+
+
 def test_search_matches_native_script_by_transliteration(client, desk):
     target = create(client, desk, family_name="Nguyen", given_names="Van An", native_name="Нгуен Ван Ан").get_json()
     page = client.post("/api/v1/nationals/search", json={"q": "Нгуен"}, headers=desk).get_json()
