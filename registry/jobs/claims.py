@@ -23,6 +23,7 @@ import hashlib
 import logging
 import uuid
 
+import psycopg
 from sqlalchemy import text
 
 from registry.extensions import db
@@ -55,7 +56,7 @@ def lock_ids(key: int) -> tuple[int, int]:
 
 
 class Claim:
-    """An advisory lock held on a connection of its own (outside the pool), released by closing it."""
+    """An advisory lock held on a connection of its own, released by closing it."""
 
     def __init__(self, key: int):
         self.key = key
@@ -63,20 +64,17 @@ class Claim:
         self._connection = None
 
     def acquire(self) -> bool:
-        """Take the lock if nobody holds it; whether it was taken."""
-        record = db.engine.raw_connection()
-        driver = record.dbapi_connection
-        record.detach()  # never handed back to the pool with a lock held: closed in release()
-        driver.rollback()
-        driver.autocommit = True
-        for name, value in KEEPALIVE.items():
-            driver.execute("SELECT set_config(%s, %s, false)", (name, value))
-        driver.execute("SELECT set_config('application_name', 'sagip claim', false)")
-        taken, pid = driver.execute("SELECT pg_try_advisory_lock(%s), pg_backend_pid()", (self.key,)).fetchone()
+        """Take the lock if nobody holds it; whether it was taken. The connection is opened here, outside the
+        engine's pool (a pooled connection could hand a forgotten lock to the next job), with the server-side
+        keepalives as startup options, so taking the lock is one round trip after connecting."""
+        options = " ".join(f"-c {name}={value}" for name, value in KEEPALIVE.items())
+        connection = psycopg.connect(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                                     autocommit=True, application_name="sagip claim", options=options)
+        taken, pid = connection.execute("SELECT pg_try_advisory_lock(%s), pg_backend_pid()", (self.key,)).fetchone()
         if not taken:
-            record.close()
+            connection.close()
             return False
-        self._connection, self.backend_pid = record, pid
+        self._connection, self.backend_pid = connection, pid
         return True
 
     def release(self) -> None:
