@@ -2,7 +2,7 @@
 
 Revision ID: 0022
 Revises: 0021
-Create Date: 2026-12-03 09:00:00
+Create Date: 2026-12-02 12:00:00
 """
 import sqlalchemy as sa
 from alembic import op
