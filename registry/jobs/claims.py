@@ -8,8 +8,9 @@ A second delivery cannot take it and does nothing (its message is acknowledged; 
 
 The lock lives exactly as long as that connection. A worker killed (SIGKILL, out of memory) loses it at once
 (the kernel closes its socket and the server ends the session); a machine that vanished loses it within the
-keepalive time set on the connection (``KEEPALIVE``: about a minute). ``orphaned`` then finds the job still
-``running`` with nobody holding its claim, and the relay re-sends it (``registry.jobs.services.recover_orphaned``).
+keepalive time set on the connection (``KEEPALIVE``: about a minute). The beat then finds the job still
+``running`` with nobody holding its claim (``held_keys``) and sends it again
+(``registry.jobs.services.recover_orphaned``).
 
 The claim is also a fence: ``registry.jobs.services.finish`` records a job's result only while its runner
 still holds the claim (``holds``), in the same transaction as the work's rows, so a job's result is always one
