@@ -43,6 +43,8 @@ def init_celery(app: Flask) -> Celery:
         beat_schedule={
             "relay-outbox": {"task": "jobs.relay_outbox",
                              "schedule": app.config["REGISTRY_OUTBOX_RELAY_SECONDS"]},
+            "recover-jobs": {"task": "jobs.recover_orphaned",
+                             "schedule": app.config["REGISTRY_OUTBOX_RELAY_SECONDS"]},
             "seal-audit": {"task": "audit.seal", "schedule": app.config["REGISTRY_AUDIT_SEAL_SECONDS"]},
             "fold-map-cells": {"task": "maps.fold_cell_changes", "schedule": app.config["REGISTRY_MAP_FOLD_SECONDS"]},
             "refresh-crises": {"task": "crises.refresh_active",

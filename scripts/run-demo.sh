@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v pg_lsclusters >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     # No local PostgreSQL but a Docker engine: the whole stack in containers.
-    docker compose up --build -d --wait
+    docker compose up --build -d --wait --scale worker="${WORKERS:-1}"
     docker compose --profile demo run --rm demo
     echo "[run-demo] console on http://127.0.0.1:8000/console/, API on http://127.0.0.1:8000/api/v1/docs (docker compose logs -f api worker)" >&2
     exec docker compose logs -f api worker
@@ -27,10 +27,15 @@ if [ ! -s .run/gateways.env ]; then
 fi
 source .run/gateways.env  # export REGISTRY_SMS_URL, REGISTRY_SMTP_URL, ... for the worker and the server
 echo "[run-demo] gateways up (pid $gateways_pid): SMS received by fakesmsc in .run/gateways/sms.log, mails in .run/gateways/mail.log" >&2
-registry worker > .run/worker.log 2>&1 &
-worker_pid=$!
-trap 'kill "$worker_pid" 2>/dev/null || true; kill "$gateways_pid" 2>/dev/null || true; wait "$gateways_pid" 2>/dev/null || true' EXIT
-echo "[run-demo] worker started (pid $worker_pid, log .run/worker.log)" >&2
+# One worker with the beat scheduler inside; WORKERS=N adds N-1 more without (one beat per deployment).
+registry worker --name "w1@%h" > .run/worker.log 2>&1 &
+worker_pids="$!"
+for i in $(seq 2 "${WORKERS:-1}"); do
+    registry worker --no-beat --name "w$i@%h" > ".run/worker-$i.log" 2>&1 &
+    worker_pids="$worker_pids $!"
+done
+trap 'kill $worker_pids 2>/dev/null || true; kill "$gateways_pid" 2>/dev/null || true; wait "$gateways_pid" 2>/dev/null || true' EXIT
+echo "[run-demo] ${WORKERS:-1} worker(s) started (pids $worker_pids, logs .run/worker*.log)" >&2
 echo "[run-demo] console on http://127.0.0.1:${PORT:-8000}/console/ (the demo users' passwords are printed above)" >&2
 echo "[run-demo] API on http://127.0.0.1:${PORT:-8000}/api/v1/docs  (Ctrl-C stops them all)" >&2
 registry serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

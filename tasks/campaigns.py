@@ -3,6 +3,7 @@ from celery import shared_task
 
 from registry.auth import scope
 from registry.campaigns import sending
+from registry.jobs.claims import one_at_a_time
 from registry.jobs.runner import run_job
 
 
@@ -14,6 +15,7 @@ def send_campaign_task(job_id: str) -> None:
 
 
 @shared_task(name="campaigns.resume", ignore_result=True)
+@one_at_a_time("campaigns.resume")
 def resume_campaigns_task() -> int:
     """Re-dispatch the campaigns whose sender went quiet (a killed worker)."""
     scope.use_everything()

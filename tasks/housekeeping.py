@@ -1,4 +1,8 @@
-"""Periodic work: sealing the audit trail, re-running changed crises, and the retention rules."""
+"""Periodic work: sealing the audit trail, re-running changed crises, and the retention rules.
+
+Each runs in one worker at a time, however many workers and beats there are: sealing and folding take their
+own advisory locks (registry/audit/services.py, registry/maps/grid.py), the others ``one_at_a_time``.
+"""
 from __future__ import annotations
 
 from celery import shared_task
@@ -7,6 +11,7 @@ from registry.audit import services as audit
 from registry.auth import scope
 from registry.crises.services import refresh_active
 from registry.extensions import db
+from registry.jobs.claims import one_at_a_time
 from registry.maps import grid
 from registry import retention
 
@@ -24,6 +29,7 @@ def fold_map_cells_task() -> int:
 
 
 @shared_task(name="crises.refresh_active", ignore_result=True)
+@one_at_a_time("crises.refresh_active")
 def refresh_active_crises_task() -> int:
     """Start a new exposure run for each active crisis whose nationals changed since its last run."""
     scope.use_everything()
@@ -33,25 +39,30 @@ def refresh_active_crises_task() -> int:
 
 
 @shared_task(name="retention.purge_returned", ignore_result=True)
+@one_at_a_time("retention.purge_returned")
 def purge_returned_task() -> int:
     return retention.purge_returned_nationals()
 
 
 @shared_task(name="retention.purge_closed_crises", ignore_result=True)
+@one_at_a_time("retention.purge_closed_crises")
 def purge_closed_crises_task() -> int:
     return retention.purge_closed_crises()
 
 
 @shared_task(name="retention.purge_uploads", ignore_result=True)
+@one_at_a_time("retention.purge_uploads")
 def purge_uploads_task() -> int:
     return retention.purge_stale_uploads()
 
 
 @shared_task(name="exports.purge_expired", ignore_result=True)
+@one_at_a_time("exports.purge_expired")
 def purge_expired_exports_task() -> int:
     return retention.purge_expired_exports()
 
 
 @shared_task(name="retention.purge_console_sessions", ignore_result=True)
+@one_at_a_time("retention.purge_console_sessions")
 def purge_console_sessions_task() -> int:
     return retention.purge_console_sessions()

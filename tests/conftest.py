@@ -111,9 +111,11 @@ def make_app(**overrides):
     finally:
         if _session_app:
             # A threaded solo-pool worker runs each task through Celery's *default* app (trace_task_ret uses
-            # current_app), and every new app makes itself the default: give the role back to the session's,
-            # also when the app refused to start (a bad setting raises after its Celery was made).
+            # current_app), and every new app makes itself the default and this thread's current app (which
+            # shared tasks' .delay() sends through): give both roles back to the session's, also when the app
+            # refused to start (a bad setting raises after its Celery was made).
             _session_app[0].extensions["celery"].set_default()
+            _session_app[0].extensions["celery"].set_current()
     application.test_client_class = IsolatedClient
     return application
 

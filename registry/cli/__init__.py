@@ -40,10 +40,10 @@ def register_commands(app) -> None:
     from registry.cli.gateways import gateways
     from registry.cli.imports import import_file
     from registry.cli.keys import keys
-    from registry.cli.processes import serve, worker
+    from registry.cli.processes import beat, serve, worker
     from registry.cli.profile import profile
     from registry.cli.retention import retention
     from registry.cli.users import users
-    for command in (users, audit, keys, retention, demo, serve, worker, import_file, export, gateways, profile,
+    for command in (users, audit, keys, retention, demo, serve, worker, beat, import_file, export, gateways, profile,
                     backup):
         app.cli.add_command(command)

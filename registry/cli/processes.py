@@ -1,4 +1,5 @@
-"""``registry serve`` and ``registry worker``: the API under gunicorn, a Celery worker."""
+"""``registry serve``, ``registry worker`` and ``registry beat``: the API under gunicorn, a Celery worker, the
+scheduler of the periodic work."""
 from __future__ import annotations
 
 import os
@@ -22,13 +23,29 @@ def serve(port: int, host: str):
 
 @click.command("worker")
 @click.option("--concurrency", default=2, show_default=True)
+@click.option("--name", default=None, help="The worker's node name (Celery's -n, e.g. w2@%h): distinct names for "
+                                           "several workers on one machine; recorded on the jobs it runs.")
 @click.option("--beat/--no-beat", default=True, show_default=True,
-              help="Also run the scheduler that re-sends work whose dispatch failed (one per deployment).")
-def worker(concurrency: int, beat: bool):
+              help="Also run the scheduler of the periodic work (outbox relay, recovery, sealing, retention). "
+                   "One per deployment: with more workers, give them --no-beat and run `registry beat` once.")
+def worker(concurrency: int, name: str | None, beat: bool):
     """Run a Celery worker."""
     args = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel", "INFO",
             "--concurrency", str(concurrency)]
+    if name:
+        args += ["--hostname", name]
     if beat:
-        schedule = Path(current_app.config["REGISTRY_DATA_DIR"]) / "celerybeat-schedule"
-        args += ["--beat", "--schedule", str(schedule)]
+        args += ["--beat", "--schedule", str(_schedule_file())]
     os.execvp(args[0], args)
+
+
+@click.command("beat")
+def beat():
+    """Run the scheduler of the periodic work alone (run one, beside workers started with --no-beat)."""
+    args = [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO",
+            "--schedule", str(_schedule_file())]
+    os.execvp(args[0], args)
+
+
+def _schedule_file() -> Path:
+    return Path(current_app.config["REGISTRY_DATA_DIR"]) / "celerybeat-schedule"

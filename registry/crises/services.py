@@ -164,9 +164,14 @@ def refresh_active() -> list[uuid.UUID]:
     changed since the last run began. A run is one set-based statement, so a
     full re-run costs about what an incremental one would, and it is always
     exactly right. Lists keep serving the previous run until the new one succeeds.
+
+    Each crisis is locked while it is looked at (``SKIP LOCKED``: one being changed or refreshed elsewhere is
+    left to that transaction), so two refreshes at once, or a refresh beside a change of the area, never start
+    two runs for the same change.
     """
     started = []
-    for crisis in db.session.scalars(select(Crisis).where(Crisis.status == "active")):
+    for crisis in db.session.scalars(select(Crisis).where(Crisis.status == "active")
+                                     .with_for_update(skip_locked=True)):
         run = latest_run(crisis)
         if run is not None and run.status in ("queued", "running"):
             continue

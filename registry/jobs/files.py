@@ -9,9 +9,11 @@ to the job's creator only; the worker's beat deletes expired files.
 from __future__ import annotations
 
 import os
+import secrets
 import struct
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -87,12 +89,27 @@ def path_of(job_id: uuid.UUID) -> Path:
     return directory() / f"{job_id}.bin"
 
 
+@contextmanager
+def writing(job_id: uuid.UUID) -> Iterator[EncryptedFile]:
+    """The job's file, written under a name of this attempt's own and put in place whole once complete
+    (``os.replace``): two attempts never write into one file, and the job's name never holds half of one."""
+    partial = directory() / f"{job_id}.{os.getpid()}.{secrets.token_hex(4)}.part"
+    out = EncryptedFile(partial, job_id)
+    try:
+        yield out
+        out.close()
+        os.replace(partial, path_of(job_id))
+    finally:
+        out.close()
+        partial.unlink(missing_ok=True)
+
+
 def purge_expired(now: datetime | None = None) -> int:
-    """Delete job-built files past their time (and any left by a failed job); how many."""
+    """Delete job-built files past their time (and any left by a failed job or a killed worker); how many."""
     ttl = current_app.config["REGISTRY_EXPORT_TTL_SECONDS"]
     now = now or datetime.now(timezone.utc)
     removed = 0
-    for path in directory().glob("*.bin"):
+    for path in [*directory().glob("*.bin"), *directory().glob("*.part")]:
         if now.timestamp() - path.stat().st_mtime > ttl:
             path.unlink(missing_ok=True)
             removed += 1

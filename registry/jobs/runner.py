@@ -1,8 +1,10 @@
 """Running a job: once per job id, a bounded number of times, its failure recorded with a reason.
 
-A job that already succeeded or failed is skipped, so a re-delivered message
-(worker killed, outbox relay re-sending) does no work twice. Each start
-counts an attempt; a job whose earlier attempts all died with their worker
+A worker first claims the job (``registry.jobs.claims``: an advisory lock held while it runs), so a second
+delivery of its message while it runs (a Redis re-delivery after the visibility timeout, the relay re-sending,
+a message published twice) does nothing, in whichever worker it lands; a job that already succeeded or failed
+is skipped, so a re-delivered message does no work twice. The worker that claimed it is recorded
+(``jobs.worker``). Each start counts an attempt; a job whose earlier attempts all died with their worker
 (killed, out of memory: a poison file, a runaway) is failed at its
 ``REGISTRY_JOB_MAX_ATTEMPTS``-th re-delivery instead of being run again, so it
 cannot hold a worker, and every job queued behind it, for ever. A failed
@@ -12,19 +14,22 @@ frames only: exception messages may quote personal data.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import traceback
 import uuid
 from datetime import datetime, timezone
 
+from celery import current_task
 from flask import current_app
 from sqlalchemy import select
 
 from registry.auth import scope
 from registry.errors import ApiError
 from registry.extensions import db
-from registry.jobs import uploads
+from registry.jobs import claims, uploads
 from registry.jobs.models import Job
-from registry.jobs.services import fail
+from registry.jobs.services import CLAIM_INFO, fail
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,27 @@ def run_job(job_id: str, work, *, on_failure=None) -> None:
     ``on_failure(job_id)`` marks what the job was building (a run, a roster) failed with the job.
     """
     job_uuid = uuid.UUID(job_id)
+    claim = claims.Claim(claims.job_key(job_uuid))
+    if not claim.acquire():
+        log.info("job %s is being run by another worker: this delivery does nothing", job_id)
+        return
+    claimed = db.session.info.setdefault(CLAIM_INFO, {})
+    claimed[job_uuid] = (claim.backend_pid, claim.key)
+    try:
+        _run_claimed(job_uuid, work, on_failure)
+    finally:
+        claimed.pop(job_uuid, None)
+        claim.release()
+
+
+def worker_name() -> str:
+    """Who runs the job: the Celery worker's node name (``-n``) and the process, or this host and process."""
+    request = current_task.request if current_task else None
+    return f"{getattr(request, 'hostname', None) or socket.gethostname()}/{os.getpid()}"[:200]
+
+
+def _run_claimed(job_uuid: uuid.UUID, work, on_failure) -> None:
+    job_id = str(job_uuid)
     scope.use_everything()  # workers act for the service; the job's creator was checked when it was queued
     job = db.session.scalar(select(Job).where(Job.id == job_uuid).with_for_update())
     if job is None or job.status in ("succeeded", "failed"):
@@ -51,11 +77,15 @@ def run_job(job_id: str, work, *, on_failure=None) -> None:
                 "then start it again.")
         return
     job.status, job.started_at, job.attempts = "running", datetime.now(timezone.utc), job.attempts + 1
+    job.worker = worker_name()
     kind = job.kind
     db.session.commit()
     try:
         work(job)
         db.session.commit()
+    except claims.Superseded:
+        db.session.rollback()
+        log.warning("job %s (%s): its claim was lost while it ran; this attempt's work is discarded", job_id, kind)
     except ApiError as exc:
         db.session.rollback()
         _failed(job_uuid, on_failure, exc.code, exc.detail)
@@ -72,8 +102,20 @@ def run_job(job_id: str, work, *, on_failure=None) -> None:
 
 
 def _failed(job_id: uuid.UUID, on_failure, code: str, message: str) -> None:
-    """Mark the job (and what it was building) failed and delete its upload (personal data), in one commit."""
+    """Mark the job (and what it was building) failed and delete its upload (personal data), in one commit;
+    nothing if this runner lost its claim meanwhile (the job is another attempt's now)."""
+    if not owns(job_id):
+        db.session.rollback()
+        log.warning("job %s: its claim was lost while it ran; its failure is not recorded", job_id)
+        return
     uploads.discard(job_id)
     if on_failure is not None:
         on_failure(job_id)
     fail(job_id, {"code": code, "message": message})
+
+
+def owns(job_id: uuid.UUID) -> bool:
+    """Whether this runner still holds the job's claim, the job's row locked until the transaction ends."""
+    claim = db.session.info.get(CLAIM_INFO, {}).get(job_id)
+    db.session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+    return claim is None or claims.holds(*claim)

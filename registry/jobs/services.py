@@ -11,11 +11,14 @@ from sqlalchemy.orm import Session
 
 from registry.errors import NotFound
 from registry.extensions import db
+from registry.jobs import claims
 from registry.jobs.models import Job, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 _PENDING_KEY = "sagip_outbox_pending"
+# session.info: the claims this session's runner holds, {job id: (claim backend pid, lock key)} (runner.py)
+CLAIM_INFO = "sagip_job_claims"
 
 
 def enqueue(kind: str, task: str, *, params: dict | None = None, created_by: uuid.UUID | None = None) -> Job:
@@ -71,6 +74,26 @@ def relay_outbox(min_age_seconds: float = 2.0, limit: int = 500) -> int:
     return sent
 
 
+def recover_orphaned(limit: int = 500) -> int:
+    """Re-send the jobs left ``running`` by a worker that died: nobody holds their claim (``registry.jobs.claims``).
+
+    Redis would re-deliver such a job's message only after the visibility timeout (an hour by default); this
+    finds it within a beat period. A job whose worker is alive keeps its claim and is left alone; re-sending one
+    that just finished, or that another worker has just claimed, is harmless (the runner skips or passes).
+    """
+    with db.engine.begin() as conn:
+        running = conn.execute(
+            select(Job.id, OutboxMessage.id, OutboxMessage.task).join(OutboxMessage, OutboxMessage.job_id == Job.id)
+            .where(Job.status == "running").order_by(Job.started_at).limit(limit)).all()
+        held = claims.held_keys(conn) if running else set()
+    orphaned = [(message_id, task, job_id) for job_id, message_id, task in running
+                if claims.job_key(job_id) not in held]
+    for message_id, task, job_id in orphaned:
+        log.warning("job %s was left running by a worker that stopped: sent again", job_id)
+        send(message_id, task, job_id)
+    return len(orphaned)
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, None)
@@ -105,9 +128,16 @@ def set_progress(job_id: uuid.UUID, progress: float) -> None:
 
 
 def finish(job_id: uuid.UUID, result: dict) -> None:
-    """Mark the job succeeded in the current transaction, with the rows it wrote."""
-    db.session.execute(update(Job).where(Job.id == job_id).values(
+    """Mark the job succeeded in the current transaction, with the rows it wrote.
+
+    :raises registry.jobs.claims.Superseded: the job is no longer this runner's (its claim was lost, or the job
+        already ended): the transaction must be rolled back, so a job's result is always one attempt's.
+    """
+    ended = db.session.execute(update(Job).where(Job.id == job_id, Job.status == "running").values(
         status="succeeded", progress=1.0, result=result, finished_at=datetime.now(timezone.utc)))
+    claim = db.session.info.get(CLAIM_INFO, {}).get(job_id)
+    if ended.rowcount != 1 or (claim is not None and not claims.holds(*claim)):
+        raise claims.Superseded(str(job_id))
 
 
 def fail(job_id: uuid.UUID, error: dict) -> None:

@@ -278,8 +278,6 @@ def build_file(job) -> dict:
     """The worker's part of a large export: write the encrypted file; the job's result names it."""
     params = job.params
     roster = get_roster(uuid.UUID(params["roster_id"]))
-    path = files.path_of(job.id)
-    path.unlink(missing_ok=True)  # a re-delivered job starts over
     total = max(int(params.get("rows") or 0), 1)
     last_report = [0.0]
 
@@ -288,13 +286,10 @@ def build_file(job) -> dict:
             last_report[0] = time.monotonic()
             jobs.set_progress(job.id, min(0.99, done / total))
 
-    out = files.EncryptedFile(path, job.id)
-    try:
+    with files.writing(job.id) as out:  # a re-delivered job starts over, in a file of its own
         rows = write(out, roster, params["format"], params["role"], Reach.from_params(params.get("jurisdiction")),
                      paper=params.get("paper", "a4"), progress=progress, rows_expected=params.get("rows"),
                      point=uuid.UUID(params["assembly_point_id"]) if params.get("assembly_point_id") else None)
-    finally:
-        out.close()
     expires = datetime.now(timezone.utc) + timedelta(seconds=current_app.config["REGISTRY_EXPORT_TTL_SECONDS"])
     result = {"download_url": f"/api/v1/jobs/{job.id}/download", "format": params["format"], "rows": rows,
               "bytes": out.tell(), "filename": filename(roster, params["format"]), "expires_at": expires.isoformat(),

@@ -53,13 +53,8 @@ def build_file(job) -> dict:
     params = job.params
     profile = build(Reach.from_params(params.get("jurisdiction")), int(params["year"]))
     jobs.set_progress(job.id, 0.7)  # counting is most of the time (bench/stocks.py --profile)
-    path = files.path_of(job.id)
-    path.unlink(missing_ok=True)  # a re-delivered job starts over
-    out = files.EncryptedFile(path, job.id)
-    try:
+    with files.writing(job.id) as out:  # a re-delivered job starts over, in a file of its own
         write(out, profile, params["format"])
-    finally:
-        out.close()
     expires = datetime.now(timezone.utc) + timedelta(seconds=current_app.config["REGISTRY_EXPORT_TTL_SECONDS"])
     result = {"download_url": f"/api/v1/jobs/{job.id}/download", "format": params["format"], "year": profile.year,
               "rows": len(profile.tables), "tables": [t.key for t in profile.tables], "bytes": out.tell(),
