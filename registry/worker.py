@@ -9,6 +9,8 @@ from flask import Flask
 RETENTION_EVERY_S = 6 * 3600
 EXPORT_PURGE_EVERY_S = 300
 UPLOAD_PURGE_EVERY_S = 3600
+# Superseded exposure runs lose their rows 15 minutes after their successor succeeded (crises.services).
+PRUNE_RUNS_EVERY_S = 300
 TASK_MODULES = ["tasks.jobs", "tasks.imports", "tasks.housekeeping", "tasks.exposure", "tasks.rosters",
                 "tasks.assembly_points", "tasks.campaigns", "tasks.statistics"]
 # A sending campaign whose heartbeat is older than registry.campaigns.sending.STALE_S is resumed this often.
@@ -49,6 +51,7 @@ def init_celery(app: Flask) -> Celery:
             "fold-map-cells": {"task": "maps.fold_cell_changes", "schedule": app.config["REGISTRY_MAP_FOLD_SECONDS"]},
             "refresh-crises": {"task": "crises.refresh_active",
                                "schedule": app.config["REGISTRY_EXPOSURE_REFRESH_SECONDS"]},
+            "prune-superseded-runs": {"task": "crises.prune_superseded", "schedule": PRUNE_RUNS_EVERY_S},
             "purge-returned": {"task": "retention.purge_returned", "schedule": RETENTION_EVERY_S},
             "purge-closed-crises": {"task": "retention.purge_closed_crises", "schedule": RETENTION_EVERY_S},
             "purge-exports": {"task": "exports.purge_expired", "schedule": EXPORT_PURGE_EVERY_S},

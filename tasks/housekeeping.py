@@ -9,7 +9,7 @@ from celery import shared_task
 
 from registry.audit import services as audit
 from registry.auth import scope
-from registry.crises.services import refresh_active
+from registry.crises.services import prune_superseded, refresh_active
 from registry.extensions import db
 from registry.jobs.claims import one_at_a_time
 from registry.maps import grid
@@ -36,6 +36,14 @@ def refresh_active_crises_task() -> int:
     started = refresh_active()
     db.session.commit()
     return len(started)
+
+
+@shared_task(name="crises.prune_superseded", ignore_result=True)
+@one_at_a_time("crises.prune_superseded")
+def prune_superseded_runs_task() -> int:
+    """Delete the rows of exposure runs a newer run of the same version replaced (``prune_superseded``)."""
+    scope.use_everything()
+    return prune_superseded()
 
 
 @shared_task(name="retention.purge_returned", ignore_result=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 
 import pytest
 
@@ -282,6 +283,41 @@ def test_nationals_registered_during_an_active_crisis_join_it_on_the_next_run(cl
         current = client.get(f"{CRISES}/{crisis['id']}", headers=coordinator).get_json()
     assert current["latest_run"]["status"] == "succeeded" and current["version"] == 1
     assert set(rows(client, coordinator, crisis["id"])) == {first, later, moved}
+
+
+def test_superseded_runs_lose_their_rows_but_the_served_run_and_runs_with_rosters_keep_theirs(
+        client, desk, coordinator, db, celery_worker):
+    from sqlalchemy import text
+
+    from registry.crises.models import Crisis
+    from registry.crises.services import prune_superseded, rerun
+    register(client, desk, *DUBAI, passport_number="P9100001A")
+    crisis = declare(client, coordinator, circle(*DUBAI, 10))
+    runs = [crisis["latest_run"]["id"]]
+    for n in range(2):  # two more runs of the same version, as the beat's refresh starts them
+        register(client, desk, *DUBAI, passport_number=f"P910001{n}A")
+        run = rerun(db.session.get(Crisis, uuid.UUID(crisis["id"])))
+        job_id, run_id = str(run.job_id), str(run.id)
+        db.session.commit()
+        wait_for_job(client, coordinator, job_id)
+        runs.append(run_id)
+    roster = client.post(f"{CRISES}/{crisis['id']}/rosters", headers=coordinator, json={})
+    assert roster.status_code == 202, roster.get_json()
+    wait_for_job(client, coordinator, roster.get_json()["job_id"])
+    # The roster was built on the newest run; pretend the first run got a roster too.
+    db.session.execute(text("UPDATE rosters SET run_id = :run"), {"run": runs[1]})
+    db.session.commit()
+
+    def rows_of(run):
+        return db.session.execute(text("SELECT count(*) FROM exposures WHERE run_id = :r"), {"r": run}).scalar()
+
+    before = [rows_of(r) for r in runs]
+    assert before == [1, 2, 3]
+    assert prune_superseded() == 0  # within the grace period: a request may still read the old runs
+    assert prune_superseded(grace_s=0, batch=1) == 1  # the first run only: the second has a roster
+    assert [rows_of(r) for r in runs] == [0, 2, 3]
+    current = client.get(f"{CRISES}/{crisis['id']}", headers=coordinator).get_json()
+    assert current["latest_run"]["id"] == runs[2] and current["latest_run"]["counts"]["total"] == 3
 
 
 def test_lists_count_every_crisis_and_audit_event_without_filters(client, coordinator, make_user, db,

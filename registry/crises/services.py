@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import shapely
 from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import cast, delete, func, select, update
+from sqlalchemy import cast, delete, func, select, text, update
 
 from registry.auth.reach import Reach
 from registry.crises import areas, exposure, listing
@@ -182,6 +182,43 @@ def refresh_active() -> list[uuid.UUID]:
             rerun(crisis)
             started.append(crisis.id)
     return started
+
+
+# Runs whose rows no list serves any more: a newer run of the same crisis version succeeded (lists, call
+# lists and version diffs read a version's newest succeeded run) at least ``grace`` seconds ago (a request
+# that picked the old run just before has finished with it), and nothing was built on it (roster entries
+# read their run's rows; a campaign's audience names its run).
+_SUPERSEDED = text("""
+SELECT r.id FROM exposure_runs r
+WHERE r.status = 'succeeded'
+  AND EXISTS (SELECT 1 FROM exposure_runs n WHERE n.crisis_id = r.crisis_id AND n.version = r.version
+              AND n.status = 'succeeded' AND n.created_at > r.created_at
+              AND n.finished_at < now() - make_interval(secs => :grace))
+  AND NOT EXISTS (SELECT 1 FROM rosters ro WHERE ro.run_id = r.id)
+  AND NOT EXISTS (SELECT 1 FROM campaigns ca WHERE ca.run_id = r.id)
+  AND EXISTS (SELECT 1 FROM exposures e WHERE e.run_id = r.id)
+""")
+_PRUNE = text("DELETE FROM exposures WHERE run_id = :run AND national_id IN "
+              "(SELECT national_id FROM exposures WHERE run_id = :run LIMIT :batch)")
+PRUNE_GRACE_S = 900
+PRUNE_BATCH = 50_000
+
+
+def prune_superseded(grace_s: float = PRUNE_GRACE_S, batch: int = PRUNE_BATCH) -> int:
+    """Delete the exposure rows of superseded runs (``_SUPERSEDED``), a batch a transaction; how many.
+
+    An active crisis is run again whenever a national changes (``refresh_active``): at ten million nationals
+    something always has, and each run of a large area adds its whole list (a million rows is about 300 MB).
+    The runs themselves stay, with their counts; only their rows go."""
+    deleted = 0
+    for run_id in db.session.scalars(_SUPERSEDED, {"grace": grace_s}).all():
+        while True:
+            count = db.session.execute(_PRUNE, {"run": run_id, "batch": batch}).rowcount
+            db.session.commit()
+            deleted += count
+            if count < batch:
+                break
+    return deleted
 
 
 _NEWEST_FIRST = Keyset((Crisis.created_at, Crisis.id), (timestamp, uuid.UUID), descending=True)
