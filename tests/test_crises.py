@@ -285,6 +285,33 @@ def test_nationals_registered_during_an_active_crisis_join_it_on_the_next_run(cl
     assert set(rows(client, coordinator, crisis["id"])) == {first, later, moved}
 
 
+def test_a_circle_measured_from_its_centre_gives_the_rows_of_its_polygon(client, desk, coordinator, db,
+                                                                         celery_worker):
+    # The run measures a declared circle from its centre (one distance a national); the same area given as
+    # its polygon goes the general way (pieces, nearest edge). Same people, zones, rings and certainties;
+    # distances within the polygon's few metres of the circle.
+    from shapely.geometry import mapping
+
+    from registry.geo import geodesic_circle
+    people = [register(client, desk, *destination(*DUBAI, bearing, km * 1000), passport_number=f"P93000{n:02d}A")
+              for n, (bearing, km) in enumerate([(120, 3), (100, 19.5), (150, 36), (170, 62), (190, 140)])]
+    for n, city in enumerate(("Sharjah", "Ajman", "Abu Dhabi")):  # geocoded: a city's precision circle
+        people.insert(0, register(client, desk, None, None, passport_number=f"P93001{n:02d}A",
+                                  deployment={"city": city}))
+    register(client, desk, None, None, passport_number="P9300099A")  # known only by country (AE)
+    as_circle = declare(client, coordinator, circle(*DUBAI, 20), zones=(25, 50))
+    polygon = mapping(geodesic_circle(*DUBAI, 20_000))
+    as_polygon = declare(client, coordinator, {"type": "geojson", "geometry": polygon}, zones=(25, 50))
+    by_circle, by_polygon = rows(client, coordinator, as_circle["id"]), rows(client, coordinator, as_polygon["id"])
+    assert set(by_circle) == set(by_polygon) and people[-1] not in by_circle and len(by_circle) >= 6
+    for national, row in by_circle.items():
+        other = by_polygon[national]
+        assert (row["zone"], row["ring_km"], row["certainty"]) == (other["zone"], other["ring_km"],
+                                                                   other["certainty"]), (row, other)
+        assert abs(row["distance_km"] - other["distance_km"]) < 0.02
+    assert as_circle["latest_run"]["counts"] == as_polygon["latest_run"]["counts"]
+
+
 def test_superseded_runs_lose_their_rows_but_the_served_run_and_runs_with_rosters_keep_theirs(
         client, desk, coordinator, db, celery_worker):
     from sqlalchemy import text

@@ -69,6 +69,9 @@ def area_from_spec(spec: dict, countries_geometry=None) -> tuple[MultiPolygon, d
     elif kind == "circle":
         center = spec.get("center") or {}
         geometry = _circle(center.get("lat"), center.get("lon"), spec.get("radius_km"), "area.center")
+        # The run measures a circle from its centre (crises/exposure.py: the geodesic circle itself, exact).
+        source.update(center={"lat": float(center["lat"]), "lon": float(center["lon"])},
+                      radius_km=float(spec["radius_km"]))
     elif kind == "countries":
         codes = spec.get("codes")
         if not isinstance(codes, list) or not codes or not all(isinstance(c, str) for c in codes):

@@ -171,6 +171,58 @@ ORDER BY z.id
 """
 
 
+# A circle (declared by its centre and radius: ``CrisisVersion.source``) is measured from its centre: the
+# distance to the area is the geodesic distance to the centre less the radius, one point-to-point distance a
+# national on the geography index (``ix_nationals_location_geog``), where a polygon of the circle would cost
+# a point-to-polygon distance against its 256 edges for everyone outside it (a 10 km circle with rings to
+# 100 km: 94k nationals, 38.8 s against 8.3 s at 1M). Exact for the circle declared (its polygon, kept for
+# maps and rosters, is inscribed: within metres of it). Same rows and semantics as ``_ROWS_SQL``.
+_CIRCLE_SQL = text(f"""
+WITH centre AS MATERIALIZED (
+    SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g
+), located AS MATERIALIZED (
+    SELECT n.id, n.location, n.location_source, n.location_precision_m, n.location_reported_at, n.household_id,
+           {{priority}} AS priority, c.precise,
+           ST_Distance(n.location::geography, (SELECT g FROM centre)) - :radius_m AS edge_m
+    FROM nationals n
+    CROSS JOIN LATERAL (SELECT n.location_source IN {PRECISE} AND n.location_precision_m <= {PRECISE_M} AS precise) c
+    WHERE ST_DWithin(n.location::geography, (SELECT g FROM centre), :radius_m + :reach_m + {MAX_SEARCH_PRECISION_M})
+      AND n.erased_at IS NULL AND n.location_source <> 'country_centroid'
+), measured AS (
+    SELECT l.id, CASE WHEN l.precise THEN greatest(0.0, l.edge_m)
+                      ELSE greatest(0.0, l.edge_m - coalesce(l.location_precision_m, 0)) END AS distance_m,
+           l.location, l.location_source, l.location_precision_m, l.location_reported_at, l.household_id,
+           l.priority, CASE WHEN l.precise THEN 'high' ELSE 'possible' END AS certainty
+    FROM located l
+    WHERE l.edge_m <= :reach_m
+       OR (NOT l.precise AND l.edge_m - least(coalesce(l.location_precision_m, 0), {MAX_SEARCH_PRECISION_M}) <= :reach_m)
+    UNION ALL
+    SELECT n.id, cn.distance_m, n.location, n.location_source, n.location_precision_m, n.location_reported_at,
+           n.household_id, {{priority}}, 'country_only'
+    FROM (SELECT cp.alpha2, greatest(0.0, min(ST_Distance(cp.geom::geography, (SELECT g FROM centre))) - :radius_m)
+                 AS distance_m
+          FROM country_parts cp
+          WHERE ST_DWithin(cp.geom::geography, (SELECT g FROM centre), :radius_m + :reach_m)
+          GROUP BY cp.alpha2) cn
+    JOIN nationals n ON n.jurisdiction_country = cn.alpha2
+    WHERE n.erased_at IS NULL AND n.location_source = 'country_centroid'
+), zoned AS (
+    SELECT m.*, round((m.distance_m / 1000.0)::numeric, 3)::float8 AS distance_km,
+           CASE WHEN m.distance_m > 0 THEN (SELECT min(z) FROM unnest(CAST(:zones AS float8[])) z
+                                            WHERE z >= m.distance_m / 1000.0) END AS ring_km
+    FROM measured m
+)
+INSERT INTO exposures (run_id, national_id, zone, ring_km, distance_km, certainty, location, location_source,
+                       location_precision_m, location_age_days, household_id, priority)
+SELECT :run_id, z.id, CASE WHEN z.distance_m = 0 THEN 'inside' ELSE 'ring' END, z.ring_km, z.distance_km,
+       z.certainty, z.location, z.location_source, z.location_precision_m,
+       floor(extract(epoch FROM now() - z.location_reported_at) / 86400)::int, z.household_id, z.priority
+FROM zoned z
+WHERE z.distance_m = 0 OR z.ring_km IS NOT NULL
+ORDER BY z.id
+""".replace("{priority}", PRIORITY_SQL))
+
+
 @cache
 def _rows_sql(box_count: int):
     """The run's statement with ``box_count`` candidate boxes ORed (each an indexed search). Each box is a
@@ -188,14 +240,22 @@ WHERE e.run_id = :run_id GROUP BY e.zone, e.ring_km, e.certainty, d.city
 TOP_CITIES = 50
 
 
-def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: list[float]) -> dict:
-    """Write the run's rows (replacing any earlier ones) and return its counts. Flushes, never commits."""
+def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: list[float],
+            circle: dict | None = None) -> dict:
+    """Write the run's rows (replacing any earlier ones) and return its counts. Flushes, never commits.
+    ``circle`` (``{"center": {"lat", "lon"}, "radius_km"}``, a version's source) measures from its centre."""
     params = {"crisis_id": crisis_id, "version": version}
     db.session.execute(text("DELETE FROM crisis_area_parts WHERE crisis_id = :crisis_id AND version = :version"),
                        params)
     db.session.execute(_PARTS_SQL, params)
     db.session.execute(text("DELETE FROM exposures WHERE run_id = :run_id"), {"run_id": run_id})
     reach_m = (max(zones_km) if zones_km else 0.0) * 1000.0
+    if circle is not None:
+        db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        db.session.execute(_CIRCLE_SQL, {
+            "run_id": run_id, "lat": circle["center"]["lat"], "lon": circle["center"]["lon"],
+            "radius_m": circle["radius_km"] * 1000.0, "reach_m": reach_m, "zones": zones_km})
+        return counts_of(run_id)
     margin_deg = degrees(reach_m) + degrees(MAX_SEARCH_PRECISION_M)
     # Room for the hash tables of a run over a million nationals (this transaction only).
     db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))

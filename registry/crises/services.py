@@ -240,7 +240,9 @@ def run_exposure(job) -> dict:
         raise NotFound("The exposure run is gone (its crisis was deleted).")
     version = db.session.get(CrisisVersion, (run.crisis_id, run.version))
     run.status = "running"
-    counts = exposure.compute(run.id, run.crisis_id, run.version, list(version.zones_km))
+    source = version.source or {}
+    circle = source if source.get("type") == "circle" and "center" in source and "radius_km" in source else None
+    counts = exposure.compute(run.id, run.crisis_id, run.version, list(version.zones_km), circle)
     run.status, run.counts, run.finished_at = "succeeded", counts, datetime.now(timezone.utc)
     jobs.finish(job.id, {"run_id": str(run.id), "counts": counts})
     return counts
