@@ -85,6 +85,11 @@ _RUN_PARTS_SQL = (
     text("ANALYZE run_parts"),
 )
 
+# The extents of the run's pieces (``run_parts``, unshifted), for the candidate boxes of an area of a few pieces.
+_PIECE_EXTENTS_SQL = text("SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM run_parts "
+                          "WHERE NOT shifted")
+MAX_PIECE_BOXES = 64
+
 # The extents of the area's polygons, for the candidate boxes.
 _EXTENTS_SQL = text("""
 SELECT ST_XMin(box), ST_YMin(box), ST_XMax(box), ST_YMax(box)
@@ -252,18 +257,27 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
     reach_m = (max(zones_km) if zones_km else 0.0) * 1000.0
     if circle is not None:
         db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+        db.session.execute(text("SET LOCAL jit = off"))
         db.session.execute(_CIRCLE_SQL, {
             "run_id": run_id, "lat": circle["center"]["lat"], "lon": circle["center"]["lon"],
             "radius_m": circle["radius_km"] * 1000.0, "reach_m": reach_m, "zones": zones_km})
         return counts_of(run_id)
     margin_deg = degrees(reach_m) + degrees(MAX_SEARCH_PRECISION_M)
-    # Room for the hash tables of a run over a million nationals (this transaction only).
+    # Room for the hash tables of a run over a million nationals (this transaction only); no JIT: compiling
+    # the statement's 150 expressions took longer than it saved (BENCH.md: 20-40% on these queries).
     db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+    db.session.execute(text("SET LOCAL jit = off"))
     for statement in _RUN_PARTS_SQL:
         db.session.execute(statement, {**params, "margin_deg": margin_deg})
-    extents = [grown(extent, reach_m + MAX_SEARCH_PRECISION_M)
-               for extent in db.session.execute(_EXTENTS_SQL, params).all()]
-    boxes = candidate_boxes(extents, 0.0)
+    margin_m = reach_m + MAX_SEARCH_PRECISION_M
+    pieces = db.session.execute(_PIECE_EXTENTS_SQL).all()
+    if len(pieces) <= MAX_PIECE_BOXES:
+        # A few pieces: a box around each (the index's BitmapOr merges them), far tighter than the area's
+        # extent (a whole country's box holds its neighbours' cities).
+        boxes = [box for piece in pieces for box in candidate_boxes([grown(piece, margin_m)], 0.0)]
+    else:
+        boxes = candidate_boxes([grown(extent, margin_m) for extent in db.session.execute(_EXTENTS_SQL, params)],
+                                0.0)
     box_params = {f"box{i}_{k}": v for i, box in enumerate(boxes) for k, v in zip(("x0", "y0", "x1", "y1"), box)}
     db.session.execute(_rows_sql(len(boxes)), {
         **params, **box_params, "run_id": run_id, "reach_m": reach_m, "reach_deg": degrees(reach_m),
