@@ -375,9 +375,11 @@ def main() -> int:
     floor = min(med(knn), med(tree))
     print(f"  {'roster, whole path (POST -> job succeeded)':<52} {med(paths):>7.2f} s   target <= 5 s: "
           f"{'MET' if med(paths) <= 5 else 'MISSED'}")
-    print(f"  {'floor (a): PostGIS KNN <-> per national, no capacity':<52} {med(knn):>7.2f} s")
+    if not args.no_knn:
+        print(f"  {'floor (a): PostGIS KNN <-> per national, no capacity':<52} {med(knn):>7.2f} s")
     print(f"  {'floor (b): COPY + KD-tree + COPY, no capacity':<52} {med(tree):>7.2f} s")
-    print(f"  roster / best floor = {med(paths) / floor:.2f}; KNN / KD-tree = {med(knn) / med(tree):.2f}")
+    if not args.no_knn:
+        print(f"  roster / best floor = {med(paths) / floor:.2f}; KNN / KD-tree = {med(knn) / med(tree):.2f}")
     print(f"  roster / floor (b) = {med(paths) / med(tree):.2f}   target <= 1.5: "
           f"{'MET' if med(paths) <= 1.5 * med(tree) else 'MISSED'}")
     print("  inside the task (median s): " + ", ".join(f"{stage} {med(s[stage] for s in stages):.2f}"
