@@ -206,6 +206,14 @@ class Worker:
              "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"], cwd=ROOT, env=env)
         self.peak_kb, self._sampling = 0, False
 
+    def wait_ready(self, celery) -> None:
+        """Until the worker answers a ping (on a loaded machine it takes longer than any fixed sleep): the
+        first run's time is then the roster's, not the worker's start."""
+        deadline = time.monotonic() + 300
+        while not celery.control.ping(timeout=1.0):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise SystemExit("the worker did not start")
+
     def rss_kb(self) -> int:
         with open(f"/proc/{self.process.pid}/status") as status:
             for line in status:
@@ -256,6 +264,7 @@ def main() -> int:
     parser.add_argument("--formats", default="csv,hxl,geojson,kml,pfif,xlsx,pdf")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/sagip_bench_roster")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--no-knn", action="store_true", help="skip floor (a), PostGIS KNN (minutes at 1M)")
     args = parser.parse_args()
     url = libpq_url(args.database_url)
     app, token, label_points = prepare(url, args.redis_url)
@@ -279,7 +288,7 @@ def main() -> int:
     worker = Worker(env)
     paths, knn, tree, counts, stages = [], [], [], None, []
     try:
-        time.sleep(3)  # the worker connects
+        worker.wait_ready(app.extensions["celery"])
         for run in range(args.runs):
             started = time.perf_counter()
             response = client.post(f"/api/v1/crises/{big}/rosters", headers=headers, json=body)
@@ -289,7 +298,7 @@ def main() -> int:
             paths.append(time.perf_counter() - started)
             counts = result["counts"]
             stages.append(result["seconds"])
-            knn.append(floor_knn(url, big_run))
+            knn.append(floor_knn(url, big_run) if not args.no_knn else math.inf)
             tree.append(floor_kdtree(url, big_run))
             print(f"  run {run + 1}: roster {paths[-1]:.2f} s, floor KNN {knn[-1]:.2f} s, floor KD-tree "
                   f"{tree[-1]:.2f} s", flush=True)
@@ -299,7 +308,7 @@ def main() -> int:
     exports = []
     worker = Worker(env)
     try:
-        time.sleep(3)
+        worker.wait_ready(app.extensions["celery"])
         response = client.post(f"/api/v1/crises/{small}/rosters", headers=headers, json=body)
         roster_id = response.get_json()["id"]
         wait_job(url, response.get_json()["job_id"])
@@ -312,7 +321,7 @@ def main() -> int:
         for _ in range(1 if fmt in ("xlsx", "pdf") else args.runs):
             worker = Worker(env)  # a fresh process per export: its peak is this export's alone
             try:
-                time.sleep(3)
+                worker.wait_ready(app.extensions["celery"])
                 idle = worker.rss_kb()
                 sampler = worker.sample()
                 started = time.perf_counter()
@@ -333,6 +342,7 @@ def main() -> int:
     csv_floor = []
     with app.app_context():
         from registry.auth import scope
+        from registry.auth.reach import Reach
         from registry.rosters import exports as roster_exports
         from registry.rosters.services import get_roster
         scope.use_everything()
@@ -340,7 +350,8 @@ def main() -> int:
         for _ in range(args.runs):
             started = time.perf_counter()
             sink = open(os.devnull, "wb")
-            roster_exports.write(sink, roster, "csv", "coordinator", None, rows_expected=args.export_rows)
+            roster_exports.write(sink, roster, "csv", "coordinator", Reach.everywhere(),
+                                 rows_expected=args.export_rows)
             csv_floor.append(time.perf_counter() - started)
         db.session.rollback()
     bare = []
@@ -364,9 +375,13 @@ def main() -> int:
     floor = min(med(knn), med(tree))
     print(f"  {'roster, whole path (POST -> job succeeded)':<52} {med(paths):>7.2f} s   target <= 5 s: "
           f"{'MET' if med(paths) <= 5 else 'MISSED'}")
-    print(f"  {'floor (a): PostGIS KNN <-> per national, no capacity':<52} {med(knn):>7.2f} s")
+    if not args.no_knn:
+        print(f"  {'floor (a): PostGIS KNN <-> per national, no capacity':<52} {med(knn):>7.2f} s")
     print(f"  {'floor (b): COPY + KD-tree + COPY, no capacity':<52} {med(tree):>7.2f} s")
-    print(f"  roster / best floor = {med(paths) / floor:.2f}; KNN / KD-tree = {med(knn) / med(tree):.2f}")
+    if not args.no_knn:
+        print(f"  roster / best floor = {med(paths) / floor:.2f}; KNN / KD-tree = {med(knn) / med(tree):.2f}")
+    print(f"  roster / floor (b) = {med(paths) / med(tree):.2f}   target <= 1.5: "
+          f"{'MET' if med(paths) <= 1.5 * med(tree) else 'MISSED'}")
     print("  inside the task (median s): " + ", ".join(f"{stage} {med(s[stage] for s in stages):.2f}"
                                                        for stage in ("read", "assign", "write")))
     print(f"\nExports of {args.export_rows:,} rows (coordinator's columns), built by the worker into an encrypted "

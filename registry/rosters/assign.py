@@ -111,9 +111,8 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
     h_distance = np.minimum.reduceat(members.distance_km, starts) if n else members.distance_km
 
     located = members.located & ~np.isnan(members.lon) & ~np.isnan(members.lat)
-    vectors = np.zeros((n, 3))
-    if n:
-        vectors[located] = unit_vectors(members.lon[located], members.lat[located])
+    vectors = unit_vectors(np.where(located, members.lon, 0.0), np.where(located, members.lat, 0.0))
+    vectors[~located] = 0.0
     sums = np.add.reduceat(vectors, starts, axis=0) if n else np.zeros((0, 3))
     norms = np.linalg.norm(sums, axis=1)
     h_located = norms > 1e-12
@@ -155,8 +154,11 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
     seat = np.where(placed, h_first_seat[household_of] + within, 0)
     distance = np.full(n, np.nan)
     if placed.any():
-        from_vectors = np.where(located[:, None], vectors, centroids[household_of])
-        distance[placed] = chord_to_km(np.linalg.norm(from_vectors[placed] - point_vectors[point[placed]], axis=1))
+        chosen = np.flatnonzero(placed)
+        from_vectors = vectors[chosen]
+        unknown = ~located[chosen]
+        from_vectors[unknown] = centroids[household_of[chosen[unknown]]]
+        distance[chosen] = chord_to_km(np.linalg.norm(from_vectors - point_vectors[point[chosen]], axis=1))
     # Households in order, members in their household's order: a running count of members before each.
     first_rank = np.empty(n_households, dtype=np.int64)
     first_rank[order] = np.cumsum(sizes[order]) - sizes[order]
@@ -188,17 +190,23 @@ def _place(queue, centroids, radius, sizes, point_vectors, remaining, max_distan
     max_chord = km_to_chord(max_distance_km)
     n_points = len(remaining)
     position, window = 0, 1024
-    batch = None  # (households, nearest open point, in reach): valid until the tree of open points changes
+    # Every household's nearest open point, asked once; a point filling up later sends only the households
+    # whose nearest it was back to the tree (the others' nearest is still open, so still the nearest), and
+    # out of reach stays out of reach (fewer points are open).
+    first_nearest, first_reach = _nearest_open(open_points, centroids[queue], radius[queue], max_chord,
+                                               max_distance_km)
+    batch = None  # (households, nearest open point, in reach) of the window being placed
     while position < len(queue) and open_points.tree is not None:
         if batch is None:
             households = queue[position:position + window]
-            chord, found = open_points.tree.query(centroids[households], k=1, distance_upper_bound=max_chord)
-            within = found < len(open_points.index)
-            nearest = np.where(within, open_points.index[np.minimum(found, len(open_points.index) - 1)], -1)
-            # The nearest open point out of reach means every open point is: the household stays unplaced.
-            reach = within & (chord_to_km(np.where(within, chord, 0.0)) + radius[households] <= max_distance_km)
+            nearest = first_nearest[position:position + window].copy()
+            reach = first_reach[position:position + window].copy()
             batch = households, nearest, reach
         households, nearest, reach = batch
+        again = np.flatnonzero(reach & (remaining[np.maximum(nearest, 0)] <= 0))
+        if len(again):
+            nearest[again], reach[again] = _nearest_open(open_points, centroids[households[again]],
+                                                         radius[households[again]], max_chord, max_distance_km)
         stop = _fitting_prefix(nearest, reach, sizes[households], remaining, n_points)
         taken = households[:stop][reach[:stop]]
         h_point[taken] = nearest[:stop][reach[:stop]]
@@ -216,7 +224,16 @@ def _place(queue, centroids, radius, sizes, point_vectors, remaining, max_distan
             batch = None
         if open_points.stale():
             open_points.rebuild()
-            batch = None
+
+
+def _nearest_open(open_points, centroids, radius, max_chord, max_distance_km):
+    """(the nearest open point or -1, whether it is in reach of every member) of each household."""
+    chord, found = open_points.tree.query(centroids, k=1, distance_upper_bound=max_chord)
+    within = found < len(open_points.index)
+    nearest = np.where(within, open_points.index[np.minimum(found, len(open_points.index) - 1)], -1)
+    # The nearest open point out of reach means every open point is: the household stays unplaced.
+    reach = within & (chord_to_km(np.where(within, chord, 0.0)) + radius <= max_distance_km)
+    return nearest, reach
 
 
 def _fitting_prefix(nearest, reach, demand, remaining, n_points) -> int:
@@ -263,24 +280,38 @@ def _place_one(household, open_points, centroids, radius, sizes, remaining, max_
 
 
 def _vehicles(order, h_point, sizes, n_points, vehicle_capacity):
-    """Next-fit packing per point, in priority order: (vehicle, first seat) per household, vehicles per point."""
+    """Next-fit packing per point, in priority order: (vehicle, first seat) per household, vehicles per point.
+
+    One step per vehicle, every point at once: a vehicle starting at household ``a`` of its point takes
+    households up to the last whose running total of persons (the cumulative sum over the point's
+    households) stays within ``vehicle_capacity`` of the total before ``a``: a binary search.
+    """
     h_vehicle = np.zeros(len(h_point), dtype=np.int64)
     h_first_seat = np.zeros(len(h_point), dtype=np.int64)
+    vehicles = np.zeros(n_points, dtype=np.int64)
     placed = order[h_point[order] >= 0]
+    if not len(placed):
+        return h_vehicle, h_first_seat, vehicles
     by_point = placed[np.argsort(h_point[placed], kind="stable")]  # per point, still in priority order
     points = h_point[by_point]
-    starts = np.flatnonzero(np.r_[True, points[1:] != points[:-1]]) if len(points) else np.zeros(0, np.int64)
-    vehicles = np.zeros(n_points, dtype=np.int64)
-    out_vehicle, out_seat = [], []
-    for point, group in zip(points[starts].tolist(), np.split(sizes[by_point], starts[1:])):
-        vehicle, seats = 1, 0
-        for size in group.tolist():
-            if seats + size > vehicle_capacity:
-                vehicle, seats = vehicle + 1, 0
-            out_vehicle.append(vehicle)
-            out_seat.append(seats + 1)
-            seats += size
-        vehicles[point] = vehicle
-    h_vehicle[by_point] = out_vehicle
-    h_first_seat[by_point] = out_seat
+    size = sizes[by_point].astype(np.int64)
+    total = np.cumsum(size)
+    before = total - size
+    group_start = np.flatnonzero(np.r_[True, points[1:] != points[:-1]])
+    group_end = np.r_[group_start[1:], len(points)]
+    starts_vehicle = np.zeros(len(points), dtype=bool)
+    current, end = group_start, group_end
+    while len(current):
+        starts_vehicle[current] = True
+        following = np.searchsorted(total, before[current] + vehicle_capacity, side="right")
+        following = np.minimum(np.maximum(following, current + 1), end)
+        going = following < end
+        current, end = following[going], end[going]
+    vehicle_count = np.cumsum(starts_vehicle)
+    group_of = np.repeat(np.arange(len(group_start)), group_end - group_start)
+    vehicle = vehicle_count - vehicle_count[group_start][group_of] + 1
+    vehicle_start = np.maximum.accumulate(np.where(starts_vehicle, np.arange(len(points)), 0))
+    h_vehicle[by_point] = vehicle
+    h_first_seat[by_point] = before - before[vehicle_start] + 1
+    vehicles[points[group_start]] = vehicle[group_end - 1]
     return h_vehicle, h_first_seat, vehicles
