@@ -10,8 +10,10 @@ from flask.cli import FlaskGroup
 
 
 def _create_app():
-    from registry import create_app
-    return create_app()
+    from registry import create_app, logs
+    app = create_app()
+    logs.configure(app.config["REGISTRY_LOG_FORMAT"], app.config["REGISTRY_LOG_LEVEL"])  # on stderr
+    return app
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False,
