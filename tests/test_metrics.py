@@ -76,7 +76,8 @@ def test_jobs_are_read_from_the_jobs_table_by_kind_and_status(client, db, make_u
         "area": {"type": "circle", "center": {"lat": 25.2, "lon": 55.3}, "radius_km": 30}}).get_json()
     assert wait_for_job(client, coordinator, crisis["latest_run"]["job_id"])["status"] == "succeeded"
     with owner_connection() as conn:
-        for seconds, status in ((0.3, "succeeded"), (2, "succeeded"), (45, "failed"), (2000, "succeeded")):
+        for seconds, status in ((0.3, "succeeded"), (1, "succeeded"), (2, "succeeded"), (45, "failed"),
+                                (2000, "succeeded")):
             conn.execute("INSERT INTO jobs (id, kind, status, created_at, started_at, finished_at) VALUES "
                          "(%s, 'metrics_probe', %s, now(), now() - make_interval(secs => %s), now())",
                          (uuid.uuid4(), status, seconds))
@@ -88,17 +89,17 @@ def test_jobs_are_read_from_the_jobs_table_by_kind_and_status(client, db, make_u
     assert exposure_runs >= 1
     assert value(scraped, "sagip_jobs", kind="exposure", status="succeeded") == exposure_runs
     assert value(scraped, "sagip_job_duration_seconds_count", kind="exposure", status="succeeded") == exposure_runs
-    assert value(scraped, "sagip_jobs", kind="metrics_probe", status="succeeded") == 3
+    assert value(scraped, "sagip_jobs", kind="metrics_probe", status="succeeded") == 4
     assert value(scraped, "sagip_jobs", kind="metrics_probe", status="queued") == 1
     assert value(scraped, "sagip_job_oldest_queued_seconds", kind="metrics_probe") >= 90
 
     def bucket(le, status="succeeded"):
         return value(scraped, "sagip_job_duration_seconds_bucket", kind="metrics_probe", status=status, le=le)
 
-    assert [bucket(repr(b)) for b in JOB_DURATION_BUCKETS_S] == [0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3]
-    assert bucket("+Inf") == 3 and bucket("30.0", "failed") == 0 and bucket("60.0", "failed") == 1
+    assert [bucket(repr(b)) for b in JOB_DURATION_BUCKETS_S] == [0, 1, 2, 3, 3, 3, 3, 3, 3, 3, 4]  # 1 s is "le 1.0"
+    assert bucket("+Inf") == 4 and bucket("30.0", "failed") == 0 and bucket("60.0", "failed") == 1
     assert value(scraped, "sagip_job_duration_seconds_sum", kind="metrics_probe",
-                 status="succeeded") == pytest.approx(2002.3, abs=0.01)
+                 status="succeeded") == pytest.approx(2003.3, abs=0.01)
     assert ("sagip_job_duration_seconds_count", (("kind", "metrics_probe"), ("status", "queued"))) not in scraped
 
 
