@@ -83,11 +83,12 @@ def _register_blueprints(app: Flask) -> None:
     from registry.checkin.views import bp as checkin_bp
     from registry import boundary
     from registry.web import access_log
+    from registry.metrics.views import bp as metrics_bp
     from registry.web.openapi import init_api
 
     init_api(app, [nationals_bp, imports_bp, jobs_bp, crises_bp, assembly_points_bp, crisis_rosters_bp, rosters_bp,
                    audit_bp, places_bp, map_bp, statistics_bp, codes_bp, sms_hook_bp, inbox_bp, verification_bp,
-                   checkin_links_bp, crisis_messages_bp, messages_bp])
+                   checkin_links_bp, crisis_messages_bp, messages_bp], root_blueprints=[metrics_bp])
     app.register_blueprint(dlr_bp)
     from registry.console import init_console
     init_console(app)
@@ -104,6 +105,9 @@ AREA_ENDPOINTS = {"crises.declare_crisis", "crises.update_crisis", "console.cris
 
 
 def _register_request_hooks(app: Flask) -> None:
+    from registry.web import observe
+    observe.install(app)  # each request's id, metrics and log line: first in, last out
+
     @app.before_request
     def _limit_body():
         # JSON routes keep a small limit; file uploads get MAX_CONTENT_LENGTH.

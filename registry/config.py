@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from registry.crypto import parse_index_keys, parse_keys
+from registry.logs import resolve_format
 
 # name -> (default, meaning); the README's table is written from this.
 ENVIRONMENT = {
@@ -69,6 +70,10 @@ ENVIRONMENT = {
     "REGISTRY_UPLOAD_RETENTION_HOURS": ("24", "uploaded files older than this are deleted, whatever became of their "
                                               "job"),
     "REGISTRY_LOG_LEVEL": ("INFO", "log level of the service's own loggers"),
+    "REGISTRY_LOG_FORMAT": ("", "json (one JSON object per line) or text; empty: json in production, text in "
+                                "development"),
+    "REGISTRY_METRICS_PUBLIC": ("0", "1: /metrics answers anyone (keep it on a private network); 0: an admin's "
+                                     "token or console session only"),
     "REGISTRY_EXPORT_INLINE_ROWS": ("5000", "roster exports up to this many rows are answered at once; larger "
                                             "ones are built by a worker (202 with a job)"),
     "REGISTRY_EXPORT_TTL_SECONDS": ("3600", "how long a worker-built export file can be downloaded before it "
@@ -257,6 +262,13 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         parse_keys(encryption_keys)
     except ValueError as exc:
         raise ConfigError(f"REGISTRY_ENCRYPTION_KEYS: {exc}") from None
+    try:
+        log_format = resolve_format(_env("REGISTRY_LOG_FORMAT", environ), env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    metrics_public = _env("REGISTRY_METRICS_PUBLIC", environ).strip() or "0"
+    if metrics_public not in ("0", "1"):
+        raise ConfigError(f"REGISTRY_METRICS_PUBLIC must be 1 or 0, not {metrics_public!r}")
     checkin_key = _hex_key("REGISTRY_CHECKIN_KEY", _secret("REGISTRY_CHECKIN_KEY", environ, env, data_dir))
     singles = (token_key, audit_key, signing_key, checkin_key)
     if len(set(singles)) < len(singles) or set(singles) & set(index_keys.values()):
@@ -301,6 +313,8 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_WORKER_MAX_MEMORY_MB": int(_env("REGISTRY_WORKER_MAX_MEMORY_MB", environ)),
         "REGISTRY_UPLOAD_RETENTION_HOURS": float(_env("REGISTRY_UPLOAD_RETENTION_HOURS", environ)),
         "REGISTRY_LOG_LEVEL": _env("REGISTRY_LOG_LEVEL", environ),
+        "REGISTRY_LOG_FORMAT": log_format,
+        "REGISTRY_METRICS_PUBLIC": metrics_public == "1",
         "REGISTRY_EXPORT_INLINE_ROWS": int(_env("REGISTRY_EXPORT_INLINE_ROWS", environ)),
         "REGISTRY_EXPORT_TTL_SECONDS": int(_env("REGISTRY_EXPORT_TTL_SECONDS", environ)),
         "REGISTRY_PDF_MAX_ROWS": int(_env("REGISTRY_PDF_MAX_ROWS", environ)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import resource
 
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 _flask_app = None
 
@@ -19,6 +19,7 @@ def flask_app():
         from registry import create_app
         # The workers' database role bypasses row-level security (registry/auth/scope.py, migration 0004).
         _flask_app = create_app({"REGISTRY_PROCESS": "worker"})
+        _configure_logging()  # before Celery's first words (its start-up warnings)
     return _flask_app
 
 
@@ -26,6 +27,20 @@ def __getattr__(name: str):
     if name == "celery":
         return flask_app().extensions["celery"]
     raise AttributeError(name)
+
+
+@setup_logging.connect
+def _logging(**kwargs):
+    """The worker logs as the API does (``registry.logs``: JSON or text, no personal data) instead of Celery's
+    own format. (A test's worker on an app of its own leaves logging to the tests: Celery, seeing a receiver,
+    no longer takes over the root logger.)"""
+    if _flask_app is not None:
+        _configure_logging()
+
+
+def _configure_logging() -> None:
+    from registry import logs
+    logs.configure(_flask_app.config["REGISTRY_LOG_FORMAT"], _flask_app.config["REGISTRY_LOG_LEVEL"])
 
 
 @worker_process_init.connect

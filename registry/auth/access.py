@@ -52,6 +52,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Message campaigns (SPEC §10): coordinators and admins reach everyone, embassy officers their jurisdiction.
     "messages:write": frozenset({"embassy", "coordinator", "admin"}),
     "messages:read": frozenset({"embassy", "coordinator", "admin"}),
+    # /metrics (SPEC §12): counts and timings, no personal data; anyone where REGISTRY_METRICS_PUBLIC=1.
+    "metrics:read": frozenset({"admin"}),
 }
 
 
@@ -94,15 +96,20 @@ def _authenticate_session() -> None:
     g.user = session.user
 
 
+def check_role(permission: str) -> None:
+    """:raises Forbidden: the caller's role does not hold ``permission``."""
+    if g.user.role not in PERMISSIONS[permission]:
+        raise Forbidden(f"The role '{g.user.role}' may not do this.")
+
+
 def requires(permission: str):
     """Allow the view only to the roles holding ``permission``."""
-    roles = PERMISSIONS[permission]
+    PERMISSIONS[permission]  # an unknown permission fails at import, not at the first call
 
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if g.user.role not in roles:
-                raise Forbidden(f"The role '{g.user.role}' may not do this.")
+            check_role(permission)
             return view(*args, **kwargs)
 
         wrapper.permission = permission

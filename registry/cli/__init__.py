@@ -12,8 +12,10 @@ from flask.cli import FlaskGroup
 def _create_app(environ=None):
     """The app (from ``environ``, by default the process's); commands without the app reach this factory
     through the click context's ScriptInfo (``restore`` builds the app with the keys it restored)."""
-    from registry import create_app
-    return create_app(environ=environ)
+    from registry import create_app, logs
+    app = create_app(environ=environ)
+    logs.configure(app.config["REGISTRY_LOG_FORMAT"], app.config["REGISTRY_LOG_LEVEL"])  # on stderr
+    return app
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import traceback
 import uuid
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from registry.extensions import db
 from registry.jobs import claims, uploads
 from registry.jobs.models import Job
 from registry.jobs.services import CLAIM_INFO, fail
+from registry.logs import job_context
 
 log = logging.getLogger(__name__)
 
@@ -78,27 +80,41 @@ def _run_claimed(job_uuid: uuid.UUID, work, on_failure) -> None:
         return
     job.status, job.started_at, job.attempts = "running", datetime.now(timezone.utc), job.attempts + 1
     job.worker = worker_name()
-    kind = job.kind
+    kind, attempt = job.kind, job.attempts
     db.session.commit()
+    with job_context(job_id, kind):
+        log.info("job %s (%s) started", job_id, kind, extra={"attempt": attempt})
+        started = time.perf_counter()
+        status = _run(job, job_uuid, kind, work, on_failure)
+        log.info("job %s (%s) %s", job_id, kind, status,
+                 extra={"job_status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+
+
+def _run(job: Job, job_uuid: uuid.UUID, kind: str, work, on_failure) -> str:
+    """``work(job)`` committed, or its failure recorded (``kind`` read before: a rollback expires ``job``); the
+    job's status."""
     try:
         work(job)
         db.session.commit()
+        return "succeeded"
     except claims.Superseded:
         db.session.rollback()
-        log.warning("job %s (%s): its claim was lost while it ran; this attempt's work is discarded", job_id, kind)
+        log.warning("job %s (%s): its claim was lost while it ran; this attempt's work is discarded", job_uuid, kind)
+        return "discarded"
     except ApiError as exc:
         db.session.rollback()
         _failed(job_uuid, on_failure, exc.code, exc.detail)
     except MemoryError:
         db.session.rollback()
-        log.error("job %s (%s) ran out of memory", job_id, kind)
+        log.error("job %s (%s) ran out of memory", job_uuid, kind)
         _failed(job_uuid, on_failure, "out-of-memory", "The job needed more memory than a worker may use "
                                                        "(REGISTRY_WORKER_MAX_MEMORY_MB).")
     except Exception as exc:  # a bug: recorded on the job, logged without the exception's message
         db.session.rollback()
-        log.error("job %s (%s) failed: %s\n%s", job_id, kind, type(exc).__name__,
+        log.error("job %s (%s) failed: %s\n%s", job_uuid, kind, type(exc).__name__,
                   "".join(traceback.format_tb(exc.__traceback__)))
         _failed(job_uuid, on_failure, "internal-error", "The job failed unexpectedly; it has been logged.")
+    return "failed"
 
 
 def _failed(job_id: uuid.UUID, on_failure, code: str, message: str) -> None:

@@ -177,14 +177,16 @@ def _docs_asset(name: str):
     return send_from_directory(str(swagger_ui_path), name, max_age=3600)
 
 
-def init_api(app: Flask, blueprints: list[ApiBlueprint]) -> SagipApi:
-    """The API extension with every feature's blueprint under ``/api/v1``."""
+def init_api(app: Flask, blueprints: list[ApiBlueprint], root_blueprints: list[ApiBlueprint] = ()) -> SagipApi:
+    """The API extension with every feature's blueprint under ``/api/v1``, and ``root_blueprints`` (``/metrics``)
+    at their own prefix, documented alike."""
     app.config.update({
         "API_TITLE": "Sagip API", "API_VERSION": "1", "OPENAPI_VERSION": "3.0.3", "OPENAPI_URL_PREFIX": API_PREFIX,
         "API_SPEC_OPTIONS": {
             "info": {"description": "Crisis repatriation and migrant registry (SPEC §4). Every call but this "
-                                    "document and /healthz, /readyz needs `Authorization: Bearer <token>`; "
-                                    "refusals are application/problem+json (RFC 9457)."},
+                                    "document and /healthz, /readyz (and /metrics where it is public) needs "
+                                    "`Authorization: Bearer <token>`; refusals are application/problem+json "
+                                    "(RFC 9457)."},
             "security": [{"bearer": []}],
         },
     })
@@ -197,4 +199,6 @@ def init_api(app: Flask, blueprints: list[ApiBlueprint]) -> SagipApi:
     api.ma_plugin.converter.add_attribute_function(lambda converter, field, **kw: field2property_hook(field))
     for blueprint in blueprints:
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + (blueprint.url_prefix or ""))
+    for blueprint in root_blueprints:
+        api.register_blueprint(blueprint)
     return api

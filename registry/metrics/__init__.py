@@ -1,0 +1,1 @@
+"""``/metrics``: the service's state in the Prometheus text format (SPEC §12)."""
