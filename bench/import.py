@@ -275,15 +275,16 @@ def main(argv=None) -> int:
 
         def import_without_geodata() -> float:
             """The same import with geocoding and the host-country point check switched off (bench only)."""
+            from registry.imports import batches
             from registry.imports import services as import_services
-            saved = import_services._CityLocator.__call__, import_services._OUTSIDE_HOST_SQL
-            import_services._CityLocator.__call__ = lambda self, country, city: (None, None, None, None)
+            saved = batches.CityLocator.__call__, import_services._OUTSIDE_HOST_SQL
+            batches.CityLocator.__call__ = lambda self, country, city: (None, None, None, None)
             import_services._OUTSIDE_HOST_SQL = ("DELETE FROM import_staging WHERE false "
                                                  "RETURNING row_no, lon, lat, host_country")
             try:
                 return real_import()
             finally:
-                import_services._CityLocator.__call__, import_services._OUTSIDE_HOST_SQL = saved
+                batches.CityLocator.__call__, import_services._OUTSIDE_HOST_SQL = saved
 
         clock = StatementClock(db.engine)
         nationals, deployments, reports, kin = prepare_floor(rows, COLUMNS, user_id, centroids)
