@@ -228,3 +228,106 @@ def test_points_are_checked_against_the_host_country_and_cities_geocoded(client,
     assert located == {"P8000001A": ("gps", 25.3), "P8000006A": ("geocoded_city", 21.5),
                        "P8000007A": ("country_centroid", located["P8000007A"][1])}
     assert count(db, "location_reports") == 3
+
+
+def test_an_import_gives_the_same_result_with_one_process_and_with_two(app, client, desk, db, celery_worker,
+                                                                       monkeypatch):
+    """Rows validated by a pool of processes, batch by batch, come back in file order: the same rejections,
+    duplicates, warnings and households as when one process validates them all."""
+    from tests.conftest import owner_connection
+    monkeypatch.setattr("registry.imports.services.BATCH_ROWS", 2)  # 12 rows: six batches across the pool
+    rows = [row(passport_number="P7300001A", household_ref="H1"),                    # 2
+            row(passport_number="P7300002A", sex="Q"),                               # 3 rejected
+            row(passport_number="P7300003A", lat="24.7136", lon="46.6753"),          # 4 Riyadh, not Qatar
+            row(passport_number="P7300004A", household_ref="H1", date_of_birth="1988-13-01"),  # 5 rejected
+            row(passport_number="P7300005A", household_ref="H1", lat="", lon=""),   # 6 geocoded Doha
+            row(passport_number="P7300001A"),                                        # 7 same as row 2
+            row(passport_number="P7300006A", city="Nowhereville", lat="", lon=""),  # 8 warning
+            row(passport_number="P7300007A", household_ref="H2"),                    # 9
+            row(passport_number="P7300003A"),                                        # 10 same as row 4
+            row(passport_number="P7300008A", household_ref="H2", phones="12"),       # 11 rejected
+            row(passport_number="P7300009A", household_ref="H2"),                    # 12
+            row(passport_number="P7300010A", household_ref="H1")]                    # 13
+    data = csv_bytes(rows)
+
+    def imported(processes: int):
+        monkeypatch.setitem(app.config, "REGISTRY_IMPORT_PROCESSES", processes)
+        job = wait_for_job(client, desk, upload(client, desk, data).get_json()["job_id"])
+        assert job["status"] == "succeeded", job
+        households: dict = {}
+        for passport, household in stored(db, "household_id"):
+            households.setdefault(household, set()).add(passport)
+        db.session.rollback()
+        with owner_connection() as owner:
+            owner.execute("TRUNCATE nationals, deployments, location_reports, next_of_kin CASCADE")
+        return job["result"], sorted(sorted(group) for group in households.values())
+
+    one, two = imported(1), imported(2)
+    result, households = one
+    assert (result["created"], result["rejected"], result["duplicates"]) == (6, 4, 2), result
+    assert [e["row"] for e in result["errors"]] == [3, 4, 5, 11]
+    assert [(d["row"], d["message"]) for d in result["duplicate_rows"]] == [
+        (7, "Same passport as row 2."), (10, "Same passport as row 4.")]
+    assert [w["row"] for w in result["warnings"]] == [8]
+    assert ["P7300001A", "P7300005A", "P7300010A"] in households and ["P7300007A", "P7300009A"] in households
+    assert two == one
+
+
+def test_a_pool_validates_batches_in_other_processes_and_keeps_their_order(app):
+    import os
+
+    from registry.crypto import keyring
+    from registry.imports.batches import BatchChecker, CheckingPool, batches_of
+    from registry.imports.reader import ReadLimits, open_rows
+    data = csv_bytes([row(passport_number=f"P74{n:05d}A", sex="Q" if n % 7 == 0 else "M") for n in range(40)])
+    with app.app_context():
+        header, rows, _ = open_rows(data, ReadLimits())
+        checker = BatchChecker(header, keyring())
+    batches = list(batches_of(rows, 5))
+    with CheckingPool(checker, 1) as alone:
+        expected = list(alone.checked(batches))
+    with CheckingPool(checker, 2) as pool:
+        checked = list(pool.checked(batches))
+    assert {c.process for c in expected} == {os.getpid()}
+    assert len({c.process for c in checked}) == 2 and os.getpid() not in {c.process for c in checked}
+    assert [(c.rows, c.valid, c.rejected, c.passports) for c in checked] == \
+        [(c.rows, c.valid, c.rejected, c.passports) for c in expected]
+    assert [r for c in checked for r, _ in c.rejected] == [2, 9, 16, 23, 30, 37]
+
+
+def test_the_pools_processes_end_when_the_job_process_is_killed(app):
+    """A worker SIGKILLed mid-import (no chance to end its pool) leaves no validation process behind."""
+    import multiprocessing
+    import os
+    import signal
+
+    from registry.crypto import keyring
+    from registry.imports.batches import BatchChecker, CheckingPool
+    with app.app_context():
+        checker = BatchChecker(list(COLUMNS), keyring())
+    reading, writing = multiprocessing.Pipe(duplex=False)
+
+    def job_process():  # stands for the worker's child: starts a pool, then is killed
+        pool = CheckingPool(checker, 2)
+        writing.send(pool.pids)
+        time.sleep(600)
+
+    job = multiprocessing.get_context("fork").Process(target=job_process)
+    job.start()
+    pids = reading.recv()
+    assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+    os.kill(job.pid, signal.SIGKILL)
+    job.join()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a process that exited but is not reaped yet by init is a zombie: not alive)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
