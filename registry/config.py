@@ -59,6 +59,9 @@ ENVIRONMENT = {
     "REGISTRY_OUTBOX_RELAY_SECONDS": ("5", "how often the worker re-sends work whose dispatch failed"),
     "REGISTRY_JOB_MAX_ATTEMPTS": ("3", "starts of a job whose worker died each time (killed, out of memory) before "
                                        "it is failed instead of run again"),
+    "REGISTRY_JOB_RESEND_SECONDS": ("30", "a running job whose worker died (no process holds it) is sent again this "
+                                          "long after it started, instead of after the broker's visibility timeout; "
+                                          "every unfinished job is sent again when Redis restarted"),
     "REGISTRY_WORKER_MAX_MEMORY_MB": ("4096", "memory ceiling of each worker child process (its data size): a job "
                                               "that needs more fails with a reason instead of taking the machine "
                                               "down"),
@@ -124,6 +127,9 @@ ENVIRONMENT = {
     "REGISTRY_PFIF_DOMAIN": ("sagip.example.org", "the record domain of PFIF exports (person_record_id "
                                                   "domain/local-id)"),
 }
+
+
+DATABASE_CONNECT_TIMEOUT_S = 5
 
 
 class ConfigError(RuntimeError):
@@ -220,7 +226,10 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_DATA_DIR": str(data_dir),
         "SQLALCHEMY_DATABASE_URI": database_url(_env("DATABASE_URL", environ)),
         # hide_parameters: a database error's message never carries a statement's values (personal data).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # pool_pre_ping: a pooled connection that died with its server (restarted) is replaced, not handed to a
+        # request; connect_timeout: an unreachable server answers 503 in seconds, not a TCP timeout's minutes.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True,
+                                      "connect_args": {"connect_timeout": DATABASE_CONNECT_TIMEOUT_S}},
         "REDIS_URL": _env("REDIS_URL", environ),
         "REGISTRY_TOKEN_KEY": token_key,
         # One bare key stays its bytes (version 1, as before versions existed); versions stay the setting's
@@ -250,6 +259,7 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_TOKEN_TTL_DAYS": int(_env("REGISTRY_TOKEN_TTL_DAYS", environ)),
         "REGISTRY_OUTBOX_RELAY_SECONDS": float(_env("REGISTRY_OUTBOX_RELAY_SECONDS", environ)),
         "REGISTRY_JOB_MAX_ATTEMPTS": int(_env("REGISTRY_JOB_MAX_ATTEMPTS", environ)),
+        "REGISTRY_JOB_RESEND_SECONDS": float(_env("REGISTRY_JOB_RESEND_SECONDS", environ)),
         "REGISTRY_WORKER_MAX_MEMORY_MB": int(_env("REGISTRY_WORKER_MAX_MEMORY_MB", environ)),
         "REGISTRY_UPLOAD_RETENTION_HOURS": float(_env("REGISTRY_UPLOAD_RETENTION_HOURS", environ)),
         "REGISTRY_LOG_LEVEL": _env("REGISTRY_LOG_LEVEL", environ),

@@ -5,8 +5,9 @@ import logging
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import redis
 from flask import current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
 from registry.errors import NotFound
@@ -16,6 +17,8 @@ from registry.jobs.models import Job, OutboxMessage
 log = logging.getLogger(__name__)
 
 _PENDING_KEY = "sagip_outbox_pending"
+# The broker's run id as the relay last saw it: another one means Redis restarted (and may have lost its queues).
+BROKER_RUN_KEY = "sagip:broker-run-id"
 
 
 def enqueue(kind: str, task: str, *, params: dict | None = None, created_by: uuid.UUID | None = None) -> Job:
@@ -69,6 +72,63 @@ def relay_outbox(min_age_seconds: float = 2.0, limit: int = 500) -> int:
     for message_id, task, job_id in rows:
         sent += send(message_id, task, job_id)
     return sent
+
+
+def rescue(resend_after_s: float | None = None) -> int:
+    """Mark for re-sending the work the broker lost; how many jobs. The relay then sends them.
+
+    * Every unfinished job, when Redis restarted since the relay last looked (its ``run_id`` changed, or the
+      key that remembers it is gone): its queues, and the unacknowledged messages of running jobs, may be gone.
+    * Every running job whose process died: no session holds its advisory lock (``registry.jobs.runner``),
+      started and last sent over ``resend_after_s`` ago (``REGISTRY_JOB_RESEND_SECONDS``). Redis would
+      re-deliver a killed worker's message only after the visibility timeout (an hour); and a message whose
+      broker restarted since is lost.
+
+    A job sent twice runs once (the runner skips finished jobs and those another process holds).
+    """
+    after = current_app.config["REGISTRY_JOB_RESEND_SECONDS"] if resend_after_s is None else resend_after_s
+    unfinished = select(Job.id).where(Job.status.in_(("queued", "running")))
+    if broker_restarted():
+        with db.engine.begin() as conn:
+            marked = conn.execute(update(OutboxMessage).where(OutboxMessage.dispatched_at.is_not(None),
+                                                              OutboxMessage.job_id.in_(unfinished))
+                                  .values(dispatched_at=None)).rowcount
+        if marked:
+            log.warning("the broker restarted: %d unfinished jobs to send again", marked)
+        return marked
+    with db.engine.begin() as conn:
+        running = conn.execute(
+            select(Job.id).join(OutboxMessage, OutboxMessage.job_id == Job.id)
+            .where(Job.status == "running", Job.started_at < db.func.now() - timedelta(seconds=after),
+                   OutboxMessage.dispatched_at < db.func.now() - timedelta(seconds=after))).scalars().all()
+        if not running:
+            return 0
+        held = {(int(classid), int(objid)) for classid, objid in conn.execute(text(
+            "SELECT classid::bigint, objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"))}
+        orphans = [job_id for job_id in running if _lock_parts(job_id) not in held]
+        if orphans:
+            conn.execute(update(OutboxMessage).where(OutboxMessage.job_id.in_(orphans))
+                         .values(dispatched_at=None))
+            log.warning("%d running jobs lost their worker: sent again", len(orphans))
+    return len(orphans)
+
+
+def _lock_parts(job_id: uuid.UUID) -> tuple[int, int]:
+    """(classid, objid) of the job's advisory lock as ``pg_locks`` shows a bigint key: its high and low halves."""
+    return int.from_bytes(job_id.bytes[:4], "big"), int.from_bytes(job_id.bytes[4:8], "big")
+
+
+def broker_restarted() -> bool:
+    """Whether the broker (Redis) restarted since the last call, by its ``run_id``; False when unreachable."""
+    client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+    try:
+        run_id = client.info("server")["run_id"]
+        return client.getset(BROKER_RUN_KEY, run_id) != run_id.encode()
+    except redis.RedisError as exc:
+        log.warning("broker restart not checked, Redis unavailable: %s", type(exc).__name__)
+        return False
+    finally:
+        client.close()
 
 
 @event.listens_for(Session, "after_commit")
