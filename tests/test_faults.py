@@ -209,3 +209,20 @@ def test_work_queued_when_redis_is_killed_is_sent_again_when_it_is_back_and_runs
     exposed = db.session.execute(text("SELECT national_id::text FROM exposures")).scalars().all()
     assert exposed == [national]
     assert db.session.execute(text("SELECT count(*) FROM nationals")).scalar() == 2
+
+
+def test_a_running_job_whose_process_died_is_sent_again_and_one_still_held_is_not(app, db, make_user):
+    from registry.jobs.services import broker_restarted, enqueue, lock_key, rescue
+    broker_restarted()  # the relay has seen this Redis before: only the second rule applies
+    user_id, _ = make_user("desk")
+    held, orphan = (enqueue("import", "imports.run_import", created_by=user_id) for _ in range(2))
+    db.session.info.pop("sagip_outbox_pending", None)  # not sent now: as if sent a minute ago
+    db.session.execute(text("UPDATE jobs SET status = 'running', started_at = now() - interval '1 minute'"))
+    db.session.execute(text("UPDATE outbox SET dispatched_at = now() - interval '1 minute'"))
+    db.session.commit()
+    with owner_connection() as holder:  # the process running ``held`` is alive: it holds the job's lock
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(held.id),))
+        assert rescue(resend_after_s=30) == 1
+        assert rescue(resend_after_s=30) == 0  # marked once: the relay sends it
+    pending = db.session.execute(text("SELECT job_id FROM outbox WHERE dispatched_at IS NULL")).scalars().all()
+    assert pending == [orphan.id]

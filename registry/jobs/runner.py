@@ -36,17 +36,12 @@ from registry.errors import ApiError
 from registry.extensions import database_unreachable, db
 from registry.jobs import uploads
 from registry.jobs.models import Job
-from registry.jobs.services import fail
+from registry.jobs.services import fail, lock_key
 
 log = logging.getLogger(__name__)
 
 DATABASE_WAIT_S = 600      # how long a worker waits for its database to come back before giving the job up
 MAX_DATABASE_OUTAGES = 20  # outages one delivery rides out before it gives the job up (the relay re-sends it)
-
-
-def lock_key(job_id: uuid.UUID) -> int:
-    """The job's advisory lock key: its id's first 8 bytes as a signed bigint."""
-    return int.from_bytes(job_id.bytes[:8], "big", signed=True)
 
 
 class Claim:

@@ -113,9 +113,16 @@ def rescue(resend_after_s: float | None = None) -> int:
     return len(orphans)
 
 
+def lock_key(job_id: uuid.UUID) -> int:
+    """The advisory lock key of the process running the job (``registry.jobs.runner``): its id's first 8 bytes
+    as a signed bigint."""
+    return int.from_bytes(job_id.bytes[:8], "big", signed=True)
+
+
 def _lock_parts(job_id: uuid.UUID) -> tuple[int, int]:
     """(classid, objid) of the job's advisory lock as ``pg_locks`` shows a bigint key: its high and low halves."""
-    return int.from_bytes(job_id.bytes[:4], "big"), int.from_bytes(job_id.bytes[4:8], "big")
+    key = lock_key(job_id)
+    return (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
 
 
 def broker_restarted() -> bool:
