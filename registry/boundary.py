@@ -62,9 +62,12 @@ def _door(view, enter, refuse, unexpected):
             response = current_app.make_response(view(*args, **kwargs))
         except Exception as exc:  # every refusal and every bug ends here, answered the door's way
             return _refused(exc, refuse, unexpected)
-        if recorded:
-            audit.record_request(status=response.status_code)
-        db.session.commit()  # the call's work and its event, or neither
+        try:
+            if recorded:
+                audit.record_request(status=response.status_code)
+            db.session.commit()  # the call's work and its event, or neither
+        except Exception as exc:  # the database went away (or refused the commit) after the view had run
+            return _refused(exc, refuse, unexpected)
         return response
 
     call.door = True

@@ -137,6 +137,9 @@ ENVIRONMENT = {
 }
 
 
+DATABASE_CONNECT_TIMEOUT_S = 5
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot work (e.g. production without its keys)."""
 
@@ -282,7 +285,10 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_DATA_DIR": str(data_dir),
         "SQLALCHEMY_DATABASE_URI": database_url(_env("DATABASE_URL", environ)),
         # hide_parameters: a database error's message never carries a statement's values (personal data).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # pool_pre_ping: a pooled connection that died with its server (restarted) is replaced, not handed to a
+        # request; connect_timeout: an unreachable server answers 503 in seconds, not a TCP timeout's minutes.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True,
+                                      "connect_args": {"connect_timeout": DATABASE_CONNECT_TIMEOUT_S}},
         "REDIS_URL": _env("REDIS_URL", environ),
         "REGISTRY_TOKEN_KEY": token_key,
         # One bare key stays its bytes (version 1, as before versions existed); versions stay the setting's

@@ -1,7 +1,9 @@
 """Extension objects, created unbound and initialised in ``create_app``."""
+import psycopg
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError
 
 from registry.errors import NotFound
 
@@ -34,3 +36,24 @@ def sql_in(values) -> str:
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     """Alembic filter: PostGIS owns ``spatial_ref_sys``; the migrations own everything else."""
     return not (type_ == "table" and name == "spatial_ref_sys")
+
+
+# The server went away or cannot take connections now: shut down by an administrator or a crash, starting up
+# or in recovery. (A cancelled statement, 57014, is the statement's failure, not the server's.)
+_GONE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def database_unreachable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says the database server cannot be reached or
+    dropped the connection: work that failed so can be run again once it is back, unlike a real failure."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            sqlstate = getattr(exc, "sqlstate", None)
+            if sqlstate is None or sqlstate.startswith("08") or sqlstate in _GONE_SQLSTATES:
+                return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False

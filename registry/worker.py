@@ -28,6 +28,9 @@ def init_celery(app: Flask) -> Celery:
         broker_url=app.config["REDIS_URL"],
         # No result backend: results and progress live in the jobs table.
         broker_connection_retry_on_startup=True,
+        # A worker whose Redis went away keeps trying to reconnect for as long as it takes (Celery's default
+        # gives up after 100 tries and stops the worker); the outbox relay re-sends what Redis lost.
+        broker_connection_max_retries=None,
         broker_connection_timeout=2,
         broker_transport_options={
             "visibility_timeout": app.config["REGISTRY_VISIBILITY_TIMEOUT_S"],

@@ -2,13 +2,15 @@
 from celery import shared_task
 
 from registry.jobs.claims import one_at_a_time
-from registry.jobs.services import recover_orphaned, relay_outbox
+from registry.jobs.services import recover_orphaned, relay_outbox, rescue
 
 
 @shared_task(name="jobs.relay_outbox", ignore_result=True)
 @one_at_a_time("jobs.relay_outbox")
 def relay_outbox_task() -> int:
-    """Send work whose dispatch after commit failed (broker down, process killed)."""
+    """Send work whose dispatch after commit failed (broker down, process killed), and work a restarted
+    broker lost."""
+    rescue()
     return relay_outbox()
 
 

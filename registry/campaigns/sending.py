@@ -20,11 +20,14 @@ data-modifying CTE), so the only rows whose fate a killed sender leaves unknown
 are those left ``submitting``: at most one per sender thread. When their lease
 expires, another sender re-sends them and flags them ``possible_duplicate``
 (counted in ``/messages/{id}``); rows left ``sending`` were never handed over and
-are simply sent. These per-message records are written with
-``synchronous_commit = off`` on the sender's own connection: a killed worker
-loses nothing committed (the server has it), and only a crash of the database
-server itself could lose the last few hundred milliseconds of records, turning
-those messages into re-sends (counted as possible duplicates like the others).
+are simply sent. These per-message records are committed durably (synchronous
+commit) on the sender's own connection before the message is handed over: with
+``synchronous_commit = off`` a crash of the database server (``pg_ctl restart -m
+immediate`` in bench/faults.py) lost the last records, and a message already
+handed over came back ``sending``, to be sent again without being flagged.
+A sender whose database went away stops; when every sender of an attempt stopped
+so, the job runner runs the job again once the database is back
+(``registry.jobs.runner``) instead of failing the campaign.
 
 **Throttling.** Every SMS waits for its slot in a Redis-held schedule (GCRA:
 one slot every ``1/REGISTRY_SMS_RATE`` seconds, shared by every thread and
@@ -76,7 +79,7 @@ from registry.campaigns.services import JOB_KIND, SEND_TASK, counts_by_state
 from registry.checkin import links
 from registry.crises.models import Crisis
 from registry.errors import NotFound, Unprocessable
-from registry.extensions import db
+from registry.extensions import database_unreachable, db
 from registry.gateways import email as email_gateway
 from registry.gateways import sms as sms_gateway
 from registry.gateways import text as sms_text
@@ -185,7 +188,7 @@ class Plan:
     batch: int
     senders: int
     stop: threading.Event = field(default_factory=threading.Event)
-    failures: list = field(default_factory=list)  # senders that stopped on an error (their type names)
+    failures: list = field(default_factory=list)  # the errors senders stopped on
 
 
 def send_campaign(job: Job) -> dict:
@@ -253,8 +256,11 @@ def _drain(plan: Plan) -> None:
             if not _open(plan.campaign_id):
                 return
             if len(plan.failures) >= plan.senders:
+                if all(database_unreachable(error) for error in plan.failures):
+                    raise plan.failures[0]  # the database went away: the runner runs the job again once it is back
                 # Every sender failed: fail this attempt (the job runner records it) rather than spin.
-                raise RuntimeError(f"every sender stopped ({', '.join(sorted(set(plan.failures)))})")
+                names = sorted({type(error).__name__ for error in plan.failures})
+                raise RuntimeError(f"every sender stopped ({', '.join(names)})")
             plan.failures.clear()
             _heartbeat(plan.campaign_id, plan.job_id, progressed=False)
             time.sleep(1.0)
@@ -344,7 +350,7 @@ class Message:
 
 
 class _Recorder:
-    """The sender's own autocommit connection for per-message records (``synchronous_commit = off``)."""
+    """The sender's own autocommit connection for per-message records (durable: the module docstring)."""
 
     def __init__(self):
         self.connection = db.engine.raw_connection()
@@ -356,9 +362,6 @@ class _Recorder:
         driver.execute("SELECT set_config('sagip.scope', '*', false)")
         if config["REGISTRY_DB_ROLE"] and config["REGISTRY_WORKER_DB_ROLE"]:
             driver.execute(f"SET ROLE {config['REGISTRY_WORKER_DB_ROLE']}")
-        # A worker kill loses nothing committed; only a database crash could lose these last records (the
-        # module docstring: they become counted re-sends).
-        driver.execute("SET synchronous_commit = off")
         self.driver = driver
 
     def record(self, previous: tuple | None, message: Message | None) -> bool:
@@ -412,7 +415,7 @@ def _sender(app, plan: Plan, clients: dict, limiter: RateLimiter) -> None:
         except Exception as exc:  # logged by type only; the rows' leases bring them back
             log.error("campaign %s: a sender stopped: %s\n%s", plan.campaign_id, type(exc).__name__,
                       "".join(traceback.format_tb(exc.__traceback__)))
-            plan.failures.append(type(exc).__name__)
+            plan.failures.append(exc)
             db.session.rollback()
         finally:
             if recorder:

@@ -19,7 +19,7 @@ from xstatic.pkg import leaflet
 from registry.auth import sessions
 from registry.auth.access import CSRF_HEADER, PERMISSIONS, SAFE_METHODS
 from registry.console import bp
-from registry.errors import ApiError, Forbidden, Unauthorized
+from registry.errors import ApiError, Forbidden, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,8 @@ def refuse_with(template: str, **context) -> None:
 
 
 def refusal(error: ApiError):
+    if isinstance(error, ServiceUnavailable):
+        return unavailable(error)
     if isinstance(error, Unauthorized) and request.method in SAFE_METHODS:
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("console.login", next=_local(target)))
@@ -113,6 +115,14 @@ def refusal(error: ApiError):
     response = render(template, status=error.status, error=error, **context)
     if "Retry-After" in error.headers:
         response.headers["Retry-After"] = error.headers["Retry-After"]
+    return response
+
+
+def unavailable(error: ServiceUnavailable):
+    """The error page while the database is away: drawn without it (no user, menu or session: they live there)."""
+    body = render_template("console/error.html", user=None, menu=[], csrf_token="", tile_url="", error=error)
+    response = current_app.response_class(body, status=error.status, mimetype="text/html")
+    response.headers.update(error.headers)
     return response
 
 

@@ -159,8 +159,9 @@ sendsms-interface = {bind_host}
 global-sender = {sender}
 log-file = "{log / 'smsbox.log'}"
 log-level = {log_level}
-# The hook down: Kannel tries again rather than drop a reply.
-http-request-retry = 5
+# The hook down (the service restarting, its database restarting): Kannel tries again for a minute rather
+# than drop a reply or a delivery report.
+http-request-retry = 30
 http-queue-delay = 2
 
 group = sendsms-user

@@ -78,6 +78,11 @@ class Claim:
         self._connection, self.backend_pid = connection, pid
         return True
 
+    def name(self, label: str) -> None:
+        """Name the claim's session (``pg_stat_activity.application_name``): which process runs which job."""
+        if self._connection is not None:
+            self._connection.execute("SELECT set_config('application_name', %s, false)", (label[:63],))
+
     def release(self) -> None:
         if self._connection is not None:
             self._connection.close()  # the session ends, and its lock with it

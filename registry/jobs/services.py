@@ -5,6 +5,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import redis
 from flask import current_app
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 _PENDING_KEY = "sagip_outbox_pending"
 # session.info: the claims this session's runner holds, {job id: (claim backend pid, lock key)} (runner.py)
 CLAIM_INFO = "sagip_job_claims"
+# The broker's run id as the relay last saw it: another one means Redis restarted (and may have lost its queues).
+BROKER_RUN_KEY = "sagip:broker-run-id"
 
 
 def enqueue(kind: str, task: str, *, params: dict | None = None, created_by: uuid.UUID | None = None) -> Job:
@@ -92,6 +95,36 @@ def recover_orphaned(limit: int = 500) -> int:
         log.warning("job %s was left running by a worker that stopped: sent again", job_id)
         send(message_id, task, job_id)
     return len(orphaned)
+
+
+def rescue() -> int:
+    """Mark for re-sending every unfinished job when the broker (Redis) restarted since the relay last looked
+    (its ``run_id`` changed, or the key that remembers it is gone): its queues, and the unacknowledged messages
+    of running jobs, may be gone; how many jobs. The relay then sends them. Running jobs whose worker died are
+    ``recover_orphaned``'s. A job sent twice runs once (the runner skips finished jobs and claimed ones)."""
+    if not broker_restarted():
+        return 0
+    unfinished = select(Job.id).where(Job.status.in_(("queued", "running")))
+    with db.engine.begin() as conn:
+        marked = conn.execute(update(OutboxMessage).where(OutboxMessage.dispatched_at.is_not(None),
+                                                          OutboxMessage.job_id.in_(unfinished))
+                              .values(dispatched_at=None)).rowcount
+    if marked:
+        log.warning("the broker restarted: %d unfinished jobs to send again", marked)
+    return marked
+
+
+def broker_restarted() -> bool:
+    """Whether the broker (Redis) restarted since the last call, by its ``run_id``; False when unreachable."""
+    client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+    try:
+        run_id = client.info("server")["run_id"]
+        return client.getset(BROKER_RUN_KEY, run_id) != run_id.encode()
+    except redis.RedisError as exc:
+        log.warning("broker restart not checked, Redis unavailable: %s", type(exc).__name__)
+        return False
+    finally:
+        client.close()
 
 
 @event.listens_for(Session, "after_commit")
