@@ -770,9 +770,19 @@ class Faults:
                 "SELECT count(*) FILTER (WHERE f.national_id IS NULL), count(*) FILTER (WHERE e.national_id IS NULL) "
                 "FROM (SELECT national_id FROM exposures WHERE run_id = %s) e "
                 "FULL JOIN bench_floor f USING (national_id)", (run_id,)).fetchone()
+            # A declared circle is measured from its centre (registry/crises/exposure.py), the recount against
+            # its inscribed 256-gon: a national within metres inside the circle's edge is the run's alone.
+            edge = conn.execute(
+                "SELECT count(*) FROM exposures e JOIN exposure_runs r ON r.id = e.run_id JOIN crisis_versions v "
+                "ON v.crisis_id = r.crisis_id AND v.version = r.version LEFT JOIN bench_floor f USING (national_id) "
+                "WHERE e.run_id = %s AND f.national_id IS NULL AND v.source->>'type' = 'circle' AND abs(ST_Distance("
+                "e.location::geography, ST_SetSRID(ST_MakePoint((v.source->'center'->>'lon')::float8, "
+                "(v.source->'center'->>'lat')::float8), 4326)::geography) - (v.source->>'radius_km')::float8 * 1000) "
+                "< 0.001 * (v.source->>'radius_km')::float8 * 1000", (run_id,)).fetchone()[0]
         total = ((job[2] or {}).get("counts") or {}).get("total")
-        doubled = (rows - distinct) + extra + (max(0, rows - total) if total is not None else 0)
-        note = f"{rows} rows, recount differs: {extra} extra, {missing} missing" if extra or missing else ""
+        doubled = (rows - distinct) + (extra - edge) + (max(0, rows - total) if total is not None else 0)
+        note = (f"{rows} rows, recount differs: {extra} extra ({edge} on the circle's edge, outside its inscribed "
+                f"polygon), {missing} missing") if extra or missing else ""
         return missing, doubled, note
 
     def check_roster(self, conn, job_id, about, job) -> tuple[int, int, str]:
