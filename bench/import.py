@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import statistics
 import sys
@@ -189,8 +188,6 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", default=DEFAULT_URL,
                         help="a scratch database: its registrations are truncated (default: %(default)s)")
     parser.add_argument("--profile", metavar="FILE", help="also profile one import with cProfile, stats to FILE")
-    parser.add_argument("--processes", type=int, default=None,
-                        help="REGISTRY_IMPORT_PROCESSES for the import (default: the setting, 0 = one per CPU)")
     args = parser.parse_args(argv)
     if libpq_url(args.database_url).rstrip("/").endswith("/sagip"):
         raise SystemExit("refusing to benchmark in the development database 'sagip': it is truncated per run")
@@ -211,13 +208,7 @@ def main(argv=None) -> int:
     from registry.jobs.runner import run_job
 
     ensure_database(args.database_url)
-    overrides = {"SQLALCHEMY_DATABASE_URI": database_url(args.database_url)}
-    if args.processes is not None:
-        overrides["REGISTRY_IMPORT_PROCESSES"] = args.processes
-    app = create_app(overrides)
-    from registry.imports.batches import process_count
-    print(f"import validated by {process_count(app.config['REGISTRY_IMPORT_PROCESSES'])} processes "
-          f"(REGISTRY_IMPORT_PROCESSES={app.config['REGISTRY_IMPORT_PROCESSES']}) on {os.cpu_count()} CPUs")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url(args.database_url)})
     n = args.rows
     conninfo = libpq_url(args.database_url)
 
@@ -284,16 +275,15 @@ def main(argv=None) -> int:
 
         def import_without_geodata() -> float:
             """The same import with geocoding and the host-country point check switched off (bench only)."""
-            from registry.imports import batches
             from registry.imports import services as import_services
-            saved = batches.CityLocator.__call__, import_services._OUTSIDE_HOST_SQL
-            batches.CityLocator.__call__ = lambda self, country, city: (None, None, None, None)
+            saved = import_services._CityLocator.__call__, import_services._OUTSIDE_HOST_SQL
+            import_services._CityLocator.__call__ = lambda self, country, city: (None, None, None, None)
             import_services._OUTSIDE_HOST_SQL = ("DELETE FROM import_staging WHERE false "
                                                  "RETURNING row_no, lon, lat, host_country")
             try:
                 return real_import()
             finally:
-                batches.CityLocator.__call__, import_services._OUTSIDE_HOST_SQL = saved
+                import_services._CityLocator.__call__, import_services._OUTSIDE_HOST_SQL = saved
 
         clock = StatementClock(db.engine)
         nationals, deployments, reports, kin = prepare_floor(rows, COLUMNS, user_id, centroids)
