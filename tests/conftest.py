@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import uuid
 
 import psycopg
@@ -166,8 +167,17 @@ def db(app):
 
 
 def truncate_all() -> None:
-    with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(APP_TABLES)} CASCADE")
+    # A worker's periodic task still finishing (a purge, a relay) can make the TRUNCATE a deadlock's victim:
+    # the victim's statement is rolled back whole, so it is tried again.
+    for attempt in range(5):
+        try:
+            with psycopg.connect(TEST_DATABASE_URL, autocommit=True) as conn:
+                conn.execute(f"TRUNCATE {', '.join(APP_TABLES)} CASCADE")
+            break
+        except psycopg.errors.DeadlockDetected:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
     clear_rate_limits()
 
 
