@@ -2,7 +2,6 @@
 service's keys; a wrong key, an altered byte or a file cut short restores nothing."""
 from __future__ import annotations
 
-import os
 
 import io
 import json
@@ -70,7 +69,11 @@ def made(app, tmp_path_factory):
             result = app.test_cli_runner().invoke(args=["backup", str(path)])
         assert result.exit_code == 0, result.output
         assert "backup written to" in result.output
+        # The keys the service that wrote the backup runs with: its data folder's, but where the session's
+        # gateway stack is up, REGISTRY_SMS_HOOK_SECRET is the stack's (set in app.config, not in a file).
+        keys = config.secret_settings(app.config)
         return {"path": path, "key": (Path(DATA_DIR) / "backup.key").read_text().strip(), "headers": headers,
+                "keys": keys,
                 "nationals": nationals, "sealed": sealed, "unfinished_job": unfinished, "policies": policies}
     finally:
         truncate_all()
@@ -112,11 +115,9 @@ def restore_in_process(path, url: str, data_dir: Path, key: str, *extra: str, en
     return CliRunner().invoke(main, ["restore", str(path), *extra], env=environ)
 
 
-def service_keys(data_dir: Path, as_configured: bool = False) -> dict[str, str]:
-    """The keys in a data folder; ``as_configured``: as the service reads them, the environment first (the
-    session's gateway stack sets REGISTRY_SMS_HOOK_SECRET)."""
-    return {name: (os.environ.get(name) if as_configured and os.environ.get(name) else
-                   (data_dir / f"{config.development_key_name(name)}.key").read_text().strip())
+def service_keys(data_dir: Path) -> dict[str, str]:
+    """The keys in a data folder."""
+    return {name: (data_dir / f"{config.development_key_name(name)}.key").read_text().strip()
             for name in config.SECRETS}
 
 
@@ -133,7 +134,7 @@ def test_a_backup_restores_into_a_fresh_database_where_the_restored_keys_read_it
     assert "jobs: 1 unfinished at backup time" in result.stdout
 
     # The keys went where a development service reads them, private, and they are the backup's.
-    assert service_keys(machine) == service_keys(Path(DATA_DIR), as_configured=True)
+    assert service_keys(machine) == made["keys"]
     assert (machine / "backup.key").read_text().strip() == made["key"]
     assert {oct(p.stat().st_mode)[-3:] for p in machine.iterdir()} == {"600"}
 
@@ -178,7 +179,7 @@ def test_the_backup_file_holds_no_personal_data_and_no_key_in_clear(made):
     data = made["path"].read_bytes()
     assert data.startswith(b"SAGIPBAK")
     assert oct(made["path"].stat().st_mode)[-3:] == "600"
-    secrets = [*service_keys(Path(DATA_DIR), as_configured=True).values(), made["key"]]
+    secrets = [*made["keys"].values(), made["key"]]
     for person in PEOPLE:
         for value in (person["family_name"], person["given_names"], person["passport_number"],
                       person["national_id_number"], person["phones"][0], person["email"],
@@ -199,7 +200,7 @@ def test_the_backup_file_holds_no_personal_data_and_no_key_in_clear(made):
         chunks = reader.chunks()
         manifest = json.loads(next(chunks))
         archive = b"".join(chunks)
-    assert manifest["secrets"] == service_keys(Path(DATA_DIR), as_configured=True)
+    assert manifest["secrets"] == made["keys"]
     script = subprocess.run(["pg_restore", "--data-only", "--table=nationals", "-f", "-"], input=archive,
                             capture_output=True, check=True).stdout
     assert PEOPLE[0]["family_name"].encode() in script
@@ -297,9 +298,9 @@ def test_production_wants_a_keys_file_and_writes_the_keys_there_only(made, fresh
     assert f"audit trail intact: {made['sealed']} sealed entries verified" in result.stdout
     assert oct(keys_file.stat().st_mode)[-3:] == "600"
     lines = [line for line in keys_file.read_text().splitlines() if not line.startswith("#")]
-    assert dict(line.split("=", 1) for line in lines) == service_keys(Path(DATA_DIR), as_configured=True)
+    assert dict(line.split("=", 1) for line in lines) == made["keys"]
     assert not (tmp_path / "data").exists()
-    for value in service_keys(Path(DATA_DIR), as_configured=True).values():
+    for value in made["keys"].values():
         assert value not in result.stdout and value not in result.stderr
 
 
