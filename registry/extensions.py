@@ -1,5 +1,7 @@
 """Extension objects, created unbound and initialised in ``create_app``."""
 import psycopg
+import redis
+from flask import current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -18,6 +20,17 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
+
+
+def redis_client() -> redis.Redis:
+    """The app's Redis for its own short-lived keys (rate limits, cached counts), with short timeouts: the
+    callers carry on without it when it is down."""
+    client = current_app.extensions.get("sagip_redis")
+    if client is None:
+        client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=0.5,
+                                      socket_connect_timeout=0.5)
+        current_app.extensions["sagip_redis"] = client
+    return client
 
 
 def get_or_404(model, key, message: str):

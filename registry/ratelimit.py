@@ -12,18 +12,10 @@ import math
 import time
 
 import redis
-from flask import current_app
+
+from registry.extensions import redis_client
 
 log = logging.getLogger(__name__)
-
-
-def _client() -> redis.Redis:
-    client = current_app.extensions.get("sagip_redis")
-    if client is None:
-        client = redis.Redis.from_url(current_app.config["REDIS_URL"], socket_timeout=0.5,
-                                      socket_connect_timeout=0.5)
-        current_app.extensions["sagip_redis"] = client
-    return client
 
 
 def hit(bucket: str, limit: int, window_s: int = 60) -> int | None:
@@ -32,7 +24,7 @@ def hit(bucket: str, limit: int, window_s: int = 60) -> int | None:
     window = int(now // window_s)
     key = f"sagip:ratelimit:{bucket}:{window}"
     try:
-        pipe = _client().pipeline()
+        pipe = redis_client().pipeline()
         pipe.incr(key)
         pipe.expire(key, window_s + 1)
         count = pipe.execute()[0]
@@ -48,7 +40,7 @@ def count(bucket: str, window_s: int = 60) -> int:
     """How many events ``bucket`` holds in the current window (0 when Redis cannot be reached)."""
     key = f"sagip:ratelimit:{bucket}:{int(time.time() // window_s)}"
     try:
-        return int(_client().get(key) or 0)
+        return int(redis_client().get(key) or 0)
     except redis.RedisError as exc:
         log.warning("rate limit skipped, Redis unavailable: %s", type(exc).__name__)
         return 0

@@ -363,3 +363,24 @@ def test_lists_count_every_crisis_and_audit_event_without_filters(client, coordi
     _, auditor = make_user("auditor")
     trail = client.get("/api/v1/audit", headers=auditor).get_json()
     assert trail["total"] == len(trail["items"]) >= 3
+
+
+def test_the_next_pages_of_a_list_carry_its_first_pages_counts(client, desk, coordinator, db, celery_worker):
+    """Counting a run of a million rows again for each page made every next page as slow as the first: the
+    counts are counted for the first page and read back for the pages after it (listing._paging_counts)."""
+    people = [register(client, desk, *destination(*DUBAI, 90, km * 1000), passport_number=f"P95000{n:02d}A")
+              for n, km in enumerate((2, 3, 4))]
+    crisis = declare(client, coordinator, circle(*DUBAI, 1), zones=[10])  # by distance: in their order
+    path, query = f"{CRISES}/{crisis['id']}/exposure", {"purpose": "calls", "welfare_status": "unknown", "limit": 1}
+    first = client.get(path, headers=coordinator, query_string=query).get_json()
+    assert first["total"] == first["counts"]["total"] == 3 and first["items"][0]["national_id"] == people[0]
+    answer = client.patch(f"{CRISES}/{crisis['id']}/welfare/{people[2]}", headers=coordinator,
+                          json={"welfare_status": "safe"})
+    assert answer.status_code == 200, answer.get_json()
+    # The list as it was first read: its counts, and the rows after the cursor as they are now.
+    second = client.get(path, headers=coordinator, query_string={**query, "cursor": first["next_cursor"]}).get_json()
+    assert second["total"] == second["counts"]["total"] == 3
+    assert [row["national_id"] for row in second["items"]] == [people[1]] and second["next_cursor"] is None
+    # A new first page counts again.
+    again = client.get(path, headers=coordinator, query_string=query).get_json()
+    assert again["total"] == again["counts"]["total"] == 2

@@ -13,27 +13,34 @@ its full count.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 
+import redis
 from sqlalchemy import and_, case, func, literal, select
 
 from registry.auth import scope, visibility
 from registry.auth.reach import Reach
 from registry.crises import exposure
 from registry.crises.models import Exposure, ExposureRun, WelfareStatus
-from registry.extensions import db
+from registry.extensions import db, redis_client
 from registry.nationals.models import Deployment, National
 from registry.nationals.services import visible_clause
 from registry.pagination import Keyset, finite, keyset_page
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("national_id", "family_name", "given_names", "zone", "ring_km", "distance_km", "certainty", "lat",
                "lon", "location_source", "location_precision_m", "location_age_days", "priority", "priority_label",
                "vulnerabilities", "phones", "host_country", "city", "welfare_status")
 PRIORITY_LABELS = {1: "medical_or_disability", 2: "pregnant", 3: "minor_or_elderly", 4: "standard"}
 DIFF_CAP = 10_000
+# How long a list's counts are kept for its next pages (``_paging_counts``).
+COUNTS_KEPT_S = 300
 STREAM_BATCH_ROWS = 5000
 _FREE_TEXT = frozenset({"family_name", "given_names", "city"})
 _BY_DISTANCE = Keyset((Exposure.distance_km, Exposure.national_id), (finite, uuid.UUID))
@@ -104,9 +111,36 @@ def counts(user, run_id: uuid.UUID, filters: dict) -> dict:
         _rows(user, run_id, filters, columns=(*keys, func.count())).group_by(*keys)).all())
 
 
-def page(user, run_id: uuid.UUID, filters: dict, *, limit: int, cursor: str | None) -> dict:
-    """One page of rows by distance, with the counts of every row that matches."""
+def _counts_key(user, run_id: uuid.UUID, filters: dict) -> str:
+    shown = json.dumps(sorted((k, str(v)) for k, v in filters.items() if v is not None))
+    return f"sagip:exposure-counts:{run_id}:{user.id}:{hashlib.sha256(shown.encode()).hexdigest()[:32]}"
+
+
+def _paging_counts(user, run_id: uuid.UUID, filters: dict, cursor: str | None) -> dict:
+    """The counts a page carries: counted for the first page (no cursor) and kept in Redis for
+    ``COUNTS_KEPT_S``, so the next pages of the same list (same caller, run and filters) read them back
+    instead of counting a run of a million rows again for each page; counted again when they are gone or
+    Redis is down. The keys hold counts only, no personal data."""
+    key = _counts_key(user, run_id, filters)
+    if cursor:
+        try:
+            kept = redis_client().get(key)
+        except redis.RedisError:
+            kept = None
+        if kept is not None:
+            return json.loads(kept)
     found = counts(user, run_id, filters)
+    try:
+        redis_client().set(key, json.dumps(found), ex=COUNTS_KEPT_S)
+    except redis.RedisError as exc:
+        log.warning("exposure counts not kept, Redis unavailable: %s", type(exc).__name__)
+    return found
+
+
+def page(user, run_id: uuid.UUID, filters: dict, *, limit: int, cursor: str | None) -> dict:
+    """One page of rows by distance, with the counts of every row that matches (as of the list's first page,
+    ``_paging_counts``)."""
+    found = _paging_counts(user, run_id, filters, cursor)
     result = keyset_page(_rows(user, run_id, filters), _BY_DISTANCE, limit=limit, cursor=cursor,
                          key=lambda row: (row["distance_km"], row["national_id"]), total=found["total"],
                          rows=lambda statement: [row_of(r, user.role) for r in db.session.execute(statement)])
