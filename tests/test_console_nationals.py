@@ -346,9 +346,15 @@ def test_passport_searches_count_toward_the_apis_limit(app, client, db, desk):
     signed_in(client, db, "desk")
     token = csrf_of(client.get(LIST).get_data(as_text=True))
     limit = app.config["REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE"]
-    statuses = [client.post(LIST, data={"passport_number": f"P75{n:05d}A", "purpose": "desk check",
-                                        "csrf_token": token}).status_code for n in range(limit + 1)]
-    assert statuses[:limit] == [200] * limit and statuses[limit] == 429
+    # The limit's windows are the clock's minutes: a slow machine may cross into the next one while asking,
+    # and the count starts again there. So: asked until refused, at most two windows' worth and one more.
+    statuses = []
+    for n in range(2 * limit + 1):
+        statuses.append(client.post(LIST, data={"passport_number": f"P75{n:05d}A", "purpose": "desk check",
+                                                "csrf_token": token}).status_code)
+        if statuses[-1] != 200:
+            break
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {200} and limit <= len(statuses) - 1 <= 2 * limit
 
 
 def test_searching_without_a_name_lists_with_the_filters_in_the_url(app, client, db, desk):

@@ -396,9 +396,11 @@ def test_a_passport_outside_ones_reach_is_a_409_that_is_rate_limited_and_names_t
                                     "action = 'nationals.create_national'"), {"a": officer_id}).one()
     assert [str(i) for i in event.object_ids] == [qa] and event.details["passport_match"] is True
     limit = app.config["REGISTRY_PASSPORT_LOOKUPS_PER_MINUTE"]
-    statuses = [client.post("/api/v1/nationals", headers=embassy,
-                            json=national_body(passport_number="P4400001A")).status_code for _ in range(limit)]
-    assert statuses[-1] == 429 and set(statuses) <= {409, 429}
+    statuses = []  # until refused (the windows are the clock's minutes: a slow run may cross into the next)
+    while len(statuses) <= 2 * limit and (not statuses or statuses[-1] != 429):
+        statuses.append(client.post("/api/v1/nationals", headers=embassy,
+                                    json=national_body(passport_number="P4400001A")).status_code)
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {409}
     # Searching by passport counts toward the same limit.
     search = client.post("/api/v1/nationals/search", headers=embassy, json={"passport_number": "P4400001A"},
                          query_string={"purpose": "walk-in"})
