@@ -104,30 +104,24 @@ LON_M_PER_DEG = 111_320.0 / 1.01
 MAX_BOX_LATITUDE = 89.9
 
 # What both statements end with: their measured rows (id, distance_m, the position, household, priority,
-# certainty) zoned by ring, given the city of the current deployment, written in key order, and counted as
-# written (the run's counts: no second pass over the run's rows joining them to ``deployments`` again).
+# certainty) zoned by ring and written in key order.
 _ZONED_INSERT = """), zoned AS (
     SELECT m.*, round((m.distance_m / 1000.0)::numeric, 3)::float8 AS distance_km,
            CASE WHEN m.distance_m > 0 THEN (SELECT min(z) FROM unnest(CAST(:zones AS float8[])) z
                                             WHERE z >= m.distance_m / 1000.0) END AS ring_km
     FROM measured m (id, distance_m, location, location_source, location_precision_m, location_reported_at,
                      household_id, priority, certainty)
-), written AS (
-    INSERT INTO exposures (run_id, national_id, zone, ring_km, distance_km, certainty, location, location_source,
-                           location_precision_m, location_age_days, household_id, priority, city)
-    SELECT :run_id, z.id, CASE WHEN z.distance_m = 0 THEN 'inside' ELSE 'ring' END, z.ring_km, z.distance_km,
-           z.certainty, z.location, z.location_source, z.location_precision_m,
-           floor(extract(epoch FROM now() - z.location_reported_at) / 86400)::int, z.household_id, z.priority,
-           -- Looked up as the rows come (the candidates' order, near the nationals' own), before the sort.
-           (SELECT d.city FROM deployments d WHERE d.national_id = z.id AND d.is_current)
-    FROM zoned z
-    WHERE z.distance_m = 0 OR z.ring_km IS NOT NULL
-    -- In key order: the primary key's and the national index's pages fill one after the other instead of
-    -- splitting all over (a third less time writing 160k rows).
-    ORDER BY z.id
-    RETURNING zone, ring_km, certainty, city
 )
-SELECT zone, ring_km, certainty, city, count(*) FROM written GROUP BY zone, ring_km, certainty, city
+INSERT INTO exposures (run_id, national_id, zone, ring_km, distance_km, certainty, location, location_source,
+                       location_precision_m, location_age_days, household_id, priority)
+SELECT :run_id, z.id, CASE WHEN z.distance_m = 0 THEN 'inside' ELSE 'ring' END, z.ring_km, z.distance_km,
+       z.certainty, z.location, z.location_source, z.location_precision_m,
+       floor(extract(epoch FROM now() - z.location_reported_at) / 86400)::int, z.household_id, z.priority
+FROM zoned z
+WHERE z.distance_m = 0 OR z.ring_km IS NOT NULL
+-- In key order: the primary key's and the national index's pages fill one after the other instead of
+-- splitting all over (a third less time writing 160k rows).
+ORDER BY z.id
 """
 
 _ROWS_SQL = f"""
@@ -234,6 +228,11 @@ def _rows_sql(box_count: int):
     return text(_ROWS_SQL.replace("{zoned_insert}", _ZONED_INSERT).replace("{boxes}", boxes)
                 .replace("{priority}", PRIORITY_SQL))
 
+_COUNTS_SQL = text("""
+SELECT e.zone, e.ring_km, e.certainty, d.city, count(*)
+FROM exposures e LEFT JOIN deployments d ON d.national_id = e.national_id AND d.is_current
+WHERE e.run_id = :run_id GROUP BY e.zone, e.ring_km, e.certainty, d.city
+""")
 TOP_CITIES = 50
 
 
@@ -250,9 +249,10 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
     if circle is not None:
         db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
         db.session.execute(text("SET LOCAL jit = off"))
-        return summarize(db.session.execute(_CIRCLE_SQL, {
+        db.session.execute(_CIRCLE_SQL, {
             "run_id": run_id, "lat": circle["center"]["lat"], "lon": circle["center"]["lon"],
-            "radius_m": circle["radius_km"] * 1000.0, "reach_m": reach_m, "zones": zones_km}).all())
+            "radius_m": circle["radius_km"] * 1000.0, "reach_m": reach_m, "zones": zones_km})
+        return counts_of(run_id)
     margin_deg = degrees(reach_m) + degrees(MAX_SEARCH_PRECISION_M)
     # Room for the hash tables of a run over a million nationals (this transaction only); no JIT: compiling
     # the statement's 150 expressions took longer than it saved (BENCH.md: 20-40% on these queries).
@@ -270,9 +270,10 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
         boxes = candidate_boxes([grown(extent, margin_m) for extent in db.session.execute(_EXTENTS_SQL, params)],
                                 0.0)
     box_params = {f"box{i}_{k}": v for i, box in enumerate(boxes) for k, v in zip(("x0", "y0", "x1", "y1"), box)}
-    return summarize(db.session.execute(_rows_sql(len(boxes)), {
+    db.session.execute(_rows_sql(len(boxes)), {
         **params, **box_params, "run_id": run_id, "reach_m": reach_m, "reach_deg": degrees(reach_m),
-        "zones": zones_km}).all())
+        "zones": zones_km})
+    return counts_of(run_id)
 
 
 def candidate_boxes(extents, margin_deg: float) -> list[tuple[float, float, float, float]]:
@@ -339,6 +340,12 @@ def degrees(metres: float) -> float:
     """Degrees that surely cover ``metres`` at any latitude where people live (|lat| <= 75°: 1° of
     longitude >= 28.8 km), for index boxes; the exact test is geodesic."""
     return metres / 25_800.0 + 0.01
+
+
+def counts_of(run_id: uuid.UUID, rows=None) -> dict:
+    """``{"inside", "ring", "total", "by_ring": {km: n}, "by_certainty": {…}}`` of a run's rows."""
+    rows = rows if rows is not None else db.session.execute(_COUNTS_SQL, {"run_id": run_id}).all()
+    return summarize(rows)
 
 
 def summarize(rows) -> dict:

@@ -138,9 +138,6 @@ class Exposure(db.Model):
     # national's vulnerabilities and age (1 medical or disability … 4 none; exposure.PRIORITY_SQL).
     household_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     priority: Mapped[int | None] = mapped_column(SmallInteger)
-    # The city of the current deployment as of the run, for the run's counts by city (NULL on runs before
-    # migration 0025; lists read the city live from ``deployments``).
-    city: Mapped[str | None] = mapped_column(String(200))
 
 
 class WelfareStatus(db.Model):
