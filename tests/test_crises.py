@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import uuid
+from collections import Counter
 
 import pytest
 
@@ -310,6 +311,9 @@ def test_a_circle_measured_from_its_centre_gives_the_rows_of_its_polygon(client,
                                                                    other["certainty"]), (row, other)
         assert abs(row["distance_km"] - other["distance_km"]) < 0.02
     assert as_circle["latest_run"]["counts"] == as_polygon["latest_run"]["counts"]
+    # The run's counts by city are those of the rows' current deployments (read as the run writes its rows).
+    by_city = Counter(row["city"] or "(unknown)" for row in by_circle.values())
+    assert as_circle["latest_run"]["counts"]["by_city"] == by_city and by_city["Sharjah"] == 1
 
 
 def test_superseded_runs_lose_their_rows_but_the_served_run_and_runs_with_rosters_keep_theirs(

@@ -228,6 +228,8 @@ def _rows_sql(box_count: int):
     return text(_ROWS_SQL.replace("{zoned_insert}", _ZONED_INSERT).replace("{boxes}", boxes)
                 .replace("{priority}", PRIORITY_SQL))
 
+# The city from ``uq_deployments_current`` alone (it INCLUDEs the city, migration 0025): an index-only probe
+# per row, in the run's key order.
 _COUNTS_SQL = text("""
 SELECT e.zone, e.ring_km, e.certainty, d.city, count(*)
 FROM exposures e LEFT JOIN deployments d ON d.national_id = e.national_id AND d.is_current

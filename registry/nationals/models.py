@@ -114,7 +114,9 @@ class Deployment(db.Model):
         CheckConstraint(f"legal_status IN {sql_in(LEGAL_STATUSES)}", name="legal_status"),
         CheckConstraint("contract_end IS NULL OR contract_start IS NULL OR contract_end > contract_start",
                         name="contract_dates"),
-        Index("uq_deployments_current", "national_id", unique=True, postgresql_where=text("is_current")),
+        # With the city: the exposure run counts its rows by city from this index alone (migration 0025).
+        Index("uq_deployments_current", "national_id", unique=True, postgresql_where=text("is_current"),
+              postgresql_include=["city"]),
         Index("ix_deployments_host_country_city", "host_country", "city"),
         # A national's deployment of a past day (statistics, migration 0021).
         Index("ix_deployments_national_id", "national_id"),
