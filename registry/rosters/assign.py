@@ -255,6 +255,8 @@ def _fitting_prefix(nearest, reach, demand, remaining, n_points) -> int:
     """How many households, from the first, fit their nearest open point given those before them."""
     wanted = np.where(reach, nearest, n_points)
     demand = np.where(reach, demand, 0)
+    if (np.bincount(wanted, weights=demand, minlength=n_points + 1)[:n_points] <= remaining).all():
+        return len(nearest)  # every point has room for all that want it (half the windows): no sort
     by_point = np.argsort(wanted, kind="stable")
     cumulative = np.cumsum(demand[by_point])
     sorted_wanted = wanted[by_point]
