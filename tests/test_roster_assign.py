@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registry.rosters.assign import REASON_CODES, Members, Points, assign, great_circle_km
+from registry.rosters.assign import REASON_CODES, Members, Points, _priority_order, assign, great_circle_km
 
 
 def random_roster(n: int, n_points: int, seed: int, capacity_scale: float):
@@ -51,8 +51,12 @@ def brute_force(members: Members, points: Points, vehicle_capacity: int, max_km:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_the_windowed_greedy_is_the_sequential_greedy(seed):
+@pytest.mark.parametrize("ids", ["ascending", "shuffled"])
+def test_the_windowed_greedy_is_the_sequential_greedy(seed, ids):
     members, points = random_roster(1500, 30, seed, capacity_scale=0.6)  # capacity short: priority decides
+    if ids == "shuffled":  # households not in id order (the roster's read gives them in order)
+        labels = np.random.default_rng(seed).permutation(1500).astype(np.uint64)
+        members.household_key[:, 0] = labels[members.household_key[:, 0].astype(int)]
     result = assign(members, points, vehicle_capacity=10, max_distance_km=120)
     expected = brute_force(members, points, 10, 120)
     got = {i: int(p) for i, p in enumerate(result.point) if p >= 0}
@@ -90,3 +94,21 @@ def test_nothing_to_place_and_nowhere_to_go():
     empty = Members(household_key=np.zeros((0, 2), np.uint64), priority=np.zeros(0, int), zone_rank=np.zeros(0),
                     distance_km=np.zeros(0), lon=np.zeros(0), lat=np.zeros(0), located=np.zeros(0, bool))
     assert len(assign(empty, points, vehicle_capacity=10, max_distance_km=100).point) == 0
+
+
+@pytest.mark.parametrize("ids", ["ascending", "shuffled", "sharing their first half"])
+def test_the_priority_order_breaks_ties_by_household_id(ids):
+    rng = np.random.default_rng(7)
+    n = 5000
+    high = np.sort(rng.integers(0, 2**63, n, dtype=np.uint64))
+    low = rng.integers(0, 2**63, n, dtype=np.uint64)
+    if ids == "shuffled":
+        high = rng.permutation(high)
+    elif ids == "sharing their first half":
+        high[1::2] = high[::2]
+        low[1::2] = low[::2] + np.uint64(1)
+    priority, zone = rng.integers(1, 5, n), rng.choice([-1.0, 25.0, 100.0], n)
+    distance = rng.choice([0.0, 1.5, 3.0], n)  # many ties
+    keys = np.column_stack([high, low])
+    expected = np.lexsort((low, high, distance, zone, priority))
+    assert (_priority_order(keys, priority, zone, distance) == expected).all()

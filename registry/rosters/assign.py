@@ -118,11 +118,14 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
     h_located = norms > 1e-12
     centroids = np.divide(sums, norms[:, None], out=np.zeros_like(sums), where=h_located[:, None])
     # How far the household's farthest located member is from its centroid: the reach is checked for
-    # the centroid plus this radius, so every member is within max_distance_km of the point.
-    member_offset = np.where(located, chord_to_km(np.linalg.norm(vectors - centroids[household_of], axis=1)), 0.0)
+    # the centroid plus this radius, so every member is within max_distance_km of the point. A member
+    # alone is its household's centroid (most households: computed only for the others).
+    member_offset = np.zeros(n)
+    shared = np.flatnonzero(located & (sizes[household_of] > 1))
+    member_offset[shared] = chord_to_km(np.linalg.norm(vectors[shared] - centroids[household_of[shared]], axis=1))
     h_radius = np.maximum.reduceat(member_offset, starts) if n else member_offset
 
-    order = np.lexsort((key[starts, 1], key[starts, 0], h_distance, h_zone, h_priority)) if n else starts
+    order = _priority_order(key[starts], h_priority, h_zone, h_distance)
 
     h_point = np.full(n_households, -1, dtype=np.int64)
     h_reason = np.zeros(n_households, dtype=np.int16)
@@ -167,6 +170,18 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
     return Assignment(point=point, vehicle=h_vehicle[household_of], seat=seat, distance_to_point_km=distance,
                       reason=h_reason[household_of], rank=rank, priority=h_priority[household_of],
                       assigned_per_point=assigned_per_point, vehicles_per_point=vehicles_per_point)
+
+
+def _priority_order(keys: np.ndarray, priority, zone, distance) -> np.ndarray:
+    """Households by priority, zone, distance, then household id. When they come in id order (as
+    ``build.read_members`` gives them), a stable sort on the first three keeps that order for ties: two
+    sort keys fewer."""
+    if not len(keys):
+        return np.arange(0)
+    high, low = keys[:, 0], keys[:, 1]
+    if bool(((high[1:] > high[:-1]) | ((high[1:] == high[:-1]) & (low[1:] > low[:-1]))).all()):
+        return np.lexsort((distance, zone, priority))
+    return np.lexsort((low, high, distance, zone, priority))
 
 
 class _OpenPoints:
@@ -240,6 +255,8 @@ def _fitting_prefix(nearest, reach, demand, remaining, n_points) -> int:
     """How many households, from the first, fit their nearest open point given those before them."""
     wanted = np.where(reach, nearest, n_points)
     demand = np.where(reach, demand, 0)
+    if (np.bincount(wanted, weights=demand, minlength=n_points + 1)[:n_points] <= remaining).all():
+        return len(nearest)  # every point has room for all that want it (half the windows): no sort
     by_point = np.argsort(wanted, kind="stable")
     cumulative = np.cumsum(demand[by_point])
     sorted_wanted = wanted[by_point]

@@ -26,13 +26,14 @@ _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
 
 # One table: the run's rows carry the household and priority class as of the run (exposure.PRIORITY_SQL).
-# No ORDER BY: numpy groups the households (a sort in PostgreSQL costs more than the whole read).
+# No ORDER BY: numpy groups the households (a sort in PostgreSQL costs more than the whole read). A member
+# is located when the place is better than the country's: the others' coordinates are read as NaN.
 _MEMBERS_SQL = sql.SQL("""
 COPY (
     SELECT e.national_id, e.household_id, e.priority,
            (CASE WHEN e.zone = 'inside' THEN -1 ELSE e.ring_km END)::float8, e.distance_km::float8,
-           coalesce(ST_X(e.location), 'NaN')::float8, coalesce(ST_Y(e.location), 'NaN')::float8,
-           (e.certainty <> 'country_only' AND e.location IS NOT NULL)
+           coalesce(CASE WHEN e.certainty <> 'country_only' THEN ST_X(e.location) END, 'NaN')::float8,
+           coalesce(CASE WHEN e.certainty <> 'country_only' THEN ST_Y(e.location) END, 'NaN')::float8
     FROM exposures e
     WHERE e.run_id = {run_id} AND e.zone = ANY({zones}) AND e.certainty = ANY({certainties})
       AND (e.zone = 'inside' OR {max_ring_km}::float8 IS NULL OR e.ring_km <= {max_ring_km}::float8)
@@ -48,7 +49,7 @@ def _record(*fields: tuple[str, str]) -> np.dtype:
 
 
 _MEMBER = _record(("national_id", "V16"), ("household_id", "V16"), ("priority", ">i2"), ("zone_rank", ">f8"),
-                  ("distance_km", ">f8"), ("lon", ">f8"), ("lat", ">f8"), ("located", "?"))
+                  ("distance_km", ">f8"), ("lon", ">f8"), ("lat", ">f8"))
 _ENTRY_COLUMNS = ("roster_id", "national_id", "priority", "rank", "assembly_point_id", "vehicle",
                   "seat", "distance_to_point_km", "unassigned_reason")
 _COPY_ENTRIES = (f"COPY roster_entries ({', '.join(_ENTRY_COLUMNS)}) FROM STDIN (FORMAT BINARY)")
@@ -60,12 +61,12 @@ def read_members(cursor, run_id: uuid.UUID, params: dict) -> tuple[np.ndarray, a
     statement = _MEMBERS_SQL.format(
         run_id=sql.Literal(str(run_id)), zones=sql.Literal(list(params["zones"])),
         certainties=sql.Literal(list(params["certainties"])), max_ring_km=sql.Literal(params.get("max_ring_km")))
-    chunks = []
+    # One message per row: appended to one buffer (not a bytes object per row, then joined).
+    data = bytearray()
     with cursor.copy(statement) as copy:
         for block in copy:
-            chunks.append(bytes(block))
-    data = b"".join(chunks)
-    body = data[len(_SIGNATURE):len(data) - len(_TRAILER)] if len(data) > len(_SIGNATURE) else b""
+            data += block
+    body = memoryview(data)[len(_SIGNATURE):len(data) - len(_TRAILER)] if len(data) > len(_SIGNATURE) else b""
     rows = np.frombuffer(body, dtype=_MEMBER)
     by_household, by_national = _orders(rows["household_id"], rows["national_id"])
     rows = rows[by_household]
@@ -75,7 +76,8 @@ def read_members(cursor, run_id: uuid.UUID, params: dict) -> tuple[np.ndarray, a
     members = assign.Members(
         household_key=_keys(rows["household_id"]), priority=rows["priority"].astype(np.int16),
         zone_rank=rows["zone_rank"].astype(np.float64), distance_km=rows["distance_km"].astype(np.float64),
-        lon=rows["lon"].astype(np.float64), lat=rows["lat"].astype(np.float64), located=rows["located"].copy())
+        lon=rows["lon"].astype(np.float64), lat=rows["lat"].astype(np.float64),
+        located=~np.isnan(rows["lon"]) & ~np.isnan(rows["lat"]))
     return rows[["national_id", "household_id"]], members, member_of_row[by_national]
 
 
