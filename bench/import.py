@@ -1,6 +1,7 @@
 """Benchmark the bulk import against a bare COPY of the same rows.
 
     python bench/import.py [--rows 200000] [--runs 3] [--database-url URL] [--seed 7] [--profile FILE]
+        [--processes N]
 
 Uses a scratch database (created and migrated if missing; its registrations
 are truncated before every run, never the real database's). Per run it times:
@@ -13,7 +14,9 @@ are truncated before every run, never the real database's). Per run it times:
   into the same table with the same indexes; and the same floor for all four
   tables the import writes.
 
-It also times reading the CSV and ``RowValidator.validate`` alone, which
+The rows are checked by ``--processes`` validator processes (REGISTRY_IMPORT_PROCESSES; default one per CPU,
+1: the job's own process), printed first. It also times reading the CSV and ``RowValidator.validate`` alone,
+in this one process, which
 splits the import into parse + validate and the rest (database). With
 ``--profile FILE`` one more import runs under cProfile, its stats saved to
 FILE and the top functions printed.
@@ -188,6 +191,8 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", default=DEFAULT_URL,
                         help="a scratch database: its registrations are truncated (default: %(default)s)")
     parser.add_argument("--profile", metavar="FILE", help="also profile one import with cProfile, stats to FILE")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="REGISTRY_IMPORT_PROCESSES: validator processes (default: one per CPU)")
     args = parser.parse_args(argv)
     if libpq_url(args.database_url).rstrip("/").endswith("/sagip"):
         raise SystemExit("refusing to benchmark in the development database 'sagip': it is truncated per run")
@@ -203,12 +208,16 @@ def main(argv=None) -> int:
     from registry.geocoding import gazetteer
     from registry.imports.reader import ReadLimits, open_rows
     from registry.imports.rows import COLUMNS, RowValidator
+    from registry.imports.pool import process_count
     from registry.imports.services import create_import, run_import
     from registry.jobs.models import Job
     from registry.jobs.runner import run_job
 
     ensure_database(args.database_url)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url(args.database_url)})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url(args.database_url),
+                      "REGISTRY_IMPORT_PROCESSES": args.processes})
+    processes = process_count(args.processes)
+    print(f"validator processes: {processes}" + (" (the job's own process)" if processes == 1 else ""))
     n = args.rows
     conninfo = libpq_url(args.database_url)
 
@@ -274,24 +283,27 @@ def main(argv=None) -> int:
             return elapsed
 
         def import_without_geodata() -> float:
-            """The same import with geocoding and the host-country point check switched off (bench only)."""
+            """The same import with geocoding and the host-country point check switched off (bench only: in this
+            process, so with one validator process only)."""
+            from registry.imports import batches
             from registry.imports import services as import_services
-            saved = import_services._CityLocator.__call__, import_services._OUTSIDE_HOST_SQL
-            import_services._CityLocator.__call__ = lambda self, country, city: (None, None, None, None)
+            saved = batches.CityLocator.__call__, import_services._OUTSIDE_HOST_SQL
+            batches.CityLocator.__call__ = lambda self, country, city: (None, None, None, None)
             import_services._OUTSIDE_HOST_SQL = ("DELETE FROM import_staging WHERE false "
                                                  "RETURNING row_no, lon, lat, host_country")
             try:
                 return real_import()
             finally:
-                import_services._CityLocator.__call__, import_services._OUTSIDE_HOST_SQL = saved
+                batches.CityLocator.__call__, import_services._OUTSIDE_HOST_SQL = saved
 
         clock = StatementClock(db.engine)
         nationals, deployments, reports, kin = prepare_floor(rows, COLUMNS, user_id, centroids)
         gazetteer()  # loaded once per process, as in a worker: not part of an import
         real, bare, floor, floor_all = [], [], [], []
         for run in range(1, args.runs + 1):
-            bare.append(import_without_geodata())
-            db.session.close()
+            if processes == 1:
+                bare.append(import_without_geodata())
+                db.session.close()
             real.append(real_import())
             db.session.close()
 
@@ -310,8 +322,8 @@ def main(argv=None) -> int:
                 copy_rows(conn, "next_of_kin", KIN_COLUMNS, kin)
                 conn.commit()
                 floor_all.append(time.perf_counter() - started)
-            print(f"run {run}: import {real[-1]:.2f} s ({n / real[-1]:,.0f} rows/s, created {n}), "
-                  f"without geocoding and point checks {bare[-1]:.2f} s; "
+            without = f"without geocoding and point checks {bare[-1]:.2f} s; " if bare else ""
+            print(f"run {run}: import {real[-1]:.2f} s ({n / real[-1]:,.0f} rows/s, created {n}), {without}"
                   f"COPY nationals {floor[-1]:.2f} s ({n / floor[-1]:,.0f} rows/s); "
                   f"COPY 4 tables {floor_all[-1]:.2f} s ({n / floor_all[-1]:,.0f} rows/s)")
 
@@ -320,9 +332,10 @@ def main(argv=None) -> int:
         print()
         print(f"median over {args.runs} runs of {n} rows:")
         print(f"  import (real path)        {real_rate:>10,.0f} rows/s  ({median_real:.2f} s)")
-        median_bare = statistics.median(bare)
-        print(f"  without geodata           {n / median_bare:>10,.0f} rows/s  ({median_bare:.2f} s)"
-              f"   geocoding + point checks add {median_real / median_bare - 1:+.0%} to the import time")
+        if bare:
+            median_bare = statistics.median(bare)
+            print(f"  without geodata           {n / median_bare:>10,.0f} rows/s  ({median_bare:.2f} s)"
+                  f"   geocoding + point checks add {median_real / median_bare - 1:+.0%} to the import time")
         print(f"  COPY nationals (floor)    {floor_rate:>10,.0f} rows/s  ({statistics.median(floor):.2f} s)"
               f"   import is {real_rate / floor_rate:.2f}x the floor ({floor_rate / real_rate:.1f}x slower)")
         print(f"  COPY all 4 tables         {all_rate:>10,.0f} rows/s  ({statistics.median(floor_all):.2f} s)"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import posixpath
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from flask import current_app
@@ -20,19 +19,19 @@ from registry.audit import services as audit
 from registry.auth.models import User
 from registry.crypto import keyring
 from registry.errors import Unprocessable
-from registry.geocoding import gazetteer
 from registry.extensions import db
+from registry.imports.batches import STORED, BatchChecker, CheckSettings, batches_of
+from registry.imports.pool import ValidatorProcesses, process_count
 from registry.imports.reader import ReadLimits, open_rows, read_start
-from registry.imports.rows import COLUMNS, HOUSEHOLD_SLOT, STAGING, STAGING_COLUMNS, RowValidator
+from registry.imports.rows import COLUMNS, RowValidator
 from registry.jobs import services as jobs
 from registry.jobs import uploads
 from registry.jobs.models import Job
 from registry.nationals.services import GPS_DEFAULT_PRECISION_M
 
 IMPORT_TASK = "imports.run_import"
-PROGRESS_EVERY_ROWS = 5000
-# Rows stored per batch while the next batch is validated (see _BatchStore).
-BATCH_ROWS = 20_000
+# Rows per batch: checked by one validator process (or this one), then stored while the next ones are checked.
+BATCH_ROWS = 10_000
 MAX_ERRORS_LISTED = 10_000
 
 
@@ -93,19 +92,6 @@ def check_upload(filename: str, data: bytes) -> None:
         raise
 
 
-# A valid row as stored in staging: the document numbers replaced by their ciphertext and blind index
-# (and, while the index key is being rotated, the passport's index under each older key).
-PASSPORT_SLOT = STAGING_COLUMNS.index("passport_number")
-assert STAGING_COLUMNS[PASSPORT_SLOT + 1] == "national_id_number"
-HOST_SLOT, CITY_SLOT, LAT_SLOT = (STAGING_COLUMNS.index(c) for c in ("host_country", "city", "lat"))
-assert STAGING_COLUMNS[LAT_SLOT:] == ("lat", "lon")
-# ... and the location's source and precision appended: gps (checked against the host country in
-# the database), geocoded_city (from the gazetteer), or null (the country's reference point).
-STORED = (STAGING[:PASSPORT_SLOT]
-          + (("passport_ciphertext", "bytea"), ("passport_index", "bytea"), ("passport_older_indexes", "bytea[]"),
-             ("national_id_ciphertext", "bytea"), ("national_id_index", "bytea"))
-          + STAGING[PASSPORT_SLOT + 2:]
-          + (("location_source", "text"), ("location_precision_m", "float8")))
 _STAGING_DDL = ("CREATE TEMP TABLE import_staging ("
                 + ", ".join(f"{name} {kind}" for name, kind in STORED) + ") ON COMMIT DROP")
 
@@ -167,75 +153,68 @@ WHERE coalesce(next_of_kin_name, next_of_kin_relation, next_of_kin_phone) IS NOT
 
 
 def run_import(job: Job) -> dict:
-    """Validate every row, store the good ones, report the rest; commits with the job's result."""
-    header, rows, estimate = open_rows(uploads.read(job.id), ReadLimits.from_config(current_app.config))
-    validator = RowValidator(header)
+    """Validate every row, store the good ones, report the rest; commits with the job's result.
+
+    The rows are checked in batches (registry/imports/batches.py), by ``REGISTRY_IMPORT_PROCESSES`` validator
+    processes (registry/imports/pool.py) when the file has more than one batch, while this process reads the
+    file and stores the batches already checked, in file order.
+    """
+    config = current_app.config
+    header, rows, estimate = open_rows(uploads.read(job.id), ReadLimits.from_config(config))
+    ring = keyring()
+    settings = CheckSettings.new(header, ring, GPS_DEFAULT_PRECISION_M)
+    checker = BatchChecker(settings)  # refuses a bad header here, before any process starts
+    processes = process_count(config["REGISTRY_IMPORT_PROCESSES"]) if estimate > BATCH_ROWS else 1
 
     errors: list[dict] = []
     rejected = 0
     seen_passports: dict[tuple[str, str], int] = {}
     duplicate_rows: list[dict] = []
-    households: dict[str, uuid.UUID] = {}
     warnings: list[dict] = []
-    ring = keyring()
-    older_index_versions = ring.older_index_versions
-    locate = _CityLocator()
-    store = _BatchStore(db.session.connection(),
-                        {"user_id": job.created_by, "index_key_version": ring.index_current},
-                        older_index_keys=len(older_index_versions))
-    batch: list[tuple] = []
+    read = 0
     # The rows kept in memory are tuples of immutable values: the cyclic garbage
     # collector only slows the loop down (by ~13% on 200k rows).
     gc.disable()
+    validators = store = None
     try:
-        for index, row in enumerate(rows):  # blank rows are left out by the reader
-            row_no = row.number  # the header is row 1, as a spreadsheet numbers it
-            if index % PROGRESS_EVERY_ROWS == 0 and index:
-                jobs.set_progress(job.id, min(0.9, 0.9 * index / estimate))
-            values, row_errors = validator.validate(row)
-            if row_errors:
+        store = _BatchStore(db.session.connection(),
+                            {"user_id": job.created_by, "index_key_version": ring.index_current},
+                            older_index_keys=len(checker.older_index_versions))
+        batches = batches_of(rows, BATCH_ROWS)  # blank rows are left out by the reader
+        if processes > 1:
+            validators = ValidatorProcesses(settings, processes)
+            checked_batches = validators.checked(batches)
+        else:
+            checked_batches = map(checker.check, batches)
+        for checked in checked_batches:
+            for row_no, row_errors in checked.rejected:
                 rejected += 1
                 if len(errors) < MAX_ERRORS_LISTED:
                     errors.extend({"row": row_no, "field": f, "message": m} for f, m in row_errors)
-                continue
-            passport = (values[8], values[9])
-            if passport[1]:
-                if passport in seen_passports:
+            repeated = set()
+            for row_no, nationality, passport in checked.passports:
+                first = seen_passports.setdefault((nationality, passport), row_no)
+                if first != row_no:
+                    repeated.add(row_no)
                     duplicate_rows.append({"row": row_no, "field": "passport_number",
-                                           "message": f"Same passport as row {seen_passports[passport]}."})
-                    continue
-                seen_passports[passport] = row_no
-            ref = values[HOUSEHOLD_SLOT]
-            household = households.setdefault(ref, uuid.uuid4()) if ref else uuid.uuid4()
-            national_id, number = values[1], values[PASSPORT_SLOT + 1]
-            documents = (
-                ring.encrypt("passport", national_id, passport[1]) if passport[1] else None,
-                ring.blind_index("passport", passport[1]) if passport[1] else None,
-                [ring.blind_index("passport", passport[1], v) for v in older_index_versions]
-                if passport[1] and older_index_versions else None,
-                ring.encrypt("national_id", national_id, number) if number else None,
-                ring.blind_index("national_id", number) if number else None,
-            )
-            if values[LAT_SLOT] is not None:
-                location = (values[LAT_SLOT], values[LAT_SLOT + 1], "gps", GPS_DEFAULT_PRECISION_M)
-            else:
-                location = locate(values[HOST_SLOT], values[CITY_SLOT])
-                if location[2] is None and values[CITY_SLOT] and len(warnings) < MAX_ERRORS_LISTED:
+                                           "message": f"Same passport as row {first}."})
+            for row_no, host in checked.unlocated:
+                if row_no not in repeated and len(warnings) < MAX_ERRORS_LISTED:
                     warnings.append({"row": row_no, "field": "city", "message": (
-                        f"Not found in the gazetteer of {values[HOST_SLOT]}: the country's reference point "
-                        "was used.")})
-            batch.append(values[:HOUSEHOLD_SLOT] + (household,) + values[HOUSEHOLD_SLOT + 1:PASSPORT_SLOT]
-                         + documents + values[PASSPORT_SLOT + 2:LAT_SLOT] + location)
-            if len(batch) == BATCH_ROWS:
-                store.submit(batch)
-                batch = []
-        store.submit(batch)
+                        f"Not found in the gazetteer of {host}: the country's reference point was used.")})
+            store.submit(checked.payload, checked.valid, sorted(repeated))
+            read += checked.rows
+            jobs.set_progress(job.id, min(0.9, 0.9 * read / estimate))
         store.close()
     finally:
-        # After an error (the reader refused the file part-way: too many rows, a damaged sheet) the thread
-        # stops here; the job runner rolls back and deletes the upload (registry/jobs/runner.py).
+        # After an error (the reader refused the file part-way, a validator process died, the database refused
+        # a batch) the processes and the thread stop here; the job runner rolls back and deletes the upload
+        # (registry/jobs/runner.py).
         gc.enable()
-        store.abandon()
+        if validators is not None:
+            validators.close()
+        if store is not None:
+            store.abandon()
 
     for row_no, lon, lat, host in store.outside_host:
         problem = geo.check_in_country(lon, lat, host)
@@ -258,31 +237,13 @@ def run_import(job: Job) -> dict:
     return result
 
 
-class _CityLocator:
-    """Host country + city → (lat, lon, source, precision) from the gazetteer, each pair looked up once."""
-
-    def __init__(self):
-        self._gazetteer = gazetteer()
-        self._cache: dict[tuple[str, str | None], tuple] = {}
-
-    def __call__(self, country: str, city: str | None) -> tuple:
-        key = (country, city)
-        found = self._cache.get(key)
-        if found is None:
-            match = self._gazetteer.lookup(country, city) if city else None
-            found = (match.place.lat, match.place.lon, "geocoded_city", match.place.precision_m) if match \
-                else (None, None, None, None)
-            self._cache[key] = found
-        return found
-
-
 class _BatchStore:
-    """Stores batches of valid rows on one thread while the caller validates the next batch.
+    """Stores batches of valid rows on one thread while the caller takes in the next batch.
 
-    Validation is Python (it holds the GIL); storing a batch is mostly
-    PostgreSQL working while the thread waits, so the two overlap on two
-    cores. At most one batch is being stored and one being filled, which also
-    bounds memory. Everything runs in the caller's transaction: nothing is
+    Checking a batch is Python (it holds the GIL, here or in a validator
+    process); storing one is mostly PostgreSQL working while the thread waits,
+    so the two overlap. At most one batch is being stored and a few being
+    checked, which also bounds memory. Everything runs in the caller's transaction: nothing is
     committed here, and the connection is only touched by one thread at a time
     (the caller uses it again only after ``close``).
     """
@@ -299,10 +260,11 @@ class _BatchStore:
         self.outside_host: list[tuple] = []
         connection.exec_driver_sql(_STAGING_DDL)
 
-    def submit(self, batch: list[tuple]) -> None:
+    def submit(self, payload: bytes, rows: int, repeated: list[int]) -> None:
+        """Store ``rows`` valid rows (a binary COPY payload), less those ``repeated`` from earlier in the file."""
         self._wait()
-        if batch:
-            self._pending = self._executor.submit(self._store, batch)
+        if rows:
+            self._pending = self._executor.submit(self._store, payload, rows, repeated)
 
     def close(self) -> None:
         self._wait()
@@ -319,14 +281,14 @@ class _BatchStore:
             pending, self._pending = self._pending, None
             pending.result()  # re-raises a database error in the caller
 
-    def _store(self, batch: list[tuple]) -> None:
+    def _store(self, payload: bytes, rows: int, repeated: list[int]) -> None:
         connection = self._connection
         connection.exec_driver_sql("TRUNCATE import_staging")
         cursor = connection.connection.driver_connection.cursor()
         with cursor.copy(_COPY_SQL) as copy:
-            copy.set_types([kind for _, kind in STORED])
-            for values in batch:
-                copy.write_row(values)
+            copy.write(payload)
+        if repeated:
+            connection.execute(text("DELETE FROM import_staging WHERE row_no = ANY(:rows)"), {"rows": repeated})
         outside = connection.execute(text(_OUTSIDE_HOST_SQL)).all()
         self.outside_host.extend(outside)
         duplicates = [found for check in self._duplicate_checks for found in connection.execute(text(check)).all()]
@@ -336,4 +298,4 @@ class _BatchStore:
                 "message": "Already registered; the existing record was left unchanged."})
         for statement in _INSERT_SQL:
             connection.execute(text(statement), self._params)
-        self.created += len(batch) - len(duplicates) - len(outside)
+        self.created += rows - len(repeated) - len(duplicates) - len(outside)
