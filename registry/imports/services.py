@@ -1,9 +1,12 @@
 """Bulk import of registrations (SPEC §4.2): queue a file, then validate and store its rows.
 
-Storing is one transaction: the valid rows are COPYed, a batch at a time,
-into a temporary staging table, checked against existing passports, moved
-with ``INSERT … SELECT`` and the job marked succeeded in the same commit. A worker
-killed half-way leaves nothing behind, and the re-run starts clean.
+Storing is one transaction: a batch at a time, the valid rows' points are
+checked against their host countries and their passports against the
+registry, and the rows left are COPYed into the four tables they are stored in
+(nationals, location_reports, deployments, next_of_kin), already encoded by
+whoever checked them (registry/imports/batches.py); the job is marked
+succeeded in the same commit. A worker killed half-way leaves nothing behind,
+and the re-run starts clean.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from registry.auth.models import User
 from registry.crypto import keyring
 from registry.errors import Unprocessable
 from registry.extensions import db
-from registry.imports.batches import STORED, BatchChecker, CheckSettings, batches_of
+from registry.imports.batches import TABLES, BatchChecker, Checked, CheckSettings, batches_of, copy_payload
 from registry.imports.pool import ValidatorProcesses, process_count
 from registry.imports.reader import ReadLimits, open_rows, read_start
 from registry.imports.rows import COLUMNS, RowValidator
@@ -92,64 +95,32 @@ def check_upload(filename: str, data: bytes) -> None:
         raise
 
 
-_STAGING_DDL = ("CREATE TEMP TABLE import_staging ("
-                + ", ".join(f"{name} {kind}" for name, kind in STORED) + ") ON COMMIT DROP")
-
-# Existing registrations with the same passport: reported, left unchanged. Run with the index under the
-# current key, then (during a rotation, registry keys rotate-index) with each older key's.
+# Existing registrations with the same passport: reported, left unchanged. The batch's passports are checked
+# with their index under the current key, then (during a rotation, registry keys rotate-index) under each older
+# key's; a row found by one check is not looked up again.
 _DUPLICATES_SQL = """
-DELETE FROM import_staging s USING nationals n
-WHERE n.nationality = s.nationality AND n.passport_index = {index}
-RETURNING s.row_no, n.id
+SELECT DISTINCT ON (k.row_no) k.row_no, n.id
+FROM unnest(%s::int[], %s::text[], %s::bytea[]) AS k(row_no, nationality, passport_index)
+JOIN nationals n ON n.nationality = k.nationality AND n.passport_index = k.passport_index
+ORDER BY k.row_no
 """
 
 # GPS points not in (nor within the tolerance of) their host country: refused as row errors, and
 # explained afterwards by registry.geo (swapped? at sea? which country?). The cheap test first.
 _OUTSIDE_HOST_SQL = f"""
-DELETE FROM import_staging s
-WHERE s.location_source = 'gps'
-  AND NOT EXISTS (SELECT 1 FROM country_parts p WHERE p.alpha2 = s.host_country
-                  AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)))
-  AND NOT EXISTS (SELECT 1 FROM country_parts p WHERE p.alpha2 = s.host_country
-                  AND ST_DWithin(p.geom::geography, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography,
+SELECT k.row_no, k.lon, k.lat, k.host_country
+FROM unnest(%s::int[], %s::float8[], %s::float8[], %s::text[]) AS k(row_no, lon, lat, host_country)
+WHERE NOT EXISTS (SELECT 1 FROM country_parts p WHERE p.alpha2 = k.host_country
+                  AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(k.lon, k.lat), 4326)))
+  AND NOT EXISTS (SELECT 1 FROM country_parts p WHERE p.alpha2 = k.host_country
+                  AND ST_DWithin(p.geom::geography, ST_SetSRID(ST_MakePoint(k.lon, k.lat), 4326)::geography,
                                  {geo.BORDER_TOLERANCE_M}))
-RETURNING s.row_no, s.lon, s.lat, s.host_country
 """
 
-_COPY_SQL = f"COPY import_staging ({', '.join(name for name, _ in STORED)}) FROM STDIN (FORMAT BINARY)"
+_COPY_SQL = tuple(f"COPY {table} ({', '.join(name for name, _ in columns)}) FROM STDIN (FORMAT BINARY)"
+                  for table, columns in TABLES)
 
-_INSERT_SQL = ("""
-WITH inserted AS (
-INSERT INTO nationals (id, family_name, given_names, native_name, sex, date_of_birth, nationality,
-    passport_ciphertext, passport_index, national_id_ciphertext, national_id_index, phones, email, languages,
-    vulnerabilities, household_id, status,
-    source, search_name, jurisdiction_country, location, location_source, location_precision_m,
-    location_reported_at, created_by, index_key_version)
-SELECT s.id, s.family_name, s.given_names, s.native_name, s.sex, s.date_of_birth, s.nationality,
-    s.passport_ciphertext, s.passport_index, s.national_id_ciphertext, s.national_id_index, s.phones, s.email,
-    s.languages, s.vulnerabilities, s.household_id,
-    'abroad', 'bulk_import', s.search_name, s.host_country,
-    CASE WHEN s.lat IS NOT NULL THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) ELSE c.label_point END,
-    CASE WHEN s.lat IS NOT NULL THEN s.location_source WHEN c.alpha2 IS NOT NULL THEN 'country_centroid' END,
-    CASE WHEN s.lat IS NOT NULL THEN s.location_precision_m ELSE c.precision_m END,
-    CASE WHEN s.lat IS NOT NULL OR c.alpha2 IS NOT NULL THEN now() END,
-    :user_id, :index_key_version
-FROM import_staging s LEFT JOIN countries c ON c.alpha2 = s.host_country
-RETURNING id, location, location_source, location_precision_m, location_reported_at)
-INSERT INTO location_reports (national_id, geom, source, precision_m, reported_at)
-SELECT id, location, location_source, location_precision_m, location_reported_at
-FROM inserted WHERE location IS NOT NULL
-""", """
-INSERT INTO deployments (id, national_id, is_current, host_country, city, address, employer, occupation_isco,
-    sector, contract_start, contract_end, legal_status, recruitment_agency)
-SELECT gen_random_uuid(), s.id, true, s.host_country, s.city, s.address, s.employer, s.occupation_isco,
-    s.sector, s.contract_start, s.contract_end, s.legal_status, s.recruitment_agency
-FROM import_staging s
-""", """
-INSERT INTO next_of_kin (national_id, name, relation, phone)
-SELECT id, next_of_kin_name, next_of_kin_relation, next_of_kin_phone FROM import_staging
-WHERE coalesce(next_of_kin_name, next_of_kin_relation, next_of_kin_phone) IS NOT NULL
-""")
+_COUNTRIES_SQL = "SELECT alpha2, ST_AsEWKB(label_point), precision_m FROM countries"
 
 
 def run_import(job: Job) -> dict:
@@ -162,7 +133,11 @@ def run_import(job: Job) -> dict:
     config = current_app.config
     header, rows, estimate = open_rows(uploads.read(job.id), ReadLimits.from_config(config))
     ring = keyring()
-    settings = CheckSettings.new(header, ring, GPS_DEFAULT_PRECISION_M)
+    connection = db.session.connection()
+    countries = {alpha2: (bytes(location) if location is not None else None, precision)
+                 for alpha2, location, precision in connection.execute(text(_COUNTRIES_SQL))}
+    settings = CheckSettings.new(header, ring, GPS_DEFAULT_PRECISION_M, created_by=job.created_by,
+                                 reported_at=connection.execute(text("SELECT now()")).scalar(), countries=countries)
     checker = BatchChecker(settings)  # refuses a bad header here, before any process starts
     processes = process_count(config["REGISTRY_IMPORT_PROCESSES"]) if estimate > BATCH_ROWS else 1
 
@@ -177,9 +152,7 @@ def run_import(job: Job) -> dict:
     gc.disable()
     validators = store = None
     try:
-        store = _BatchStore(db.session.connection(),
-                            {"user_id": job.created_by, "index_key_version": ring.index_current},
-                            older_index_keys=len(checker.older_index_versions))
+        store = _BatchStore(connection)
         batches = batches_of(rows, BATCH_ROWS)  # blank rows are left out by the reader
         if processes > 1:
             validators = ValidatorProcesses(settings, processes)
@@ -202,7 +175,7 @@ def run_import(job: Job) -> dict:
                 if row_no not in repeated and len(warnings) < MAX_ERRORS_LISTED:
                     warnings.append({"row": row_no, "field": "city", "message": (
                         f"Not found in the gazetteer of {host}: the country's reference point was used.")})
-            store.submit(checked.payload, checked.valid, sorted(repeated))
+            store.submit(checked, repeated)
             read += checked.rows
             jobs.set_progress(job.id, min(0.9, 0.9 * read / estimate))
         store.close()
@@ -248,23 +221,20 @@ class _BatchStore:
     (the caller uses it again only after ``close``).
     """
 
-    def __init__(self, connection, params: dict, older_index_keys: int = 0):
+    def __init__(self, connection):
         self._connection = connection
-        self._params = params
-        self._duplicate_checks = [_DUPLICATES_SQL.format(index="s.passport_index")] + [
-            _DUPLICATES_SQL.format(index=f"s.passport_older_indexes[{k}]") for k in range(1, older_index_keys + 1)]
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-store")
         self._pending: Future | None = None
         self.created = 0
         self.duplicate_rows: list[dict] = []
         self.outside_host: list[tuple] = []
-        connection.exec_driver_sql(_STAGING_DDL)
 
-    def submit(self, payload: bytes, rows: int, repeated: list[int]) -> None:
-        """Store ``rows`` valid rows (a binary COPY payload), less those ``repeated`` from earlier in the file."""
+    def submit(self, checked: Checked, repeated: set[int]) -> None:
+        """Store the batch's valid rows, less those ``repeated`` from earlier in the file and those the database
+        refuses (a point outside its host country, a passport already registered)."""
         self._wait()
-        if rows:
-            self._pending = self._executor.submit(self._store, payload, rows, repeated)
+        if checked.valid:
+            self._pending = self._executor.submit(self._store, checked, repeated)
 
     def close(self) -> None:
         self._wait()
@@ -281,21 +251,30 @@ class _BatchStore:
             pending, self._pending = self._pending, None
             pending.result()  # re-raises a database error in the caller
 
-    def _store(self, payload: bytes, rows: int, repeated: list[int]) -> None:
-        connection = self._connection
-        connection.exec_driver_sql("TRUNCATE import_staging")
-        cursor = connection.connection.driver_connection.cursor()
-        with cursor.copy(_COPY_SQL) as copy:
-            copy.write(payload)
-        if repeated:
-            connection.execute(text("DELETE FROM import_staging WHERE row_no = ANY(:rows)"), {"rows": repeated})
-        outside = connection.execute(text(_OUTSIDE_HOST_SQL)).all()
-        self.outside_host.extend(outside)
-        duplicates = [found for check in self._duplicate_checks for found in connection.execute(text(check)).all()]
-        for row_no, existing_id in duplicates:
-            self.duplicate_rows.append({
-                "row": row_no, "field": "passport_number", "existing_id": str(existing_id),
-                "message": "Already registered; the existing record was left unchanged."})
-        for statement in _INSERT_SQL:
-            connection.execute(text(statement), self._params)
-        self.created += rows - len(repeated) - len(duplicates) - len(outside)
+    def _store(self, checked: Checked, repeated: set[int]) -> None:
+        cursor = self._connection.connection.driver_connection.cursor()
+        left_out = set(repeated)
+        points = [p for p in checked.points if p[0] not in left_out]
+        if points:
+            outside = cursor.execute(_OUTSIDE_HOST_SQL, list(map(list, zip(*points)))).fetchall()
+            self.outside_host.extend(outside)
+            left_out.update(row_no for row_no, *_ in outside)
+        indexes = [i for i in checked.indexes if i[0] not in left_out]
+        for version in range(len(indexes[0][2]) if indexes else 0):
+            if version:
+                indexes = [i for i in indexes if i[0] not in left_out]
+            found = cursor.execute(_DUPLICATES_SQL, ([i[0] for i in indexes], [i[1] for i in indexes],
+                                                     [i[2][version] for i in indexes])).fetchall()
+            for row_no, existing_id in found:
+                left_out.add(row_no)
+                self.duplicate_rows.append({
+                    "row": row_no, "field": "passport_number", "existing_id": str(existing_id),
+                    "message": "Already registered; the existing record was left unchanged."})
+        kept = [index for index, row_no in enumerate(checked.valid) if row_no not in left_out] \
+            if left_out else range(len(checked.valid))
+        for statement, encoded in zip(_COPY_SQL, checked.encoded):
+            rows = encoded if len(kept) == len(encoded) else [encoded[index] for index in kept]
+            if any(rows):
+                with cursor.copy(statement) as copy:
+                    copy.write(copy_payload(rows))
+        self.created += len(kept)
