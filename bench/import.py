@@ -7,8 +7,9 @@ Uses a scratch database (created and migrated if missing; its registrations
 are truncated before every run, never the real database's). Per run it times:
 
 * the real import path, in-process, exactly as ``registry import`` does it
-  (``create_import`` + ``run_job(..., run_import)``): from the CSV bytes to
-  committed nationals, deployments, location reports and next of kin;
+  (``create_import`` + ``run_job(..., run_import)``, with its validator
+  processes): from the CSV bytes to committed nationals, deployments, location
+  reports and next of kin;
 * the floor: a bare psycopg ``COPY nationals (...) FROM STDIN`` of the same
   rows' values, already parsed (no validation, no staging, no other tables),
   into the same table with the same indexes; and the same floor for all four
@@ -131,8 +132,8 @@ def prepare_floor(rows, columns, user_id, centroids):
 class StatementClock:
     """Wall time of each SQL statement the import runs (SQLAlchemy engine events).
 
-    The COPY into staging runs on the raw driver cursor and is invisible to
-    these events. Statements run on two threads (progress on the import's,
+    The checks and the COPYs of the batches run on the raw driver cursor and
+    are invisible to these events. Statements run on two threads (progress on the import's,
     batches on its store thread), so start times are kept per cursor.
     """
 
@@ -172,7 +173,7 @@ class StatementClock:
                  if seconds >= 0.05]
         in_database = sum(seconds for seconds, _ in totals.values())
         lines.append(f"    {in_database:8.2f} s  in statements, of {finished - started:.2f} s of import wall time "
-                     f"(the COPY into staging not included; overlaps validation)")
+                     f"(the batches' checks and COPYs not included; they overlap validation)")
         return "\n".join(lines)
 
 
@@ -289,8 +290,8 @@ def main(argv=None) -> int:
             from registry.imports import services as import_services
             saved = batches.CityLocator.__call__, import_services._OUTSIDE_HOST_SQL
             batches.CityLocator.__call__ = lambda self, country, city: (None, None, None, None)
-            import_services._OUTSIDE_HOST_SQL = ("DELETE FROM import_staging WHERE false "
-                                                 "RETURNING row_no, lon, lat, host_country")
+            import_services._OUTSIDE_HOST_SQL = ("SELECT * FROM unnest(%s::int[], %s::float8[], %s::float8[], "
+                                                 "%s::text[]) WHERE false")
             try:
                 return real_import()
             finally:

@@ -106,15 +106,18 @@ ORDER BY k.row_no
 """
 
 # GPS points not in (nor within the tolerance of) their host country: refused as row errors, and
-# explained afterwards by registry.geo (swapped? at sea? which country?). The cheap test first.
+# explained afterwards by registry.geo (swapped? at sea? which country?). The cheap test first. Each test is
+# a subquery per point (OFFSET 0 keeps it one), which finds the point's part through the geometry's index:
+# as an anti-join the planner hashes the parts by country and tests each point against every part of its
+# country (118 s instead of under 1 s for 16,000 points in the Gulf).
 _OUTSIDE_HOST_SQL = f"""
 SELECT k.row_no, k.lon, k.lat, k.host_country
 FROM unnest(%s::int[], %s::float8[], %s::float8[], %s::text[]) AS k(row_no, lon, lat, host_country)
 WHERE NOT EXISTS (SELECT 1 FROM country_parts p WHERE p.alpha2 = k.host_country
-                  AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(k.lon, k.lat), 4326)))
+                  AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(k.lon, k.lat), 4326)) OFFSET 0)
   AND NOT EXISTS (SELECT 1 FROM country_parts p WHERE p.alpha2 = k.host_country
                   AND ST_DWithin(p.geom::geography, ST_SetSRID(ST_MakePoint(k.lon, k.lat), 4326)::geography,
-                                 {geo.BORDER_TOLERANCE_M}))
+                                 {geo.BORDER_TOLERANCE_M}) OFFSET 0)
 """
 
 _COPY_SQL = tuple(f"COPY {table} ({', '.join(name for name, _ in columns)}) FROM STDIN (FORMAT BINARY)"
@@ -253,6 +256,7 @@ class _BatchStore:
 
     def _store(self, checked: Checked, repeated: set[int]) -> None:
         cursor = self._connection.connection.driver_connection.cursor()
+        cursor.execute("SET LOCAL jit = off")  # the checks' estimates are high, their runs short: compiling is waste
         left_out = set(repeated)
         points = [p for p in checked.points if p[0] not in left_out]
         if points:
