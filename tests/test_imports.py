@@ -288,6 +288,7 @@ def test_an_import_gives_the_same_result_with_one_process_and_with_two(app, clie
 
     def imported(processes: int):
         monkeypatch.setitem(app.config, "REGISTRY_IMPORT_PROCESSES", processes)
+        monkeypatch.setattr("registry.imports.pool.JOB_PROCESS_CHECKS", False)  # the children check every batch
         job = wait_for_job(client, desk, upload(client, desk, data).get_json()["job_id"])
         assert job["status"] == "succeeded", job
         households: dict = {}
@@ -327,8 +328,8 @@ def test_a_killed_validator_process_fails_the_job_with_a_reason(app, client, des
     killed: list[int] = []
     checked = ValidatorProcesses.checked
 
-    def killing_after_the_first_batch(self, batches):
-        for number, answer in enumerate(checked(self, batches)):
+    def killing_after_the_first_batch(self, batches, check):
+        for number, answer in enumerate(checked(self, batches, check)):
             yield answer
             if number == 0:
                 killed.append(self.pids[1])

@@ -23,10 +23,12 @@ from psycopg._copy_base import format_row_binary  # psycopg's own row encoder (C
 from psycopg.adapt import Transformer
 from psycopg.pq import Format
 
+from registry.codes import harmonise
 from registry.crypto import Keyring
 from registry.geocoding import gazetteer
 from registry.imports.reader import Row
 from registry.imports.rows import STAGING_COLUMNS, RowValidator
+from registry.validation import isco_codes, language_codes
 
 # The rows of the four tables a valid row becomes, as COPYed (column, PostgreSQL type of the binary encoding;
 # a geometry is sent as EWKB, which its binary input reads).
@@ -125,6 +127,14 @@ class BatchChecker:
             encoder.set_dumper_types([adapters.types.get_oid(kind) for _, kind in columns], Format.BINARY)
             self._encoders.append(encoder)
 
+    def warm(self) -> None:
+        """Load what checking rows loads on first use (code lists, the gazetteer): a new process's seconds."""
+        harmonise.country_index()
+        harmonise.occupation_index()
+        isco_codes()
+        language_codes()
+        self.locate.warm()
+
     def check(self, batch: Iterable[Row]) -> Checked:
         validate, ring, locate, settings = self.validator.validate, self.ring, self.locate, self.settings
         older, households = self.ring.older_index_versions, settings.households
@@ -207,6 +217,10 @@ class CityLocator:
     def __init__(self):
         self._gazetteer = None
         self._cache: dict[tuple[str, str | None], tuple] = {}
+
+    def warm(self) -> None:
+        if self._gazetteer is None:
+            self._gazetteer = gazetteer()
 
     def __call__(self, country: str, city: str | None) -> tuple:
         key = (country, city)

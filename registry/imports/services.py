@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import posixpath
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from flask import current_app
@@ -159,7 +160,7 @@ def run_import(job: Job) -> dict:
         batches = batches_of(rows, BATCH_ROWS)  # blank rows are left out by the reader
         if processes > 1:
             validators = ValidatorProcesses(settings, processes)
-            checked_batches = validators.checked(batches)
+            checked_batches = validators.checked(batches, checker.check)
         else:
             checked_batches = map(checker.check, batches)
         for checked in checked_batches:
@@ -231,6 +232,7 @@ class _BatchStore:
         self.created = 0
         self.duplicate_rows: list[dict] = []
         self.outside_host: list[tuple] = []
+        self.seconds = {"checks": 0.0, "copies": 0.0}  # the database's time, summed over batches (bench/import.py)
 
     def submit(self, checked: Checked, repeated: set[int]) -> None:
         """Store the batch's valid rows, less those ``repeated`` from earlier in the file and those the database
@@ -256,6 +258,7 @@ class _BatchStore:
 
     def _store(self, checked: Checked, repeated: set[int]) -> None:
         cursor = self._connection.connection.driver_connection.cursor()
+        started = time.perf_counter()
         cursor.execute("SET LOCAL jit = off")  # the checks' estimates are high, their runs short: compiling is waste
         left_out = set(repeated)
         points = [p for p in checked.points if p[0] not in left_out]
@@ -276,9 +279,12 @@ class _BatchStore:
                     "message": "Already registered; the existing record was left unchanged."})
         kept = [index for index, row_no in enumerate(checked.valid) if row_no not in left_out] \
             if left_out else range(len(checked.valid))
+        checked_at = time.perf_counter()
+        self.seconds["checks"] += checked_at - started
         for statement, encoded in zip(_COPY_SQL, checked.encoded):
             rows = encoded if len(kept) == len(encoded) else [encoded[index] for index in kept]
             if any(rows):
                 with cursor.copy(statement) as copy:
                     copy.write(copy_payload(rows))
+        self.seconds["copies"] += time.perf_counter() - checked_at
         self.created += len(kept)
