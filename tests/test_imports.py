@@ -328,8 +328,8 @@ def test_a_killed_validator_process_fails_the_job_with_a_reason(app, client, des
     killed: list[int] = []
     checked = ValidatorProcesses.checked
 
-    def killing_after_the_first_batch(self, batches, check):
-        for number, answer in enumerate(checked(self, batches, check)):
+    def killing_after_the_first_batch(self, batches, checker):
+        for number, answer in enumerate(checked(self, batches, checker)):
             yield answer
             if number == 0:
                 killed.append(self.pids[1])

@@ -27,8 +27,8 @@ from registry.codes import harmonise
 from registry.crypto import Keyring
 from registry.geocoding import gazetteer
 from registry.imports.reader import Row
-from registry.imports.rows import STAGING_COLUMNS, RowValidator
-from registry.validation import isco_codes, language_codes
+from registry.imports.rows import STAGING_COLUMNS, TEXT_LIMITS, RowValidator
+from registry.validation import isco_codes, language_codes, parse_text
 
 # The rows of the four tables a valid row becomes, as COPYed (column, PostgreSQL type of the binary encoding;
 # a geometry is sent as EWKB, which its binary input reads).
@@ -52,6 +52,7 @@ KIN_COLUMNS = (("national_id", "uuid"), ("name", "varchar"), ("relation", "varch
 TABLES = (("nationals", NATIONAL_COLUMNS), ("location_reports", REPORT_COLUMNS), ("deployments", DEPLOYMENT_COLUMNS),
           ("next_of_kin", KIN_COLUMNS))
 
+CITY_CHARS = TEXT_LIMITS["city"]
 # What RowValidator.validate gives, in order (unpacked by name below).
 assert STAGING_COLUMNS == (
     "row_no", "id", "household_id", "family_name", "given_names", "native_name", "sex", "date_of_birth",
@@ -128,19 +129,42 @@ class BatchChecker:
             self._encoders.append(encoder)
 
     def warm(self) -> None:
-        """Load what checking rows loads on first use (code lists, the gazetteer): a new process's seconds."""
+        """Load what checking rows loads on first use (the code lists; the gazetteer only if a city sent with
+        a batch is not in ``cities``)."""
         harmonise.country_index()
         harmonise.occupation_index()
         isco_codes()
         language_codes()
-        self.locate.warm()
 
-    def check(self, batch: Iterable[Row]) -> Checked:
+    def cities(self, batch: Iterable[Row]) -> dict[tuple[str, str], tuple]:
+        """The places of the batch's (host country, city) pairs that ``check`` will look up (rows without a
+        point), from this process's gazetteer: a validator process given them need not load its own (seconds)."""
+        position = self.validator.position
+        lat, host, city = (position.get(name) for name in ("lat", "host_country", "city"))
+        if host is None or city is None:
+            return {}
+        found = {}
+        for row in batch:
+            cells = row.cells
+            if row.problems or len(cells) <= max(host, city) or lat is not None and lat < len(cells) \
+                    and cells[lat].strip():
+                continue
+            try:
+                key = (harmonise.country(cells[host].strip()), parse_text(cells[city].strip(), CITY_CHARS))
+            except ValueError:
+                continue  # the row is rejected
+            if key[1] and key not in found:
+                found[key] = self.locate(*key)
+        return found
+
+    def check(self, batch: Iterable[Row], cities: dict | None = None) -> Checked:
         validate, ring, locate, settings = self.validator.validate, self.ring, self.locate, self.settings
         older, households = self.ring.older_index_versions, settings.households
         gps_precision, countries = settings.gps_precision_m, settings.countries
         created_by, reported_at, key_version = settings.created_by, settings.reported_at, ring.index_current
         encode_national, encode_report, encode_deployment, encode_kin = self._encoders
+        if cities:
+            locate.learn(cities)
         checked = Checked()
         nationals, reports, deployments, kin = checked.encoded
         rows = 0
@@ -218,9 +242,9 @@ class CityLocator:
         self._gazetteer = None
         self._cache: dict[tuple[str, str | None], tuple] = {}
 
-    def warm(self) -> None:
-        if self._gazetteer is None:
-            self._gazetteer = gazetteer()
+    def learn(self, places: dict[tuple[str, str], tuple]) -> None:
+        """Places another process's locator found (see ``BatchChecker.cities``)."""
+        self._cache.update(places)
 
     def __call__(self, country: str, city: str | None) -> tuple:
         key = (country, city)

@@ -135,14 +135,15 @@ class ValidatorProcesses:
     def pids(self) -> list[int]:
         return [child.pid for child in self.processes]
 
-    def checked(self, batches: Iterable[list], check) -> Iterator[Checked]:
-        """Each batch's ``Checked``, in order. An error of ``batches`` (the reader refusing the file part-way)
-        is raised after the batches before it.
+    def checked(self, batches: Iterable[list], checker: BatchChecker) -> Iterator[Checked]:
+        """Each batch's ``Checked``, in order; ``checker`` (this process's) checks the batches kept here and
+        geocodes the cities of those sent. An error of ``batches`` (the reader refusing the file part-way) is
+        raised after the batches before it.
 
         :raises ValidationProcessLost: a child died.
         """
         order: queue.Queue = queue.Queue()
-        self._start(self._feed, batches, order, name="import-feeder")
+        self._start(self._feed, batches, checker, order, name="import-feeder")
         while True:
             item = order.get()
             if self._lost:
@@ -152,7 +153,7 @@ class ValidatorProcesses:
             if isinstance(item, BaseException):
                 raise item
             if isinstance(item, list):  # a batch kept here
-                answer = check(item)
+                answer = checker.check(item)
                 with self._changed:
                     self._checking_here = False
                     self._changed.notify_all()
@@ -184,7 +185,7 @@ class ValidatorProcesses:
                     return None
                 self._changed.wait(0.5)
 
-    def _feed(self, batches: Iterable[list], order: queue.Queue) -> None:
+    def _feed(self, batches: Iterable[list], checker: BatchChecker, order: queue.Queue) -> None:
         """On its thread: read the batches (the file) and hand them out; then close the children's stdin, so
         that they exit once their last batch is answered."""
         try:
@@ -196,7 +197,7 @@ class ValidatorProcesses:
                 if child is None:
                     order.put(batch)
                 else:
-                    write_frame(self.processes[child].stdin, batch)
+                    write_frame(self.processes[child].stdin, (batch, checker.cities(batch)))
                     order.put(child)
             order.put(_END)
         except (BrokenPipeError, ValueError):  # a child died (or close() closed its pipe)
@@ -285,12 +286,12 @@ def serve(incoming, outgoing) -> None:
         return
     write_frame(outgoing, _READY)
     while True:
-        batch = read_frame(incoming)
-        if batch is _END:
+        frame = read_frame(incoming)
+        if frame is _END:
             write_frame(outgoing, _DONE)
             return
         try:
-            answer = checker.check(batch)
+            answer = checker.check(*frame)
         except MemoryError:
             answer = MemoryError()
         except Exception as exc:

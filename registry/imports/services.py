@@ -160,7 +160,7 @@ def run_import(job: Job) -> dict:
         batches = batches_of(rows, BATCH_ROWS)  # blank rows are left out by the reader
         if processes > 1:
             validators = ValidatorProcesses(settings, processes)
-            checked_batches = validators.checked(batches, checker.check)
+            checked_batches = validators.checked(batches, checker)
         else:
             checked_batches = map(checker.check, batches)
         for checked in checked_batches:
