@@ -89,8 +89,8 @@ def read_frame(stream):
 
 
 class ValidatorProcesses:
-    """``processes`` children checking batches; ``checked(batches, check)`` yields every batch's ``Checked`` in
-    order, ``check`` (this process's checker) taking the batches no child could take.
+    """``processes`` children checking batches; ``checked(batches, checker)`` yields every batch's ``Checked`` in
+    order, ``checker`` (this process's) taking the batches no child could take.
 
     Use as a context manager: leaving it ends the children (at once after an error) and the threads serving them.
     """
