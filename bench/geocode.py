@@ -5,7 +5,7 @@
 Three figures, each the median of --runs:
 
 * ``import path``: the pairs of N demo rows (``registry.demo.generate_rows``) through the
-  import's ``_CityLocator``, which looks each distinct pair up once: what an import pays.
+  import's ``CityLocator``, which looks each distinct pair up once: what an import pays.
 * ``distinct lookups``: N pairs drawn from the gazetteer itself, written as a person would
   (accents, other case, "City, Region", an Arabic article, a typo now and then), each through
   ``Gazetteer.lookup`` without a cache: the worst case, every pair new.
@@ -54,7 +54,7 @@ def main() -> int:
     from registry.demo import generate_rows
     from registry.geocoding import Gazetteer, place_key
     from registry.imports.rows import COLUMNS
-    from registry.imports.services import _CityLocator
+    from registry.imports.batches import CityLocator
 
     started = time.perf_counter()
     gazetteer = Gazetteer.load()
@@ -74,7 +74,7 @@ def main() -> int:
 
     import_path, distinct, floor, found = [], [], [], 0
     for run in range(args.runs):
-        locate = _CityLocator()
+        locate = CityLocator()
         started = time.perf_counter()
         for country, city in import_pairs:
             locate(country, city)

@@ -56,6 +56,9 @@ ENVIRONMENT = {
                                                             "members by the sizes they declare, checked before "
                                                             "anything is inflated; a CSV's bytes"),
     "REGISTRY_IMPORT_MAX_CELL_CHARS": ("10000", "longest cell of an import file; a longer one rejects its row"),
+    "REGISTRY_IMPORT_PROCESSES": ("0", "validator processes an import of more than one batch (10,000 rows) starts "
+                                       "for its job (python -m registry.imports.pool, each within "
+                                       "REGISTRY_WORKER_MAX_MEMORY_MB); 0: one per CPU; 1: the job's own process"),
     "REGISTRY_MAX_AREA_BODY_BYTES": ("67108864", "largest crisis declaration or change (413 beyond); areas are "
                                                  "capped at 200,000 vertices before that (422)"),
     "REGISTRY_VISIBILITY_TIMEOUT_S": ("3600", "seconds before Redis re-delivers a task whose worker died: "
@@ -311,6 +314,7 @@ def load(environ=None, overrides: dict | None = None) -> dict:
         "REGISTRY_IMPORT_MAX_ROWS": int(_env("REGISTRY_IMPORT_MAX_ROWS", environ)),
         "REGISTRY_IMPORT_MAX_UNCOMPRESSED_BYTES": int(_env("REGISTRY_IMPORT_MAX_UNCOMPRESSED_BYTES", environ)),
         "REGISTRY_IMPORT_MAX_CELL_CHARS": int(_env("REGISTRY_IMPORT_MAX_CELL_CHARS", environ)),
+        "REGISTRY_IMPORT_PROCESSES": max(0, int(_env("REGISTRY_IMPORT_PROCESSES", environ))),
         "REGISTRY_MAX_AREA_BODY_BYTES": int(_env("REGISTRY_MAX_AREA_BODY_BYTES", environ)),
         "REGISTRY_VISIBILITY_TIMEOUT_S": int(_env("REGISTRY_VISIBILITY_TIMEOUT_S", environ)),
         "REGISTRY_TOKEN_TTL_DAYS": int(_env("REGISTRY_TOKEN_TTL_DAYS", environ)),

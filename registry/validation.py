@@ -22,6 +22,12 @@ from phonenumbers import phonenumberutil
 EXTRA_COUNTRIES = {"XK": "Kosovo"}
 COUNTRY_CODES = frozenset({c.alpha_2 for c in pycountry.countries} | set(EXTRA_COUNTRIES))
 
+# Code lists of a national's fields (the tables' check constraints, registry/nationals/models.py), here so that
+# a process checking import rows (registry/imports/pool.py) need not load the models.
+SEXES = ("F", "M", "X")
+VULNERABILITIES = ("pregnant", "chronic_illness", "disability", "minor", "elderly", "other")
+LEGAL_STATUSES = ("documented", "undocumented", "unknown")
+
 MAX_PHONES = 5
 MAX_NAME = 200
 EARLIEST_BIRTH = date(1900, 1, 1)

@@ -228,3 +228,166 @@ def test_points_are_checked_against_the_host_country_and_cities_geocoded(client,
     assert located == {"P8000001A": ("gps", 25.3), "P8000006A": ("geocoded_city", 21.5),
                        "P8000007A": ("country_centroid", located["P8000007A"][1])}
     assert count(db, "location_reports") == 3
+
+
+def _validator_children() -> list[int]:
+    """Validator processes (python -m registry.imports.pool) whose parent is this process, still running."""
+    import os
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"registry.imports.pool" in command:
+            found.append(int(entry))
+    return found
+
+
+def _record_validators(monkeypatch) -> list[list[int]]:
+    """The pids of each job's validator processes, as they start (the real class, observed)."""
+    from registry.imports.pool import ValidatorProcesses
+    started: list[list[int]] = []
+    start = ValidatorProcesses.__init__
+
+    def recording(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        started.append(self.pids)
+
+    monkeypatch.setattr(ValidatorProcesses, "__init__", recording)
+    return started
+
+
+def test_an_import_gives_the_same_result_with_one_process_and_with_two(app, client, desk, db, celery_worker,
+                                                                       monkeypatch):
+    """Rows checked by two validator processes, batch by batch, come back in file order: the same rejections,
+    duplicates, warnings and households as when the job's process checks them all."""
+    import os
+
+    from tests.conftest import owner_connection
+    monkeypatch.setattr("registry.imports.services.BATCH_ROWS", 2)  # 12 rows: six batches
+    started = _record_validators(monkeypatch)
+    rows = [row(passport_number="P7300001A", household_ref="H1"),                    # 2
+            row(passport_number="P7300002A", sex="Q"),                               # 3 rejected
+            row(passport_number="P7300003A", lat="24.7136", lon="46.6753"),          # 4 Riyadh, not Qatar
+            row(passport_number="P7300004A", household_ref="H1", date_of_birth="1988-13-01"),  # 5 rejected
+            row(passport_number="P7300005A", household_ref="H1", lat="", lon=""),   # 6 geocoded Doha
+            row(passport_number="P7300001A", city="Nowhereville", lat="", lon=""),  # 7 same as row 2: no warning
+            row(passport_number="P7300006A", city="Nowhereville", lat="", lon=""),  # 8 warning
+            row(passport_number="P7300007A", household_ref="H2"),                    # 9
+            row(passport_number="P7300003A"),                                        # 10 same as row 4
+            row(passport_number="P7300008A", household_ref="H2", phones="12"),       # 11 rejected
+            row(passport_number="P7300009A", household_ref="H2"),                    # 12
+            row(passport_number="P7300010A", household_ref="H1")]                    # 13
+    data = csv_bytes(rows)
+
+    def imported(processes: int):
+        monkeypatch.setitem(app.config, "REGISTRY_IMPORT_PROCESSES", processes)
+        monkeypatch.setattr("registry.imports.pool.JOB_PROCESS_CHECKS", False)  # the children check every batch
+        job = wait_for_job(client, desk, upload(client, desk, data).get_json()["job_id"])
+        assert job["status"] == "succeeded", job
+        households: dict = {}
+        for passport, household, source in stored(db, "household_id", "location_source"):
+            households.setdefault(household, set()).add((passport, source))
+        db.session.rollback()
+        with owner_connection() as owner:
+            owner.execute("TRUNCATE nationals, deployments, location_reports, next_of_kin CASCADE")
+        return job["result"], sorted(sorted(group) for group in households.values())
+
+    one = imported(1)
+    assert started == []  # the job's own process checked the rows
+    two = imported(2)
+    assert len(started) == 1 and len(started[0]) == 2 and os.getpid() not in started[0]
+    result, households = one
+    assert (result["created"], result["rejected"], result["duplicates"]) == (6, 4, 2), result
+    assert [e["row"] for e in result["errors"]] == [3, 4, 5, 11]
+    assert [(d["row"], d["message"]) for d in result["duplicate_rows"]] == [
+        (7, "Same passport as row 2."), (10, "Same passport as row 4.")]
+    assert [w["row"] for w in result["warnings"]] == [8]
+    assert [("P7300001A", "gps"), ("P7300005A", "geocoded_city"), ("P7300010A", "gps")] in households
+    assert [("P7300007A", "gps"), ("P7300009A", "gps")] in households
+    assert two == one
+    assert _validator_children() == []  # they exited with their job
+
+
+def test_a_killed_validator_process_fails_the_job_with_a_reason(app, client, desk, db, celery_worker, monkeypatch):
+    """A validator process SIGKILLed mid-import (the OOM killer, an operator) fails the job at once, nothing
+    stored; the job's transaction is over (the suite's TRUNCATE does not wait on it) and no process is left."""
+    import os
+    import signal
+
+    from registry.imports.pool import ValidatorProcesses
+    from tests.conftest import owner_connection
+    monkeypatch.setattr("registry.imports.services.BATCH_ROWS", 2)
+    monkeypatch.setitem(app.config, "REGISTRY_IMPORT_PROCESSES", 2)
+    killed: list[int] = []
+    checked = ValidatorProcesses.checked
+
+    def killing_after_the_first_batch(self, batches, checker):
+        for number, answer in enumerate(checked(self, batches, checker)):
+            yield answer
+            if number == 0:
+                killed.append(self.pids[1])
+                os.kill(self.pids[1], signal.SIGKILL)
+
+    monkeypatch.setattr(ValidatorProcesses, "checked", killing_after_the_first_batch)
+    rows = [row(passport_number=f"P76{n:05d}A") for n in range(40)]  # 20 batches
+    job = wait_for_job(client, desk, upload(client, desk, csv_bytes(rows)).get_json()["job_id"])
+    assert killed and job["status"] == "failed", job
+    assert job["error"]["code"] == "import-process-lost" and "start the import again" in job["error"]["message"]
+    assert count(db, "nationals") == 0 and count(db, "import_files") == 0
+    assert _validator_children() == []
+    db.session.rollback()
+    with owner_connection() as owner:  # what the suite's teardown does, bounded: it must not wait on the job
+        owner.execute("SET lock_timeout = '10s'")
+        owner.execute("TRUNCATE nationals, deployments, location_reports, next_of_kin, jobs CASCADE")
+
+
+def test_validator_processes_exit_when_the_job_process_is_killed(app, tmp_path):
+    """A worker SIGKILLed mid-import (no chance to end its validators) leaves no validator process behind:
+    their stdin ends with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import registry
+    script = tmp_path / "job_process.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from registry.crypto import Keyring\n"
+        "from registry.imports.batches import CheckSettings\n"
+        "from registry.imports.pool import ValidatorProcesses\n"
+        "from registry.imports.rows import COLUMNS\n"
+        "ring = Keyring(1, {1: os.urandom(32)}, 1, {1: os.urandom(32)})\n"
+        "validators = ValidatorProcesses(CheckSettings.new(list(COLUMNS), ring, 50.0), 2)\n"
+        "print(*validators.pids, flush=True)\n"
+        "time.sleep(600)\n")
+    source = str(Path(registry.__file__).resolve().parent.parent)
+    job_process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONPATH": source})
+    try:
+        pids = [int(pid) for pid in job_process.stdout.readline().split()]
+        assert len(pids) == 2 and all(_running(pid) for pid in pids)
+    finally:
+        os.kill(job_process.pid, signal.SIGKILL)
+        job_process.wait()
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in pids)
+
+
+def _running(pid: int) -> bool:
+    """Running (a process that exited but is not reaped yet by init is a zombie: not running)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

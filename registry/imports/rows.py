@@ -15,7 +15,7 @@ from registry import validation
 from registry.codes import harmonise
 from registry.errors import Unprocessable
 from registry.imports.reader import Row
-from registry.nationals.models import LEGAL_STATUSES, SEXES, VULNERABILITIES
+from registry.validation import LEGAL_STATUSES, SEXES, VULNERABILITIES
 
 # The columns of an import file (SPEC §4.2), in the template's order.
 COLUMNS = (
@@ -43,7 +43,7 @@ STAGING = (
 STAGING_COLUMNS = tuple(name for name, _ in STAGING)
 HOUSEHOLD_SLOT = STAGING_COLUMNS.index("household_id")
 
-_TEXT_LIMITS = {"family_name": 200, "given_names": 200, "native_name": 200, "national_id_number": 40,
+TEXT_LIMITS = {"family_name": 200, "given_names": 200, "native_name": 200, "national_id_number": 40,
                 "household_ref": 100, "next_of_kin_name": 200, "next_of_kin_relation": 50, "city": 200,
                 "address": 500, "employer": 200, "sector": 100, "recruitment_agency": 200}
 _SEXES = frozenset(SEXES)
@@ -119,7 +119,7 @@ class RowValidator:
                 return None
 
         text = {}
-        for name, limit in _TEXT_LIMITS.items():
+        for name, limit in TEXT_LIMITS.items():
             try:
                 text[name] = validation.parse_text(get(name, ""), limit, required=name in REQUIRED)
             except ValueError as exc:

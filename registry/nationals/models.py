@@ -11,15 +11,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.extensions import db, sql_in
+from registry.validation import LEGAL_STATUSES, SEXES, VULNERABILITIES  # noqa: F401 (their home is validation)
 
-SEXES = ("F", "M", "X")
-VULNERABILITIES = ("pregnant", "chronic_illness", "disability", "minor", "elderly", "other")
 NATIONAL_STATUSES = ("abroad", "returned", "missing", "deceased", "unverified")
 # ``unverified``: a self-registration (SPEC §10) no officer has checked yet. Only the verification queue sets or
 # clears it; an officer's update chooses among the others.
 SETTABLE_STATUSES = ("abroad", "returned", "missing", "deceased")
 SOURCES = ("departure_desk", "embassy", "self_registration", "bulk_import")
-LEGAL_STATUSES = ("documented", "undocumented", "unknown")
 # ``self_report``: the person's own phone (a check-in, a self-registration), precise to its stated accuracy.
 LOCATION_SOURCES = ("gps", "geocoded_city", "geocoded_address", "country_centroid", "self_report")
 # Sources whose points are fixes of the device, precise to their ``precision_m`` (exposure certainty).
