@@ -312,6 +312,8 @@ def ensure(url: str, count: int, processes: int = 2, redis_url: str = "redis://1
         conn.execute("CREATE TABLE IF NOT EXISTS bench_seed (chunk int PRIMARY KEY, nationals int NOT NULL)")
         conn.execute("CREATE TABLE IF NOT EXISTS bench_seed_indexes (name text PRIMARY KEY, definition text NOT NULL, "
                      "step int NOT NULL DEFAULT 0)")
+        # A database seeded before the keys were dropped too: its table had no step.
+        conn.execute("ALTER TABLE bench_seed_indexes ADD COLUMN IF NOT EXISTS step int NOT NULL DEFAULT 0")
         done = {c for (c,) in conn.execute("SELECT chunk FROM bench_seed")}
         chunks = [c for c in range(math.ceil(count / CHUNK)) if c not in done]
         missing = sum(min(CHUNK, count - c * CHUNK) for c in chunks)
