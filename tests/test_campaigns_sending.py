@@ -153,15 +153,18 @@ def test_an_embassy_officers_campaign_reaches_only_its_country(client, make_user
 
 
 def test_sending_holds_the_rate_and_cancel_stops_it(app, client, coordinator, db, scene, stack):
-    """At 2 messages a second, four SMS take at least 1.5 s between the first hand-over and the last (a lower
-    bound only). At 1 a second, a cancel after the first message leaves the rest cancelled."""
+    """At 2 messages a second, four SMS are three slots apart: 1.5 s between the first hand-over and the last (a
+    lower bound only). At 1 a second, a cancel after the first message leaves the rest cancelled."""
     app.config["REGISTRY_SMS_RATE"] = 2.0
     campaign = start(client, coordinator, scene["crisis"]["id"], channels=["sms"], template="Safe? {hotline}")
     finished(client, coordinator, campaign)
     first, last = db.session.execute(text("SELECT min(submitted_at), max(submitted_at) FROM campaign_recipients "
                                           "WHERE submitted_at IS NOT NULL")).one()
     db.session.rollback()
-    assert last - first >= timedelta(seconds=1.5 * 0.95)
+    # submitted_at is the database's clock when each hand-over is recorded, after its slot: the first record
+    # can lag its slot more than the last does (a CI run saw 0.11 s on a loaded machine). A quarter of a second
+    # of such jitter is allowed; a limiter one slot short (1.0 s) or absent (a few ms) still fails.
+    assert last - first >= timedelta(seconds=1.5 - 0.25)
     stack.wait_for_sms(4, timeout=30)
     stack.clear()
     app.config["REGISTRY_SMS_RATE"] = 0.5
