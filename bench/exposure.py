@@ -307,6 +307,8 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
     parser.add_argument("--no-naive", action="store_true", help="skip the unsubdivided polygon (minutes at 10M)")
+    parser.add_argument("--keep-crises", action="store_true",
+                        help="leave the bench's crises and their runs in place (bench/stream.py --crisis lists them)")
     args = parser.parse_args()
     from bench import seed
     url = libpq_url(args.database_url or seed.default_url(args.nationals))
@@ -393,9 +395,14 @@ def main() -> int:
         worker.wait(timeout=30)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS bench_floor")
-            conn.execute("DELETE FROM exposures WHERE run_id IN (SELECT r.id FROM exposure_runs r JOIN crises c "
-                         "ON c.id = r.crisis_id WHERE c.name LIKE 'bench %')")
-            conn.execute("DELETE FROM crises WHERE name LIKE 'bench %'")
+            if args.keep_crises:
+                for crisis, name in conn.execute("SELECT id, name FROM crises WHERE name LIKE 'bench %' "
+                                                 "ORDER BY created_at"):
+                    print(f"kept: crisis {crisis} ({name})")
+            else:
+                conn.execute("DELETE FROM exposures WHERE run_id IN (SELECT r.id FROM exposure_runs r JOIN crises c "
+                             "ON c.id = r.crisis_id WHERE c.name LIKE 'bench %')")
+                conn.execute("DELETE FROM crises WHERE name LIKE 'bench %'")
 
     print(f"\n{nationals:,} nationals, median of {args.runs} runs per scenario, 2 CPUs shared by the worker, "
           "PostgreSQL and this process")

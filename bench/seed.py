@@ -15,9 +15,9 @@ registry is about 25 GB with its indexes):
 * for each, the current deployment (host country, city, employer, ISCO-08 occupation, sector, legal
   status), for 10% an earlier one; the location report behind the location; next of kin for half.
 
-The rows go through the tables' own triggers (the map grid's changes, the status history), as an import's
-would; the grid is folded at the end, as the worker's beat does, and the history of the returned is made
-what the service would have recorded (abroad from registration, returned from their return). Before a large seed the tables'
+The rows go through the map grid's triggers, as an import's would, and the grid is folded at the end, as the
+worker's beat does; the status history is COPYed with them as the service would have recorded it (abroad from
+registration, returned from their return), its insert trigger off meanwhile. Before a large seed the tables'
 secondary indexes, their keys and the foreign keys to and from them are dropped and built again after (in
 parallel, with a large ``maintenance_work_mem``), as pg_restore does; their definitions are kept in
 ``bench_seed_indexes`` meanwhile, so an interrupted seed puts them back on its next start.
@@ -134,7 +134,7 @@ def chunk_rows(c: int, count: int) -> dict[str, list[str]]:
 
     rng = random.Random(c)
     first, last = c * CHUNK, min((c + 1) * CHUNK, count)
-    lines: dict[str, list[str]] = {t: [] for t in TABLES[:4]}
+    lines: dict[str, list[str]] = {t: [] for t in TABLES}
     i = first
     sizes, size_weights = zip(*HOUSEHOLD_SIZES)
     while i < last:
@@ -164,6 +164,14 @@ def chunk_rows(c: int, count: int) -> dict[str, list[str]]:
                 household, status, "bulk_import", consent, search_key(family, given), country, point, source,
                 repr(precision), reported.isoformat(), registered.isoformat(), registered.isoformat(),
                 returned.isoformat() if returned else "\\N")))
+            # The status history as the service would hold it: the status since registration; the returned
+            # were abroad until their return.
+            history = lines["national_status_history"]
+            if returned:
+                history.append(f"{nid}\tabroad\t{registered.isoformat()}")
+                history.append(f"{nid}\treturned\t{returned.isoformat()}")
+            else:
+                history.append(f"{nid}\t{status}\t{registered.isoformat()}")
             isco, sector = OCCUPATIONS[rng.randrange(len(OCCUPATIONS))]
             start = (registered + timedelta(days=rng.randrange(30))).date()
             employer = EMPLOYERS[rng.randrange(len(EMPLOYERS))]
@@ -194,7 +202,11 @@ COLUMNS = {
                    "contract_start, contract_end, legal_status, created_at",
     "location_reports": "national_id, geom, source, precision_m, reported_at",
     "next_of_kin": "national_id, name, relation, phone",
+    "national_status_history": "national_id, status, since",
 }
+# The insert trigger that records each new national's status: off while the seed writes the history itself
+# (it would record the returned as returned since registration, then need a fix-up over the whole table).
+HISTORY_TRIGGER = "national_status_inserted"
 
 
 def _copy_chunk(args: tuple[str, int, int]) -> int:
@@ -203,10 +215,10 @@ def _copy_chunk(args: tuple[str, int, int]) -> int:
     with psycopg.connect(url) as conn:
         conn.execute("SET synchronous_commit = off")
         with conn.transaction():
-            for table in TABLES[:4]:
+            for table in TABLES:
                 if table != "nationals":
                     # Their nationals are in this transaction: the foreign keys' row-by-row checks are skipped
-                    # (as pg_dump --disable-triggers does); nationals keep their triggers (grid, history).
+                    # (as pg_dump --disable-triggers does); nationals keep their map grid's triggers.
                     conn.execute("SET LOCAL session_replication_role = replica")
                 with conn.cursor().copy(f"COPY {table} ({COLUMNS[table]}) FROM STDIN") as copy:
                     block = "\n".join(lines[table])
@@ -319,6 +331,7 @@ def ensure(url: str, count: int, processes: int = 2, redis_url: str = "redis://1
         missing = sum(min(CHUNK, count - c * CHUNK) for c in chunks)
         if not chunks:
             _restore_indexes(conn)
+            conn.execute(f"ALTER TABLE nationals ENABLE TRIGGER {HISTORY_TRIGGER}")  # an interrupted seed's
             _fix_history(conn)
             return app
         need, free = missing * BYTES_PER_NATIONAL, free_bytes(conn)
@@ -328,6 +341,8 @@ def ensure(url: str, count: int, processes: int = 2, redis_url: str = "redis://1
         have = conn.execute("SELECT count(*) FROM nationals").fetchone()[0]
         if missing >= max(have, 200_000):
             _drop_keys(conn)
+        # Until the seed ends (an interrupted seed leaves it off until its next start finishes).
+        conn.execute(f"ALTER TABLE nationals DISABLE TRIGGER {HISTORY_TRIGGER}")
         _LABEL_POINTS = {code: (x, y, float(p)) for code, x, y, p in conn.execute(
             "SELECT alpha2, ST_X(label_point), ST_Y(label_point), precision_m FROM countries")}
     from registry.crypto import keyring
@@ -344,9 +359,10 @@ def ensure(url: str, count: int, processes: int = 2, redis_url: str = "redis://1
                 print(f"  {written:,} nationals, {rate:,.0f}/s", flush=True)
     copied = time.monotonic() - started
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE nationals ENABLE TRIGGER {HISTORY_TRIGGER}")
         _restore_indexes(conn)
         indexed = time.monotonic() - started - copied
-        _fix_history(conn)
+        _fix_history(conn)  # a database seeded before the seed wrote the history itself
         for table in (*TABLES, "map_cell_changes"):
             conn.execute(f"VACUUM ANALYZE {table}")
     from registry.maps import grid

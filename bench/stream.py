@@ -169,6 +169,8 @@ def main() -> int:
     parser.add_argument("--formats", default="csv,geojson")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/sagip_bench_e_stream")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
+    parser.add_argument("--crisis", help="download this crisis's latest succeeded run instead of seeding one (e.g. "
+                        "bench/exposure.py's Dubai run on bench/seed.py's 10M registry, with --database-url)")
     args = parser.parse_args()
     url = libpq_url(args.database_url)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
@@ -177,12 +179,18 @@ def main() -> int:
     print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
 
     app, token, label_points = prepare(url, args.redis_url)
-    check_disk(url, args.nationals)
-    seed_nationals(url, args.nationals, label_points)
-    crisis_id = seed_crisis(url, f"bench stream {args.nationals}", args.nationals)
+    if args.crisis:
+        crisis_id = args.crisis
+    else:
+        check_disk(url, args.nationals)
+        seed_nationals(url, args.nationals, label_points)
+        crisis_id = seed_crisis(url, f"bench stream {args.nationals}", args.nationals)
     with psycopg.connect(url) as conn:
-        run_id = str(conn.execute("SELECT id FROM exposure_runs WHERE crisis_id = %s AND status = 'succeeded'",
-                                  (crisis_id,)).fetchone()[0])
+        run = conn.execute("SELECT id FROM exposure_runs WHERE crisis_id = %s AND status = 'succeeded' "
+                           "ORDER BY finished_at DESC LIMIT 1", (crisis_id,)).fetchone()
+        if run is None:
+            raise SystemExit(f"crisis {crisis_id}: no succeeded exposure run in {args.database_url}")
+        run_id = str(run[0])
         exposed = conn.execute("SELECT count(*) FROM exposures WHERE run_id = %s", (run_id,)).fetchone()[0]
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     print(f"crisis {crisis_id}: {exposed:,} exposure rows in its run; database {size / 1024 / MB:.1f} GB")
