@@ -86,6 +86,22 @@ def test_likely_duplicates_are_reported_not_refused(client, desk):
     assert reported == [{"id": first["id"], "reasons": ["same_names_and_birth_date", "same_phone"]}]
 
 
+def test_an_embassy_officer_is_told_of_likely_duplicates_in_their_jurisdiction_only(client, desk, make_user):
+    """Found past row-level security by duplicate_national_ids (migration 0026), with the caller's reach
+    applied inside: the same person registered in Qatar is reported to the desk, not to the AE embassy."""
+    in_qatar = create(client, desk, passport_number=None, location=None,
+                      deployment={"host_country": "QA", "city": "Doha"}).get_json()
+    in_dubai = create(client, desk, passport_number=None, phones=["+971509999999"]).get_json()
+    assert in_dubai["possible_duplicates"] == [{"id": in_qatar["id"], "reasons": ["same_names_and_birth_date"]}]
+    _, embassy = make_user("embassy", ["AE"])
+    again = create(client, embassy, passport_number=None, phones=["+971501234567"])
+    assert again.status_code == 201, again.get_json()
+    assert again.get_json()["possible_duplicates"] == [{"id": in_dubai["id"],
+                                                         "reasons": ["same_names_and_birth_date"]}]
+    other = create(client, embassy, passport_number=None, family_name="Reyes", phones=["+971509999999"])
+    assert other.get_json()["possible_duplicates"] == [{"id": in_dubai["id"], "reasons": ["same_phone"]}]
+
+
 def test_idempotency_key_replays_the_same_answer_once(client, desk, db):
     headers = {**desk, "Idempotency-Key": "desk-42-row-7"}
     first = create(client, headers)

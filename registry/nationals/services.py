@@ -181,21 +181,19 @@ def possible_duplicates(national: National, user) -> list[dict]:
     return _duplicates(national.date_of_birth, national.search_name, national.phones, user, exclude=national.id)
 
 
+_DUPLICATE_IDS = text("SELECT national_id, same_person, same_phone FROM duplicate_national_ids(:birth, :key, "
+                      "CAST(:phones AS varchar[]), :countries, :excluded, 20)")
+
+
 def _duplicates(date_of_birth, search_name: str, phones, user, *, exclude: uuid.UUID | None = None) -> list[dict]:
-    """Visible nationals with these names and birth date, or sharing one of ``phones``: [{id, reasons}]."""
-    same_person = and_(National.date_of_birth == date_of_birth, National.search_name == search_name)
-    shares_phone = National.phones.overlap(phones) if phones else False
-    query = visible_nationals(user).with_only_columns(National.id, National.date_of_birth, National.search_name,
-                                                      National.phones).where(or_(same_person, shares_phone))
-    if exclude is not None:
-        query = query.where(National.id != exclude)
+    """Visible nationals with these names and birth date, or sharing one of ``phones``: [{id, reasons}], at most
+    20. Found by ``duplicate_national_ids`` (migration 0026: by the indexes whatever the caller's scope and the
+    registry's size, the caller's reach applied inside); no row is read."""
     found = []
-    for other_id, birth, name, other_phones in db.session.execute(query.limit(20)).all():
-        reasons = []
-        if birth == date_of_birth and name == search_name:
-            reasons.append("same_names_and_birth_date")
-        if set(other_phones or ()) & set(phones or ()):
-            reasons.append("same_phone")
+    for other_id, same_person, same_phone in db.session.execute(_DUPLICATE_IDS, {
+            "birth": date_of_birth, "key": search_name, "phones": list(phones or []),
+            "countries": Reach.of(user).to_params(), "excluded": exclude}).all():
+        reasons = (["same_names_and_birth_date"] if same_person else []) + (["same_phone"] if same_phone else [])
         found.append({"id": other_id, "reasons": reasons})
     return found
 
