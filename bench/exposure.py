@@ -307,6 +307,9 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
     parser.add_argument("--no-naive", action="store_true", help="skip the unsubdivided polygon (minutes at 10M)")
+    parser.add_argument("--no-semantics", action="store_true",
+                        help="skip the semantics floor (the run's rules written by hand: minutes at 10M for the "
+                             "detailed area); the plain floor is the reference")
     parser.add_argument("--keep-crises", action="store_true",
                         help="leave the bench's crises and their runs in place (bench/stream.py --crisis lists them)")
     args = parser.parse_args()
@@ -362,6 +365,9 @@ def main() -> int:
                     plains.append(seconds)
                     conn.execute("TRUNCATE bench_floor")
                     conn.commit()
+                    if args.no_semantics:
+                        floors.append(math.nan)
+                        continue
                     started = time.perf_counter()
                     for statement in FLOOR_SETUP:
                         conn.execute(statement, floor_params)
