@@ -214,8 +214,9 @@ def floor_kdtree_table(url: str, run_id: str) -> float:
         dtype = np.dtype([("n", ">i2"), ("l1", ">i4"), ("id", "V16"), ("l2", ">i4"), ("lon", ">f8"), ("l3", ">i4"),
                           ("lat", ">f8")])
         data = bytearray()
-        with cursor.copy(f"COPY (SELECT national_id, ST_X(location), ST_Y(location) FROM exposures "
-                         f"WHERE run_id = '{run_id}' AND certainty <> 'country_only') TO STDOUT (FORMAT BINARY)") as copy:
+        read = (f"COPY (SELECT national_id, ST_X(location), ST_Y(location) FROM exposures "
+                f"WHERE run_id = '{run_id}' AND certainty <> 'country_only') TO STDOUT (FORMAT BINARY)")
+        with cursor.copy(read) as copy:
             for block in copy:
                 data += block
         rows = np.frombuffer(memoryview(data)[19:len(data) - 2], dtype=dtype)
@@ -227,7 +228,9 @@ def floor_kdtree_table(url: str, run_id: str) -> float:
             ("l_point", ">i4"), ("point", "V16"), ("l_vehicle", ">i4"), ("l_seat", ">i4"),
             ("l_km", ">i4"), ("km", ">f8"), ("l_reason", ">i4")])
         out["n"], out["roster"], out["id"] = 9, np.void(uuid.uuid4().bytes), rows["id"][order]
-        out["l_roster"], out["l_id"], out["l_priority"], out["l_rank"], out["l_point"], out["l_km"] = 16, 16, 2, 4, 16, 8
+        for field, length in (("l_roster", 16), ("l_id", 16), ("l_priority", 2), ("l_rank", 4), ("l_point", 16),
+                              ("l_km", 8)):
+            out[field] = length
         out["l_vehicle"] = out["l_seat"] = out["l_reason"] = -1
         out["rank"] = order
         out["point"] = np.array([p[0].bytes for p in points], dtype="V16")[nearest[order]]

@@ -5,10 +5,11 @@ A registration reports the visible nationals with the same names and birth date,
 with a LIMIT the planner expected the phone test to match 0.5% of the rows (phones are all different: there
 are no statistics for their elements) and read the table for the first 20 (8.7 s); and under row-level
 security (an embassy officer's transaction) ``&&`` is not LEAKPROOF, so the phones' GIN index may not be used
-before the policy (4.3 s for the 3.3M nationals of AE). This function runs as the tables' owner, applies the
-caller's reach and the transaction's ``sagip.scope`` itself (as ``search_national_ids``, migration 0023), and
-gathers the candidates in a materialized CTE, planned for all its rows (the two indexes), before the LIMIT,
-without parallel workers or JIT. It answers ids and the reasons, never a row.
+before the policy (4.3 s: a parallel scan of the table for the 2.3M nationals of AE). This function runs as
+the tables' owner, applies the caller's reach and the transaction's ``sagip.scope`` itself (as
+``search_national_ids``, migration 0023), and gathers the candidates in a materialized CTE, planned for all
+its rows (the two indexes), before the LIMIT, without parallel workers or JIT. It answers ids and the
+reasons, never a row.
 
 Revision ID: 0026
 Revises: 0025
