@@ -161,32 +161,41 @@ FROM exposures e WHERE e.run_id = %s AND e.certainty <> 'country_only'
 """
 
 
-def floor_kdtree(url: str, run_id: str) -> float:
-    """Nearest point per located national, no capacity: COPY out, KD-tree, COPY back (one transaction)."""
+def _nearest_points(cursor, run_id: str):
+    """What floors (b) and (c) share: the run's located nationals COPYed out (binary), each one's nearest
+    assembly point by a KD-tree on unit vectors. (the COPY's 19-byte header, the rows, the chord to the
+    nearest point, its index, the points' ids as 16-byte values)."""
     from scipy.spatial import cKDTree
 
     from registry.rosters.assign import unit_vectors
+    points = cursor.execute("SELECT id, ST_X(location), ST_Y(location) FROM assembly_points ORDER BY id").fetchall()
+    tree = cKDTree(unit_vectors(np.array([p[1] for p in points]), np.array([p[2] for p in points])))
+    dtype = np.dtype([("n", ">i2"), ("l1", ">i4"), ("id", "V16"), ("l2", ">i4"), ("lon", ">f8"), ("l3", ">i4"),
+                      ("lat", ">f8")])
+    chunks = []
+    read = (f"COPY (SELECT national_id, ST_X(location), ST_Y(location) FROM exposures "
+            f"WHERE run_id = '{run_id}' AND certainty <> 'country_only') TO STDOUT (FORMAT BINARY)")
+    with cursor.copy(read) as copy:
+        for block in copy:
+            chunks.append(bytes(block))
+    data = b"".join(chunks)
+    rows = np.frombuffer(data[19:len(data) - 2], dtype=dtype)
+    chord, nearest = tree.query(unit_vectors(rows["lon"].astype(float), rows["lat"].astype(float)), k=1)
+    return data[:19], rows, chord, nearest, np.array([p[0].bytes for p in points], dtype="V16")
+
+
+def floor_kdtree(url: str, run_id: str) -> float:
+    """Nearest point per located national, no capacity: COPY out, KD-tree, COPY back (one transaction)."""
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
         cursor = conn.cursor()
-        points = cursor.execute("SELECT id, ST_X(location), ST_Y(location) FROM assembly_points ORDER BY id").fetchall()
-        tree = cKDTree(unit_vectors(np.array([p[1] for p in points]), np.array([p[2] for p in points])))
-        dtype = np.dtype([("n", ">i2"), ("l1", ">i4"), ("id", "V16"), ("l2", ">i4"), ("lon", ">f8"), ("l3", ">i4"),
-                          ("lat", ">f8")])
-        chunks = []
-        with cursor.copy(f"COPY (SELECT national_id, ST_X(location), ST_Y(location) FROM exposures "
-                         f"WHERE run_id = '{run_id}' AND certainty <> 'country_only') TO STDOUT (FORMAT BINARY)") as copy:
-            for block in copy:
-                chunks.append(bytes(block))
-        data = b"".join(chunks)
-        rows = np.frombuffer(data[19:len(data) - 2], dtype=dtype)
-        _, nearest = tree.query(unit_vectors(rows["lon"].astype(float), rows["lat"].astype(float)), k=1)
+        header, rows, _, nearest, point_ids = _nearest_points(cursor, run_id)
         out = np.zeros(len(rows), dtype=[("n", ">i2"), ("l1", ">i4"), ("id", "V16"), ("l2", ">i4"), ("p", "V16")])
         out["n"], out["l1"], out["l2"], out["id"] = 2, 16, 16, rows["id"]
-        out["p"] = np.array([p[0].bytes for p in points], dtype="V16")[nearest]
+        out["p"] = point_ids[nearest]
         cursor.execute("CREATE TEMP TABLE floor_tree (national_id uuid, point_id uuid) ON COMMIT DROP")
         with cursor.copy("COPY floor_tree FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(data[:19] + out.tobytes() + b"\xff\xff")
+            copy.write(header + out.tobytes() + b"\xff\xff")
         conn.commit()
     return time.perf_counter() - started
 
@@ -200,27 +209,14 @@ def floor_kdtree_table(url: str, run_id: str) -> float:
     without an index. One row per located national: the nearest point and its distance, a rank in read
     order, no capacity, households or vehicles; rows sent in national id order (the key's right edge), as
     the path sends them. The table is emptied before, untimed."""
-    from scipy.spatial import cKDTree
-
-    from registry.rosters.assign import chord_to_km, unit_vectors
+    from registry.rosters.assign import chord_to_km
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (LIKE roster_entries INCLUDING ALL)")
         conn.execute(f"TRUNCATE {FLOOR_TABLE}")
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
         cursor = conn.cursor()
-        points = cursor.execute("SELECT id, ST_X(location), ST_Y(location) FROM assembly_points ORDER BY id").fetchall()
-        tree = cKDTree(unit_vectors(np.array([p[1] for p in points]), np.array([p[2] for p in points])))
-        dtype = np.dtype([("n", ">i2"), ("l1", ">i4"), ("id", "V16"), ("l2", ">i4"), ("lon", ">f8"), ("l3", ">i4"),
-                          ("lat", ">f8")])
-        data = bytearray()
-        read = (f"COPY (SELECT national_id, ST_X(location), ST_Y(location) FROM exposures "
-                f"WHERE run_id = '{run_id}' AND certainty <> 'country_only') TO STDOUT (FORMAT BINARY)")
-        with cursor.copy(read) as copy:
-            for block in copy:
-                data += block
-        rows = np.frombuffer(memoryview(data)[19:len(data) - 2], dtype=dtype)
-        chord, nearest = tree.query(unit_vectors(rows["lon"].astype(float), rows["lat"].astype(float)), k=1)
+        header, rows, chord, nearest, point_ids = _nearest_points(cursor, run_id)
         order = np.argsort(np.ascontiguousarray(rows["id"]).view("S16"), kind="stable")
         out = np.zeros(len(rows), dtype=[
             ("n", ">i2"), ("l_roster", ">i4"), ("roster", "V16"), ("l_id", ">i4"), ("id", "V16"),
@@ -233,11 +229,11 @@ def floor_kdtree_table(url: str, run_id: str) -> float:
             out[field] = length
         out["l_vehicle"] = out["l_seat"] = out["l_reason"] = -1
         out["rank"] = order
-        out["point"] = np.array([p[0].bytes for p in points], dtype="V16")[nearest[order]]
+        out["point"] = point_ids[nearest[order]]
         out["km"] = np.round(chord_to_km(chord[order]), 3)
         with cursor.copy(f"COPY {FLOOR_TABLE} (roster_id, national_id, priority, rank, assembly_point_id, vehicle, "
                          "seat, distance_to_point_km, unassigned_reason) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(bytes(data[:19]) + out.tobytes() + b"\xff\xff")
+            copy.write(header + out.tobytes() + b"\xff\xff")
         conn.commit()
     return time.perf_counter() - started
 
