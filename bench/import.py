@@ -4,7 +4,11 @@
         [--processes N]
 
 Uses a scratch database (created and migrated if missing; its registrations
-are truncated before every run, never the real database's). Per run it times:
+are truncated before every run, never the real database's). With ``--keep-registry`` the
+database holds a seeded registry (``bench/seed.py``, e.g. ``sagip_bench_10m``): nothing is
+truncated, each run's rows (the bench user's) are deleted after it instead, so the file is
+imported into a registry of that size (one import file holds at most 1M rows:
+REGISTRY_IMPORT_MAX_ROWS; "import at 10M" is a file into ten million). Per run it times:
 
 * the real import path, in-process, exactly as ``registry import`` does it
   (``create_import`` + ``run_job(..., run_import)``, with its validator
@@ -192,6 +196,9 @@ def main(argv=None) -> int:
     parser.add_argument("--database-url", default=DEFAULT_URL,
                         help="a scratch database: its registrations are truncated (default: %(default)s)")
     parser.add_argument("--profile", metavar="FILE", help="also profile one import with cProfile, stats to FILE")
+    parser.add_argument("--keep-registry", action="store_true",
+                        help="import into the registry already there (a bench/seed.py database); delete only the "
+                             "rows each run added")
     parser.add_argument("--processes", type=int, default=0,
                         help="REGISTRY_IMPORT_PROCESSES: validator processes (default: one per CPU)")
     args = parser.parse_args(argv)
@@ -230,6 +237,9 @@ def main(argv=None) -> int:
             db.session.add(user)
         db.session.commit()
         user_id = user.id
+        if args.keep_registry:
+            there = db.session.execute(text("SELECT count(*) FROM nationals")).scalar_one()
+            print(f"registry: {there:,} nationals already there (kept; each run's rows deleted after it)")
         centroids = {code: (f"SRID=4326;POINT({lon} {lat})", precision) for code, lon, lat, precision in
                      db.session.execute(text("SELECT alpha2, ST_X(label_point), ST_Y(label_point), precision_m "
                                              "FROM countries"))}
@@ -255,10 +265,15 @@ def main(argv=None) -> int:
               f"({n / validated:,.0f} rows/s, {validated / n * 1e6:.0f} µs/row); rejected {rejected}")
 
         def truncate():
-            # As the owner: the service's database role may not TRUNCATE.
+            # As the owner: the service's database role may not TRUNCATE (nor delete registrations).
             db.session.rollback()
             with psycopg.connect(conninfo, autocommit=True) as owner:
-                owner.execute(TRUNCATE)
+                if not args.keep_registry:
+                    owner.execute(TRUNCATE)
+                    return
+                # Only what the bench user added (its deployments, reports, kin and history go by cascade).
+                owner.execute("DELETE FROM nationals WHERE created_by = %s", (user_id,))
+                owner.execute("ANALYZE nationals")
 
         last_import = {}
 
