@@ -314,6 +314,9 @@ def main() -> int:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/sagip_bench_roster")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--no-knn", action="store_true", help="skip floor (a), PostGIS KNN (minutes at 1M)")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="seed the nationals, crises and points, then stop (at 10M the seed takes a while: run "
+                             "it beside other work, the timed runs on a quiet machine)")
     args = parser.parse_args()
     url = libpq_url(args.database_url)
     app, token, label_points = prepare(url, args.redis_url)
@@ -327,6 +330,8 @@ def main() -> int:
         exposed = conn.execute("SELECT count(*) FROM exposures WHERE run_id = %s", (big_run,)).fetchone()[0]
         capacity = conn.execute("SELECT sum(capacity) FROM assembly_points").fetchone()[0]
     print(f"{exposed:,} exposed, {args.points:,} points, {capacity:,} places")
+    if args.seed_only:
+        return 0
 
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
