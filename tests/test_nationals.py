@@ -253,6 +253,14 @@ def test_a_name_search_pages_by_relevance_within_the_callers_reach(client, desk,
     assert none_here == {"items": [], "total": 0, "next_cursor": None}
 
 
+def test_the_name_search_runs_with_room_for_its_bitmap_and_without_jit(db):
+    """Migration 0027: at 10M nationals a common name's matches overflowed the default work_mem (a lossy
+    bitmap: ten times the rows rechecked) and JIT cost 0.8 s a call; both are set on the function itself."""
+    config = db.session.execute(
+        text("SELECT proconfig FROM pg_proc WHERE proname = 'search_national_ids'")).scalar_one()
+    assert {"work_mem=64MB", "jit=off"} <= set(config)
+
+
 def test_search_matches_native_script_by_transliteration(client, desk):
     target = create(client, desk, family_name="Nguyen", given_names="Van An", native_name="Нгуен Ван Ан").get_json()
     page = client.post("/api/v1/nationals/search", json={"q": "Нгуен"}, headers=desk).get_json()
