@@ -122,6 +122,9 @@ class Exposure(db.Model):
         CheckConstraint(f"zone IN {sql_in(ZONES)}", name="zone"),
         CheckConstraint(f"certainty IN {sql_in(CERTAINTIES)}", name="certainty"),
         Index("ix_exposures_national_id", "national_id"),
+        # A page of a list (by distance, then id: ``listing._BY_DISTANCE``) read from here in order, LIMIT
+        # rows, instead of sorting the whole run for every page (migration 0028).
+        Index("ix_exposures_run_id_distance", "run_id", "distance_km", "national_id"),
     )
 
     run_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
