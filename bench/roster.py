@@ -341,7 +341,7 @@ def main() -> int:
     body = {"vehicle_capacity": 40, "max_distance_km": 100, "assembly_point_ids": point_ids}
     env = os.environ.copy()
     worker = Worker(env)
-    paths, knn, tree, table, counts, stages, peaks = [], [], [], [], None, [], []
+    paths, knn, tree, table, counts, stages, roster_peaks = [], [], [], [], None, [], []
     try:
         worker.wait_ready(app.extensions["celery"])
         idle = worker.rss_kb()
@@ -353,13 +353,13 @@ def main() -> int:
                 raise SystemExit(f"roster: {response.status_code} {response.get_json()}")
             result = wait_job(url, response.get_json()["job_id"])
             paths.append(time.perf_counter() - started)
-            peaks.append(worker.stop_sampling(sampler) - idle)
+            roster_peaks.append(worker.stop_sampling(sampler) - idle)
             counts = result["counts"]
             stages.append(result["seconds"])
             knn.append(floor_knn(url, big_run) if not args.no_knn else math.inf)
             tree.append(floor_kdtree(url, big_run))
             table.append(floor_kdtree_table(url, big_run))
-            print(f"  run {run + 1}: roster {paths[-1]:.2f} s (worker +{peaks[-1] / 1024:,.0f} MB above idle), floor "
+            print(f"  run {run + 1}: roster {paths[-1]:.2f} s (worker +{roster_peaks[-1] / 1024:,.0f} MB above idle), floor "
                   f"KNN {knn[-1]:.2f} s, floor KD-tree {tree[-1]:.2f} s, into a keyed table {table[-1]:.2f} s",
                   flush=True)
     finally:
@@ -393,7 +393,7 @@ def main() -> int:
                     raise SystemExit(f"export {fmt}: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
                 result = wait_job(url, answer.get_json()["job_id"])
                 times.append(time.perf_counter() - started)
-                peaks.append(worker.stop_sampling(sampler) - idle)
+                roster_peaks.append(worker.stop_sampling(sampler) - idle)
                 sizes.append(result["bytes"])
                 rows = result["rows"]
             finally:
@@ -450,8 +450,8 @@ def main() -> int:
     print(f"  roster / floor (c) = {med(paths) / med(table):.2f}   target <= 1.5: "
           f"{'MET' if med(paths) <= 1.5 * med(table) else 'MISSED'}")
     print(f"  roster / floor (b) = {med(paths) / med(tree):.2f}   (a temporary table: not the same job)")
-    print(f"  the worker's peak resident memory above idle: {max(peaks) / 1024:,.0f} MB "
-          f"({max(peaks) * 1024 / exposed:,.0f} bytes an exposed national; the ceiling "
+    print(f"  the worker's peak resident memory above idle: {max(roster_peaks) / 1024:,.0f} MB "
+          f"({max(roster_peaks) * 1024 / exposed:,.0f} bytes an exposed national; the ceiling "
           f"REGISTRY_WORKER_MAX_MEMORY_MB is {app.config['REGISTRY_WORKER_MAX_MEMORY_MB']:,} MB)")
     print("  inside the task (median s): " + ", ".join(f"{stage} {med(s[stage] for s in stages):.2f}"
                                                        for stage in ("read", "assign", "write")))
