@@ -393,7 +393,7 @@ def main() -> int:
                     raise SystemExit(f"export {fmt}: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
                 result = wait_job(url, answer.get_json()["job_id"])
                 times.append(time.perf_counter() - started)
-                roster_peaks.append(worker.stop_sampling(sampler) - idle)
+                peaks.append(worker.stop_sampling(sampler) - idle)
                 sizes.append(result["bytes"])
                 rows = result["rows"]
             finally:
