@@ -359,8 +359,9 @@ def main() -> int:
             knn.append(floor_knn(url, big_run) if not args.no_knn else math.inf)
             tree.append(floor_kdtree(url, big_run))
             table.append(floor_kdtree_table(url, big_run))
-            print(f"  run {run + 1}: roster {paths[-1]:.2f} s (worker +{roster_peaks[-1] / 1024:,.0f} MB above idle), floor "
-                  f"KNN {knn[-1]:.2f} s, floor KD-tree {tree[-1]:.2f} s, into a keyed table {table[-1]:.2f} s",
+            print(f"  run {run + 1}: roster {paths[-1]:.2f} s (worker +{roster_peaks[-1] / 1024:,.0f} MB above "
+                  f"idle), floor KNN {knn[-1]:.2f} s, floor KD-tree {tree[-1]:.2f} s, into a keyed table "
+                  f"{table[-1]:.2f} s",
                   flush=True)
     finally:
         worker.stop()
