@@ -38,8 +38,10 @@ def _statistics_0021():
 
 # Read once per call, in the function: everywhere ('*') and the analyst's empty scope count every national
 # (as migration 0021's test did); a scope of countries counts theirs.
-SCOPE_DECLARED = """    scope_sql text := CASE WHEN coalesce(current_setting('sagip.scope', true), '') IN ('*', '') THEN 'true'
-        ELSE format('n.jurisdiction_country = ANY(%L::text[])', string_to_array(current_setting('sagip.scope', true), ','))
+SCOPE_DECLARED = """    scope_sql text := CASE
+        WHEN coalesce(current_setting('sagip.scope', true), '') IN ('*', '') THEN 'true'
+        ELSE format('n.jurisdiction_country = ANY(%L::text[])',
+                    string_to_array(current_setting('sagip.scope', true), ','))
         END;
 BEGIN"""
 
