@@ -265,7 +265,7 @@ def main(argv=None) -> int:
         print(f"CSV parse {parsed:.2f} s; RowValidator.validate {validated:.2f} s "
               f"({n / validated:,.0f} rows/s, {validated / n * 1e6:.0f} µs/row); rejected {rejected}")
 
-        def truncate():
+        def clear():
             # As the owner: the service's database role may not TRUNCATE (nor delete registrations).
             db.session.rollback()
             with psycopg.connect(conninfo, autocommit=True) as owner:
@@ -279,7 +279,7 @@ def main(argv=None) -> int:
         last_import = {}
 
         def real_import() -> float:
-            truncate()
+            clear()
             clock.events.clear()
             started = time.perf_counter()
             job = create_import("bench.csv", data, db.session.get(User, user_id))
@@ -334,13 +334,13 @@ def main(argv=None) -> int:
             real.append(real_import())
             db.session.close()
 
-            truncate()
+            clear()
             with psycopg.connect(conninfo) as conn:
                 started = time.perf_counter()
                 copy_rows(conn, "nationals", NATIONAL_COLUMNS, nationals)
                 conn.commit()
                 floor.append(time.perf_counter() - started)
-            truncate()
+            clear()
             with psycopg.connect(conninfo) as conn:
                 started = time.perf_counter()
                 copy_rows(conn, "nationals", NATIONAL_COLUMNS, nationals)
@@ -389,7 +389,7 @@ def main(argv=None) -> int:
             stats.sort_stats("tottime").print_stats(25)
             stats.sort_stats("cumulative").print_stats(30)
             print(out.getvalue())
-        truncate()
+        clear()
     return 0
 
 
