@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 
 import pytest
+from sqlalchemy import select
 
 from registry.geo import destination
 from tests.conftest import count, national_body
@@ -384,3 +385,53 @@ def test_the_next_pages_of_a_list_carry_its_first_pages_counts(client, desk, coo
     # A new first page counts again.
     again = client.get(path, headers=coordinator, query_string=query).get_json()
     assert again["total"] == again["counts"]["total"] == 2
+
+
+def test_a_lists_counts_are_shared_within_one_reach_and_counted_again_after_a_welfare_change(
+        client, desk, coordinator, make_user, db, celery_worker):
+    """At 10M a first page counting its 1.7M-row list for every caller held the database (bench/load.py): the
+    callers of one reach share a list's counts for up to a minute (listing.shared_counts), and say when they
+    were counted; a welfare change in the crisis counts it again, and another reach never sees them."""
+    people = [register(client, desk, *destination(*DUBAI, 90, km * 1000), passport_number=f"P95100{n:02d}A")
+              for n, km in enumerate((2, 3, 4))]
+    crisis = declare(client, coordinator, circle(*DUBAI, 1), zones=[10])
+    path, query = f"{CRISES}/{crisis['id']}/exposure", {"purpose": "calls", "limit": 1}
+    first = client.get(path, headers=coordinator, query_string=query).get_json()
+    assert first["total"] == 3 and first["counted_at"]
+    _, other = make_user("coordinator")
+    shared = client.get(path, headers=other, query_string=query).get_json()
+    assert (shared["counted_at"], shared["counts"]) == (first["counted_at"], first["counts"])
+    # Another filter is another list, counted on its own.
+    inside = client.get(path, headers=other, query_string={**query, "zone": "inside"}).get_json()
+    assert inside["total"] == inside["counts"]["total"] == 0
+    # Another reach: an embassy officer of Saudi Arabia is not given the coordinators' counts.
+    _, saudi = make_user("embassy", ["SA"])
+    theirs = client.get(path, headers=saudi, query_string=query).get_json()
+    assert theirs["total"] == theirs["counts"]["total"] == 0 and theirs["items"] == []
+    # A welfare change: the next first page, whoever opens it, counts again.
+    answer = client.patch(f"{CRISES}/{crisis['id']}/welfare/{people[0]}", headers=coordinator,
+                          json={"welfare_status": "safe"})
+    assert answer.status_code == 200, answer.get_json()
+    after = client.get(path, headers=other, query_string={**query, "welfare_status": "unknown"}).get_json()
+    assert after["total"] == 2
+    recounted = client.get(path, headers=other, query_string=query).get_json()
+    assert recounted["counted_at"] > first["counted_at"] and recounted["total"] == 3
+
+
+def test_a_lists_counts_are_counted_when_redis_is_down(client, desk, coordinator, db, celery_worker):
+    from registry.auth import scope
+    from registry.auth.models import User
+    from registry.crises import listing, services
+    from tests.conftest import make_app
+
+    for n, km in enumerate((2, 3)):
+        register(client, desk, *destination(*DUBAI, 90, km * 1000), passport_number=f"P95200{n:02d}A")
+    crisis = declare(client, coordinator, circle(*DUBAI, 1), zones=[10])
+    offline = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    with offline.app_context():
+        scope.use_everything()
+        run = services.run_for(services.get_crisis(uuid.UUID(crisis["id"])))
+        user = db.session.scalars(select(User).where(User.role == "coordinator")).first()
+        found = listing.shared_counts(user, run.id, {})
+        again = listing.shared_counts(user, run.id, {})
+    assert found["total"] == again["total"] == 2 and found["counted_at"] != again["counted_at"]

@@ -17,15 +17,17 @@ import hashlib
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import redis
 from sqlalchemy import and_, case, func, literal, select
 
 from registry.auth import scope, visibility
 from registry.auth.reach import Reach
-from registry.crises import exposure
+from registry.crises import exposure, welfare
 from registry.crises.models import Exposure, ExposureRun, WelfareStatus
 from registry.extensions import db, redis_client
 from registry.nationals.models import Deployment, National
@@ -39,8 +41,12 @@ CSV_COLUMNS = ("national_id", "family_name", "given_names", "zone", "ring_km", "
                "vulnerabilities", "phones", "host_country", "city", "welfare_status")
 PRIORITY_LABELS = {1: "medical_or_disability", 2: "pregnant", 3: "minor_or_elderly", 4: "standard"}
 DIFF_CAP = 10_000
-# How long a list's counts are kept for its next pages (``_paging_counts``).
+# How long a list's counts are kept for its next pages (``_paging_counts``), shared by the callers of one
+# reach (``shared_counts``), and how long a caller waits for another's count of the same list.
 COUNTS_KEPT_S = 300
+COUNTS_FRESH_S = 60
+COUNT_WAIT_S = 30
+COUNT_POLL_S = 0.1
 STREAM_BATCH_ROWS = 5000
 _FREE_TEXT = frozenset({"family_name", "given_names", "city"})
 _BY_DISTANCE = Keyset((Exposure.distance_km, Exposure.national_id), (finite, uuid.UUID))
@@ -111,15 +117,19 @@ def counts(user, run_id: uuid.UUID, filters: dict) -> dict:
         _rows(user, run_id, filters, columns=(*keys, func.count())).group_by(*keys)).all())
 
 
-def _counts_key(user, run_id: uuid.UUID, filters: dict) -> str:
+def _filters_hash(filters: dict) -> str:
     shown = json.dumps(sorted((k, str(v)) for k, v in filters.items() if v is not None))
-    return f"sagip:exposure-counts:{run_id}:{user.id}:{hashlib.sha256(shown.encode()).hexdigest()[:32]}"
+    return hashlib.sha256(shown.encode()).hexdigest()[:32]
+
+
+def _counts_key(user, run_id: uuid.UUID, filters: dict) -> str:
+    return f"sagip:exposure-counts:{run_id}:{user.id}:{_filters_hash(filters)}"
 
 
 def _paging_counts(user, run_id: uuid.UUID, filters: dict, cursor: str | None) -> dict:
-    """The counts a page carries: counted for the first page (no cursor) and kept in Redis for
-    ``COUNTS_KEPT_S``, so the next pages of the same list (same caller, run and filters) read them back
-    instead of counting a run of a million rows again for each page; counted again when they are gone or
+    """The counts a page carries, with ``counted_at``: for the first page (no cursor) the list's counts as
+    ``shared_counts`` has them, kept in Redis for ``COUNTS_KEPT_S`` under the caller, so the next pages of the
+    same list (same caller, run and filters) carry the first page's counts; counted again when they are gone or
     Redis is down. The keys hold counts only, no personal data."""
     key = _counts_key(user, run_id, filters)
     if cursor:
@@ -129,7 +139,7 @@ def _paging_counts(user, run_id: uuid.UUID, filters: dict, cursor: str | None) -
             kept = None
         if kept is not None:
             return json.loads(kept)
-    found = counts(user, run_id, filters)
+    found = shared_counts(user, run_id, filters)
     try:
         redis_client().set(key, json.dumps(found), ex=COUNTS_KEPT_S)
     except redis.RedisError as exc:
@@ -137,14 +147,75 @@ def _paging_counts(user, run_id: uuid.UUID, filters: dict, cursor: str | None) -
     return found
 
 
+def shared_counts(user, run_id: uuid.UUID, filters: dict) -> dict:
+    """``counts`` with ``counted_at`` (ISO 8601), shared by every caller of the same reach for up to
+    ``COUNTS_FRESH_S``: at ten million nationals a first page counting its 1.7M-row list each time held the
+    database under a few coordinators (``bench/load.py``). A list is counted again once they are that old, and at
+    once after a welfare status of the crisis changed (the shared keys hold the crisis's welfare generation,
+    ``welfare.generation``); what else they could miss in that minute (an erasure, a moved deployment) is
+    what ``counted_at`` tells. One caller counts a given list at a time; the others wait for its counts up to
+    ``COUNT_WAIT_S``, then count themselves. Without Redis, every call counts."""
+    run = db.session.get(ExposureRun, run_id)
+    client = redis_client()
+    counting = False
+    try:
+        key = (f"sagip:exposure-counts-shared:{run_id}:{_reach_key(user)}:{_filters_hash(filters)}:"
+               f"{welfare.generation(run.crisis_id)}")
+        kept = client.get(key)
+        if kept is None:
+            counting = bool(client.set(f"{key}:counting", 1, nx=True, ex=COUNT_WAIT_S))
+            kept = None if counting else _wait_for(client, key)
+    except redis.RedisError as exc:
+        log.warning("exposure counts not shared, Redis unavailable: %s", type(exc).__name__)
+        return _counted(user, run_id, filters)
+    if kept is not None:
+        return json.loads(kept)
+    try:
+        found = _counted(user, run_id, filters)
+        client.set(key, json.dumps(found), ex=COUNTS_FRESH_S)
+    except redis.RedisError as exc:
+        log.warning("exposure counts not shared, Redis unavailable: %s", type(exc).__name__)
+    finally:
+        if counting:  # the callers waiting for these counts find them, or count themselves at once
+            try:
+                client.delete(f"{key}:counting")
+            except redis.RedisError:
+                pass
+    return found
+
+
+def _reach_key(user) -> str:
+    reach = Reach.of(user)
+    return "*" if reach.is_everywhere else ",".join(reach.countries) or "-"
+
+
+def _wait_for(client, key: str) -> bytes | None:
+    """The counts another caller is counting under ``key``, once there; None after ``COUNT_WAIT_S``."""
+    deadline = time.monotonic() + COUNT_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(COUNT_POLL_S)
+        kept = client.get(key)
+        if kept is not None:
+            return kept
+        if not client.exists(f"{key}:counting"):  # its counter gave up (an error): count here
+            return None
+    return None
+
+
+def _counted(user, run_id: uuid.UUID, filters: dict) -> dict:
+    return {**counts(user, run_id, filters), "counted_at": datetime.now(timezone.utc).isoformat()}
+
+
 def page(user, run_id: uuid.UUID, filters: dict, *, limit: int, cursor: str | None) -> dict:
-    """One page of rows by distance, with the counts of every row that matches (as of the list's first page,
-    ``_paging_counts``)."""
-    found = _paging_counts(user, run_id, filters, cursor)
+    """One page of rows by distance, with the counts of every row that matches and when they were counted (as
+    of the list's first page, ``_paging_counts``)."""
+    found = dict(_paging_counts(user, run_id, filters, cursor))
+    counted_at = found.pop("counted_at", None)
+    counted_at = datetime.fromisoformat(counted_at) if counted_at else None
     result = keyset_page(_rows(user, run_id, filters), _BY_DISTANCE, limit=limit, cursor=cursor,
                          key=lambda row: (row["distance_km"], row["national_id"]), total=found["total"],
                          rows=lambda statement: [row_of(r, user.role) for r in db.session.execute(statement)])
-    result["counts"] = found
+    result["counts"], result["counted_at"] = found, counted_at
     return result
 
 

@@ -135,7 +135,12 @@ class ExposureRow(Schema):
 class ExposurePage(page_schema(ExposureRow, "ExposureRowPage")):
     run_id = fields.UUID()
     version = fields.Integer()
-    counts = fields.Dict()
+    counts = fields.Dict(metadata={"description": "inside, ring, total, by_ring, by_certainty, by_city of every "
+                                                  "row that matches, as of ``counted_at``"})
+    counted_at = fields.DateTime(allow_none=True, metadata={
+        "description": "when the counts (and total) were counted: the list's first page; callers of the same "
+                       "reach share a list's counts for up to a minute, and a welfare change in the crisis "
+                       "counts it again"})
 
 
 class DiffChanged(ExposureRow):

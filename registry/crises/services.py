@@ -266,7 +266,11 @@ def visible_counts(crisis: Crisis, user) -> dict | None:
     run = latest_run(crisis, succeeded=True)
     if run is None:
         return None
-    return run.counts if Reach.of(user).is_everywhere else listing.counts(user, run.id, {})
+    if Reach.of(user).is_everywhere:
+        return run.counts
+    found = dict(listing.shared_counts(user, run.id, {}))
+    found.pop("counted_at")
+    return found
 
 
 def summary(crisis: Crisis, user, version: CrisisVersion | None = None) -> dict:

@@ -12,17 +12,68 @@ person was never exposed in it).
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, exists, select
+import redis
+from sqlalchemy import delete, event, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
 
 from registry.crises.models import CallClaim, Exposure, ExposureRun, WelfareEvent, WelfareStatus
 from registry.errors import NotFound, Unprocessable
-from registry.extensions import db
+from registry.extensions import db, redis_client
 from registry.nationals.models import National
 from registry.nationals.services import get_national
+
+
+log = logging.getLogger(__name__)
+
+# The crises whose welfare changed in the session's transaction (``_changed``).
+_CHANGED_KEY = "sagip_welfare_changed"
+GENERATION_KEPT_S = 86_400
+
+
+def _generation_key(crisis_id: uuid.UUID) -> str:
+    return f"sagip:welfare-generation:{crisis_id}"
+
+
+def generation(crisis_id: uuid.UUID) -> int:
+    """How many times the crisis's welfare statuses changed (as counted in Redis): the exposure lists' shared
+    counts (``listing``) are kept under it, so a change makes the next list count again.
+    :raises redis.RedisError: Redis is unavailable."""
+    return int(redis_client().get(_generation_key(crisis_id)) or 0)
+
+
+def _changed(crisis_id: uuid.UUID) -> None:
+    """Raise the crisis's welfare generation now and again once the transaction commits: a list counted in
+    between (without this change, not yet visible) is kept under the generation the commit leaves behind."""
+    _raise_generations({crisis_id})
+    db.session.info.setdefault(_CHANGED_KEY, set()).add(crisis_id)
+
+
+def _raise_generations(crisis_ids) -> None:
+    try:
+        pipe = redis_client().pipeline()
+        for crisis_id in crisis_ids:
+            pipe.incr(_generation_key(crisis_id))
+            pipe.expire(_generation_key(crisis_id), GENERATION_KEPT_S)
+        pipe.execute()
+    except redis.RedisError as exc:  # the shared counts are then at most listing.COUNTS_FRESH_S old
+        log.warning("welfare generation not raised, Redis unavailable: %s", type(exc).__name__)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    changed = session.info.pop(_CHANGED_KEY, None)
+    if changed:
+        _raise_generations(changed)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_CHANGED_KEY, None)
 
 
 def exposed(crisis_id: uuid.UUID, national_id: uuid.UUID, user) -> National:
@@ -61,6 +112,7 @@ def record(crisis_id: uuid.UUID, national_id: uuid.UUID, data: dict, user, *, so
     state = db.session.scalar(select(WelfareStatus).where(WelfareStatus.crisis_id == crisis_id,
                                                           WelfareStatus.national_id == national_id)
                               .with_for_update().execution_options(populate_existing=True))
+    _changed(crisis_id)
     previous = state.status
     now = datetime.now(timezone.utc)
     contact = data.get("contact")
