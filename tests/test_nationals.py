@@ -232,15 +232,19 @@ def test_a_name_search_pages_by_relevance_within_the_callers_reach(client, desk,
     _, embassy = make_user("embassy", ["AE"])
     first = client.post("/api/v1/nationals/search", json={"q": "maria luisa dela cruz", "limit": 1},
                         headers=embassy).get_json()
-    assert first["total"] == 3 and len(first["items"]) == 1 and first["next_cursor"]
+    # The two close names (word similarity 1) fill the page: they are its rows, counted as a lower bound.
+    assert (first["total"], first["total_exact"], len(first["items"])) == (2, False, 1) and first["next_cursor"]
     seen = [first["items"][0]["id"]]
-    cursor = first["next_cursor"]
+    cursor, totals = first["next_cursor"], []
     while cursor:
         page = client.post("/api/v1/nationals/search", json={"q": "maria luisa dela cruz", "limit": 1,
                                                               "cursor": cursor}, headers=embassy)
         assert page.status_code == 200, page.get_json()
         seen += [item["id"] for item in page.get_json()["items"]]
         cursor = page.get_json()["next_cursor"]
+        totals.append((page.get_json()["total"], page.get_json()["total_exact"]))
+    # Past the close names, every match is read: the exact total.
+    assert totals == [(3, True), (3, True)]
     assert sorted(seen) == sorted([ids[0], ids[1], ids[2]])
     assert seen[-1] == ids[1]  # the closest names first: "Maria Lucia" last
     everywhere = client.post("/api/v1/nationals/search", json={"q": "maria luisa dela cruz"}, headers=desk)
@@ -250,7 +254,7 @@ def test_a_name_search_pages_by_relevance_within_the_callers_reach(client, desk,
     assert sorted(i["id"] for i in in_qatar.get_json()["items"]) == sorted([ids[3], ids[4]])
     none_here = client.post("/api/v1/nationals/search", json={"q": "maria dela cruz", "host_country": "QA"},
                             headers=embassy).get_json()
-    assert none_here == {"items": [], "total": 0, "next_cursor": None}
+    assert none_here == {"items": [], "total": 0, "total_exact": True, "next_cursor": None}
 
 
 def test_the_name_search_runs_with_room_for_its_bitmap_and_without_jit(db):
@@ -259,6 +263,21 @@ def test_the_name_search_runs_with_room_for_its_bitmap_and_without_jit(db):
     config = db.session.execute(
         text("SELECT proconfig FROM pg_proc WHERE proname = 'search_national_ids'")).scalar_one()
     assert {"work_mem=64MB", "jit=off"} <= set(config)
+
+
+def test_the_close_names_are_read_with_their_own_similarity_and_the_callers_setting_is_left_alone(client, desk, db):
+    """Migration 0030: ``min_score`` is the function's own threshold (a common name's close matches first); the
+    transaction's ``pg_trgm.word_similarity_threshold`` is what it was once the function returns."""
+    for n, given in enumerate(("Maria Luisa", "Maria Lucia")):
+        assert create(client, desk, given_names=given, passport_number=f"P55600{n:02d}A").status_code == 201
+    call = text("SELECT count(*) FROM search_national_ids('maria luisa dela cruz', NULL, NULL, NULL, NULL, NULL, "
+                "10, 0, CAST(:min_score AS real))")
+    assert db.session.execute(call, {"min_score": 0.9}).scalar_one() == 1
+    assert db.session.execute(text("SHOW pg_trgm.word_similarity_threshold")).scalar_one() == "0.6"
+    assert db.session.execute(call, {"min_score": 0.6}).scalar_one() == 2
+    db.session.execute(text("SET LOCAL pg_trgm.word_similarity_threshold = 0.3"))
+    db.session.execute(call, {"min_score": 0.9})
+    assert db.session.execute(text("SHOW pg_trgm.word_similarity_threshold")).scalar_one() == "0.3"
 
 
 def test_search_matches_native_script_by_transliteration(client, desk):

@@ -217,3 +217,10 @@ class SearchIn(StrictSchema):
 
 
 NationalPage = page_schema(NationalOut, "NationalPage")
+
+
+class NationalSearchPage(NationalPage):
+    total_exact = fields.Boolean(required=True, metadata={
+        "description": "false when ``total`` counts only the names close to the query (word similarity 0.9 "
+                       "or more): they filled the page, and the looser matches, all ranked after them, were not "
+                       "counted; a lower bound of the matches then"})

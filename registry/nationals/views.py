@@ -80,7 +80,7 @@ def list_nationals(args):
 @limited("bulk")
 @bp.arguments(schemas.SearchQuery, location="query")
 @bp.arguments(schemas.SearchIn, example={"q": "maria dela cruz", "limit": 20})
-@bp.response(200, schemas.NationalPage)
+@bp.response(200, schemas.NationalSearchPage)
 def search_nationals(query, args):
     """Search nationals by name or passport.
 
