@@ -34,7 +34,7 @@ LOG_FILE = os.path.join(DATA_DIR, "session.log")
 # The tests' passports (P + 7 digits + a letter) and any E.164 phone number.
 PERSONAL_DATA = re.compile(r"\bP\d{7}[A-Z]\b|\+\d{8,15}\b", re.IGNORECASE)
 
-APP_TABLES = ("national_status_history", "checkin_links", "sms_opt_outs", "call_claims", "map_cells", "map_cell_changes", "console_sessions", "invitations", "audit_refused_calls", "welfare_events", "welfare_statuses", "roster_entries", "roster_points", "rosters", "assembly_points", "exposures", "exposure_runs", "crisis_area_parts", "crisis_versions", "crises", "audit_seals", "audit_events", "idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments", "sms_replies", "checkin_answers", "self_registrations", "campaign_recipients", "campaigns",
+APP_TABLES = ("national_status_history", "checkin_links", "sms_opt_outs", "call_claims", "map_cells", "map_cell_changes", "console_sessions", "invitations", "audit_refused_calls", "welfare_events", "welfare_statuses", "roster_entries", "roster_points", "rosters", "assembly_points", "exposures", "exposure_counts", "exposure_runs", "crisis_area_parts", "crisis_versions", "crises", "audit_seals", "audit_events", "idempotency_keys", "import_files", "outbox", "jobs", "location_reports", "next_of_kin", "deployments", "sms_replies", "checkin_answers", "self_registrations", "campaign_recipients", "campaigns",
               "nationals", "api_tokens", "users")
 
 

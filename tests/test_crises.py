@@ -387,35 +387,69 @@ def test_the_next_pages_of_a_list_carry_its_first_pages_counts(client, desk, coo
     assert again["total"] == again["counts"]["total"] == 2
 
 
-def test_a_lists_counts_are_shared_within_one_reach_and_counted_again_after_a_welfare_change(
+def test_a_lists_counts_are_the_runs_own_summed_over_the_callers_reach_until_an_erasure(
         client, desk, coordinator, make_user, db, celery_worker):
     """At 10M a first page counting its 1.7M-row list for every caller held the database (bench/load.py): the
-    callers of one reach share a list's counts for up to a minute (listing.shared_counts), and say when they
-    were counted; a welfare change in the crisis counts it again, and another reach never sees them."""
-    people = [register(client, desk, *destination(*DUBAI, 90, km * 1000), passport_number=f"P95100{n:02d}A")
-              for n, km in enumerate((2, 3, 4))]
+    run keeps its counts per jurisdiction and bucket (migration 0031), and a list sums those of the caller's
+    reach, counted when the run finished; an erasure takes the person out at once (the run's counts are then
+    counted live)."""
+    from registry.auth.models import User
+    from registry.crises import listing
+
+    places = ((2, "Dubai", []), (3, "Sharjah", ["disability"]), (4, "Dubai", []), (0.5, "Dubai", ["pregnant"]))
+    people = [register(client, desk, *destination(*DUBAI, 90, km * 1000), passport_number=f"P95100{n:02d}A",
+                       deployment={"city": city}, vulnerabilities=needs)
+              for n, (km, city, needs) in enumerate(places)]
     crisis = declare(client, coordinator, circle(*DUBAI, 1), zones=[10])
     path, query = f"{CRISES}/{crisis['id']}/exposure", {"purpose": "calls", "limit": 1}
     first = client.get(path, headers=coordinator, query_string=query).get_json()
-    assert first["total"] == 3 and first["counted_at"]
-    _, other = make_user("coordinator")
-    shared = client.get(path, headers=other, query_string=query).get_json()
-    assert (shared["counted_at"], shared["counts"]) == (first["counted_at"], first["counts"])
-    # Another filter is another list, counted on its own.
-    inside = client.get(path, headers=other, query_string={**query, "zone": "inside"}).get_json()
-    assert inside["total"] == inside["counts"]["total"] == 0
-    # Another reach: an embassy officer of Saudi Arabia is not given the coordinators' counts.
+    run = client.get(f"{CRISES}/{crisis['id']}", headers=coordinator).get_json()["latest_run"]
+    assert first["total"] == first["counts"]["total"] == 4 and first["counts"] == run["counts"]
+    assert first["counts"]["by_city"] == {"Dubai": 3, "Sharjah": 1} and count(db, "exposure_counts") >= 3
+    # Filters among the kept buckets: summed from them, each what counting the rows gives.
+    coordinator_user = db.session.scalars(select(User).where(User.role == "coordinator")).first()
+    run_id = uuid.UUID(run["id"])
+    for filters in ({}, {"zone": "ring"}, {"zone": "inside"}, {"ring_km": 10}, {"certainty": "high"},
+                    {"priority": 1}, {"priority": 2}, {"priority": 4}, {"city": "DUBAI"}, {"city": "sharjah"},
+                    {"zone": "ring", "city": "Dubai", "priority": 4}):
+        kept = listing.counts(coordinator_user, run_id, filters)
+        assert kept == listing._live_counts(coordinator_user, run_id, filters), filters
+    by_city = client.get(path, headers=coordinator, query_string={**query, "city": "dubai"}).get_json()
+    assert by_city["total"] == 3 and by_city["counted_at"] == first["counted_at"]
+    # Another reach: an embassy officer of Saudi Arabia is given none of them; one of the UAE all.
     _, saudi = make_user("embassy", ["SA"])
     theirs = client.get(path, headers=saudi, query_string=query).get_json()
     assert theirs["total"] == theirs["counts"]["total"] == 0 and theirs["items"] == []
-    # A welfare change: the next first page, whoever opens it, counts again.
+    _, emirates = make_user("embassy", ["AE"])
+    assert client.get(path, headers=emirates, query_string=query).get_json()["total"] == 4
+    # An erasure: the person leaves the list and its counts at once.
+    assert client.delete(f"/api/v1/nationals/{people[1]}", headers=desk).status_code == 204
+    after = client.get(path, headers=emirates, query_string=query).get_json()
+    assert after["total"] == after["counts"]["total"] == 3 and after["counted_at"] > first["counted_at"]
+    assert after["counts"]["by_city"] == {"Dubai": 3}
+
+
+def test_a_live_count_is_shared_within_one_reach_and_counted_again_after_a_welfare_change(
+        client, desk, coordinator, make_user, db, celery_worker):
+    """A welfare status filter is counted live (the run cannot keep it): shared by the callers of one reach for
+    up to a minute (listing.shared_counts), counted again at once after a welfare change in the crisis."""
+    people = [register(client, desk, *destination(*DUBAI, 90, km * 1000), passport_number=f"P95300{n:02d}A")
+              for n, km in enumerate((2, 3, 4))]
+    crisis = declare(client, coordinator, circle(*DUBAI, 1), zones=[10])
+    path = f"{CRISES}/{crisis['id']}/exposure"
+    query = {"purpose": "calls", "limit": 1, "welfare_status": "unknown"}
+    first = client.get(path, headers=coordinator, query_string=query).get_json()
+    assert first["total"] == 3
+    _, other = make_user("coordinator")
+    shared = client.get(path, headers=other, query_string=query).get_json()
+    assert (shared["counted_at"], shared["counts"]) == (first["counted_at"], first["counts"])
+    _, saudi = make_user("embassy", ["SA"])
+    assert client.get(path, headers=saudi, query_string=query).get_json()["total"] == 0
     answer = client.patch(f"{CRISES}/{crisis['id']}/welfare/{people[0]}", headers=coordinator,
                           json={"welfare_status": "safe"})
     assert answer.status_code == 200, answer.get_json()
-    after = client.get(path, headers=other, query_string={**query, "welfare_status": "unknown"}).get_json()
-    assert after["total"] == 2
-    recounted = client.get(path, headers=other, query_string=query).get_json()
-    assert recounted["counted_at"] > first["counted_at"] and recounted["total"] == 3
+    after = client.get(path, headers=other, query_string=query).get_json()
+    assert after["total"] == 2 and after["counted_at"] > first["counted_at"]
 
 
 def test_a_lists_counts_are_counted_when_redis_is_down(client, desk, coordinator, db, celery_worker):
@@ -432,6 +466,6 @@ def test_a_lists_counts_are_counted_when_redis_is_down(client, desk, coordinator
         scope.use_everything()
         run = services.run_for(services.get_crisis(uuid.UUID(crisis["id"])))
         user = db.session.scalars(select(User).where(User.role == "coordinator")).first()
-        found = listing.shared_counts(user, run.id, {})
-        again = listing.shared_counts(user, run.id, {})
+        found = listing.shared_counts(user, run.id, {"welfare_status": "unknown"})
+        again = listing.shared_counts(user, run.id, {"welfare_status": "unknown"})
     assert found["total"] == again["total"] == 2 and found["counted_at"] != again["counted_at"]

@@ -228,12 +228,20 @@ def _rows_sql(box_count: int):
     return text(_ROWS_SQL.replace("{zoned_insert}", _ZONED_INSERT).replace("{boxes}", boxes)
                 .replace("{priority}", PRIORITY_SQL))
 
-# The city from ``uq_deployments_current`` alone (it INCLUDEs the city, migration 0025): an index-only probe
-# per row, in the run's key order.
+# The run's counts by the buckets a list filters on, per jurisdiction (``ExposureCount``, migration 0031); the
+# city from ``uq_deployments_current`` alone (it INCLUDEs the city, migration 0025): an index-only probe per
+# row, in the run's key order.
+_KEEP_COUNTS_SQL = text("""
+INSERT INTO exposure_counts (run_id, jurisdiction_country, zone, ring_km, certainty, priority, city, n)
+SELECT :run_id, n.jurisdiction_country, e.zone, e.ring_km, e.certainty, e.priority, d.city, count(*)
+FROM exposures e JOIN nationals n ON n.id = e.national_id
+LEFT JOIN deployments d ON d.national_id = e.national_id AND d.is_current
+WHERE e.run_id = :run_id
+GROUP BY n.jurisdiction_country, e.zone, e.ring_km, e.certainty, e.priority, d.city
+""")
 _COUNTS_SQL = text("""
-SELECT e.zone, e.ring_km, e.certainty, d.city, count(*)
-FROM exposures e LEFT JOIN deployments d ON d.national_id = e.national_id AND d.is_current
-WHERE e.run_id = :run_id GROUP BY e.zone, e.ring_km, e.certainty, d.city
+SELECT zone, ring_km, certainty, city, sum(n)::bigint FROM exposure_counts WHERE run_id = :run_id
+GROUP BY zone, ring_km, certainty, city
 """)
 TOP_CITIES = 50
 
@@ -247,6 +255,7 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
                        params)
     db.session.execute(_PARTS_SQL, params)
     db.session.execute(text("DELETE FROM exposures WHERE run_id = :run_id"), {"run_id": run_id})
+    db.session.execute(text("DELETE FROM exposure_counts WHERE run_id = :run_id"), {"run_id": run_id})
     reach_m = (max(zones_km) if zones_km else 0.0) * 1000.0
     if circle is not None:
         db.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
@@ -254,7 +263,7 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
         db.session.execute(_CIRCLE_SQL, {
             "run_id": run_id, "lat": circle["center"]["lat"], "lon": circle["center"]["lon"],
             "radius_m": circle["radius_km"] * 1000.0, "reach_m": reach_m, "zones": zones_km})
-        return counts_of(run_id)
+        return _kept_counts(run_id)
     margin_deg = degrees(reach_m) + degrees(MAX_SEARCH_PRECISION_M)
     # Room for the hash tables of a run over a million nationals (this transaction only); no JIT: compiling
     # the statement's 150 expressions took longer than it saved (BENCH.md: 20-40% on these queries).
@@ -275,6 +284,12 @@ def compute(run_id: uuid.UUID, crisis_id: uuid.UUID, version: int, zones_km: lis
     db.session.execute(_rows_sql(len(boxes)), {
         **params, **box_params, "run_id": run_id, "reach_m": reach_m, "reach_deg": degrees(reach_m),
         "zones": zones_km})
+    return _kept_counts(run_id)
+
+
+def _kept_counts(run_id: uuid.UUID) -> dict:
+    """Write the run's counts per bucket (``_KEEP_COUNTS_SQL``) and return them summed (``counts_of``)."""
+    db.session.execute(_KEEP_COUNTS_SQL, {"run_id": run_id})
     return counts_of(run_id)
 
 
@@ -345,7 +360,8 @@ def degrees(metres: float) -> float:
 
 
 def counts_of(run_id: uuid.UUID, rows=None) -> dict:
-    """``{"inside", "ring", "total", "by_ring": {km: n}, "by_certainty": {…}}`` of a run's rows."""
+    """``{"inside", "ring", "total", "by_ring": {km: n}, "by_certainty": {…}}`` of a run's rows (its kept
+    counts)."""
     rows = rows if rows is not None else db.session.execute(_COUNTS_SQL, {"run_id": run_id}).all()
     return summarize(rows)
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, ForeignKeyConstraint,
-                        Identity, Index, Integer, SmallInteger, String, Text, Uuid, func)
+                        Identity, Index, Integer, SmallInteger, String, Text, Uuid, false, func)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -104,6 +104,9 @@ class ExposureRun(db.Model):
     job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(10), default="queued", server_default="queued")
     counts: Mapped[dict | None] = mapped_column(JSONB)
+    # Whether ``ExposureCount`` holds the run's counts whole (migration 0031): written by the run, taken away
+    # by an erasure of someone it listed.
+    counts_kept: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -141,6 +144,26 @@ class Exposure(db.Model):
     # national's vulnerabilities and age (1 medical or disability … 4 none; exposure.PRIORITY_SQL).
     household_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     priority: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class ExposureCount(db.Model):
+    """How many of a run's rows fall in one bucket of the filters a list counts by, per jurisdiction (a
+    caller's reach is made of jurisdictions), as of the run (migration 0031): written by the run, summed by
+    ``registry.crises.listing.counts``. Deleted with the rows of the runs an erasure touched."""
+
+    __tablename__ = "exposure_counts"
+    __table_args__ = (Index("ix_exposure_counts_run_id", "run_id"),)
+    __mapper_args__ = {"primary_key": ["run_id", "jurisdiction_country", "zone", "ring_km", "certainty", "priority",
+                                       "city"]}
+
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    jurisdiction_country: Mapped[str | None] = mapped_column(String(2))
+    zone: Mapped[str] = mapped_column(String(10))
+    ring_km: Mapped[float | None] = mapped_column(Float)
+    certainty: Mapped[str] = mapped_column(String(15))
+    priority: Mapped[int | None] = mapped_column(SmallInteger)
+    city: Mapped[str | None] = mapped_column(String(200))
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class WelfareStatus(db.Model):

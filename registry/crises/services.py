@@ -20,7 +20,7 @@ from sqlalchemy import cast, delete, func, select, text, update
 
 from registry.auth.reach import Reach
 from registry.crises import areas, exposure, listing
-from registry.crises.models import CallClaim, Crisis, CrisisVersion, Exposure, ExposureRun
+from registry.crises.models import CallClaim, Crisis, CrisisVersion, Exposure, ExposureCount, ExposureRun
 from registry.errors import NotFound, Unprocessable
 from registry.extensions import db, get_or_404
 from registry.jobs import services as jobs
@@ -218,6 +218,8 @@ def prune_superseded(grace_s: float = PRUNE_GRACE_S, batch: int = PRUNE_BATCH) -
             deleted += count
             if count < batch:
                 break
+        db.session.execute(delete(ExposureCount).where(ExposureCount.run_id == run_id))
+        db.session.commit()
     return deleted
 
 
@@ -244,6 +246,7 @@ def run_exposure(job) -> dict:
     circle = source if source.get("type") == "circle" and "center" in source and "radius_km" in source else None
     counts = exposure.compute(run.id, run.crisis_id, run.version, list(version.zones_km), circle)
     run.status, run.counts, run.finished_at = "succeeded", counts, datetime.now(timezone.utc)
+    run.counts_kept = True
     jobs.finish(job.id, {"run_id": str(run.id), "counts": counts})
     return counts
 
@@ -296,7 +299,12 @@ def crisis_out(crisis: Crisis, user) -> dict:
 
 @on_erasure
 def _forget_exposures(national_id: uuid.UUID) -> None:
-    """An erased national leaves every exposure list (the rows hold a location) and the hotline's claims."""
+    """An erased national leaves every exposure list (the rows hold a location) and the hotline's claims; the
+    runs that listed them lose their kept counts (which counted them), and their lists count live until the
+    next run."""
+    listed = select(Exposure.run_id).where(Exposure.national_id == national_id)
+    db.session.execute(update(ExposureRun).where(ExposureRun.id.in_(listed)).values(counts_kept=False))
+    db.session.execute(delete(ExposureCount).where(ExposureCount.run_id.in_(listed)))
     db.session.execute(delete(Exposure).where(Exposure.national_id == national_id))
     db.session.execute(delete(CallClaim).where(CallClaim.national_id == national_id))
 

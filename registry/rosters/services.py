@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, text
 
 from registry.auth.reach import Reach
 from registry.crises.exposure import degrees
-from registry.crises.models import CERTAINTIES, ZONES, CallClaim, Crisis, Exposure, ExposureRun
+from registry.crises.models import CERTAINTIES, ZONES, CallClaim, Crisis, Exposure, ExposureCount, ExposureRun
 from registry.crises.services import get_crisis, latest_run, version_of
 from registry.errors import NotFound, Unprocessable
 from registry.extensions import db, get_or_404
@@ -187,4 +187,5 @@ def purge_closed(older_than_days: int) -> list[uuid.UUID]:
     deleted += db.session.execute(delete(WelfareStatus).where(WelfareStatus.crisis_id.in_(crisis_ids))).rowcount
     deleted += db.session.execute(delete(CallClaim).where(CallClaim.crisis_id.in_(crisis_ids))).rowcount
     deleted += db.session.execute(delete(Exposure).where(Exposure.run_id.in_(runs))).rowcount
+    db.session.execute(delete(ExposureCount).where(ExposureCount.run_id.in_(runs)))
     return crisis_ids if deleted else []
