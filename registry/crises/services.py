@@ -17,8 +17,9 @@ from datetime import datetime, timezone
 import shapely
 from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape, to_shape
-from sqlalchemy import cast, delete, func, select, text, update
+from sqlalchemy import cast, delete, event, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from registry.auth.reach import Reach
 from registry.crises import areas, exposure, listing
@@ -33,6 +34,8 @@ from registry.pagination import Keyset, keyset_page, timestamp
 log = logging.getLogger(__name__)
 
 EXPOSURE_TASK = "crises.run_exposure"
+# Set by a run that succeeded, for its session's commit (``_analyze_after_commit``).
+_ANALYZE_KEY = "sagip_analyze_exposures"
 
 
 def _countries_geometry(codes: list[str]):
@@ -251,6 +254,7 @@ def run_exposure(job) -> dict:
     counts = exposure.compute(run.id, run.crisis_id, run.version, list(version.zones_km), circle)
     run.status, run.counts, run.finished_at = "succeeded", counts, datetime.now(timezone.utc)
     run.counts_kept = True
+    db.session.info[_ANALYZE_KEY] = True  # once committed (``_analyze_after_commit``)
     jobs.finish(job.id, {"run_id": str(run.id), "counts": counts})
     return counts
 
@@ -313,11 +317,23 @@ def _forget_exposures(national_id: uuid.UUID) -> None:
     db.session.execute(delete(CallClaim).where(CallClaim.national_id == national_id))
 
 
+@event.listens_for(Session, "after_commit")
+def _analyze_after_commit(session: Session) -> None:
+    if session.info.pop(_ANALYZE_KEY, False):
+        analyze_exposures()
+
+
+@event.listens_for(Session, "after_rollback")
+def _no_analysis_after_rollback(session: Session) -> None:
+    session.info.pop(_ANALYZE_KEY, None)
+
+
 def analyze_exposures() -> None:
     """Refresh the planner's statistics of ``exposures`` and ``exposure_counts`` (migration 0032), in a
-    transaction of its own: a new run's id is unknown to them until then, and its list's pages were planned for
-    a few rows (the whole run sorted per page, up to 95 s at 10M). A failure is logged, never raised: the run
-    has succeeded."""
+    transaction of its own, once a run committed (only then: a delivery that found its job run elsewhere does
+    nothing): a new run's id is unknown to them until then, and its list's pages were planned for a few rows
+    (the whole run sorted per page, up to 95 s at 10M). A failure is logged, never raised: the run has
+    succeeded."""
     try:
         with db.engine.begin() as conn:
             conn.execute(text("SELECT analyze_exposures()"))
