@@ -312,6 +312,22 @@ def test_search_posts_find_names_tolerantly_within_the_jurisdiction(app, client,
     assert search.details["filters"] == ["q"]
 
 
+def test_a_page_full_of_close_names_says_its_total_is_at_least_that(app, client, db, desk):
+    """Migration 0030: when the names close to the query fill the page, only they are counted; the page says
+    "at least", and a search whose matches are all counted does not."""
+    from registry.console.nationals.search import PAGE_SIZE
+
+    api = api_client(app)
+    for n in range(PAGE_SIZE + 1):
+        register(api, desk, None, None, host="AE", passport_number=f"P73{n:05d}A")
+    register(api, desk, None, None, host="AE", passport_number="P7399999A", given_names="Maria Lucia")
+    signed_in(client, db)
+    html = post_form(client, LIST, {"q": "maria luisa dela cruz"}, page=LIST).get_data(as_text=True)
+    assert f"Search results: at least {PAGE_SIZE + 1} people" in html and 'id="total-hint"' in html
+    html = post_form(client, LIST, {"q": "maria lucia dela cruz"}, page=LIST).get_data(as_text=True)
+    assert f"Search results: {PAGE_SIZE + 2} people" in html and 'id="total-hint"' not in html
+
+
 def test_a_passport_search_needs_a_purpose_beside_its_field(client, db, desk, app):
     register(api_client(app), desk, 25.2, 55.27, passport_number="P7300001A")
     signed_in(client, db, "embassy", ["AE"])
