@@ -25,6 +25,8 @@ only when a point fills up. bench/roster.py measures it against PostGIS KNN.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +37,29 @@ from registry.rosters.models import UNASSIGNED_REASONS
 EARTH_RADIUS_KM = 6371.0088
 REASON_CODES = {reason: code for code, reason in enumerate(UNASSIGNED_REASONS, start=1)}
 _WINDOW_MIN, _WINDOW_MAX = 64, 16384
+# A large roster's arithmetic and nearest-point queries are spread over this many threads (numpy's loops and
+# the KD-tree's queries release the GIL; while a worker assigns, PostgreSQL waits, so the machine's other
+# cores are idle). Below PARALLEL_FROM rows a thread costs more than it saves.
+THREADS = max(1, min(4, os.cpu_count() or 1))
+PARALLEL_FROM = 200_000
+
+
+def _in_parallel(work, n: int) -> None:
+    """``work(lo, hi)`` over ``range(n)`` cut into THREADS pieces run at once (one piece when small).
+    Each piece writes its own rows of the output, so the result is the serial one, bit for bit."""
+    pieces = THREADS if n >= PARALLEL_FROM else 1
+    bounds = np.linspace(0, n, pieces + 1).astype(int)
+    if pieces == 1:
+        work(0, n)
+        return
+    with ThreadPoolExecutor(max_workers=pieces, thread_name_prefix="roster-assign") as pool:
+        for done in [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+            done.result()
+
+
+def _workers(n: int) -> int:
+    """The KD-tree's ``workers`` for ``n`` queries."""
+    return THREADS if n >= PARALLEL_FROM else 1
 
 
 @dataclass
@@ -74,9 +99,30 @@ class Assignment:
 
 
 def unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    lon_r, lat_r = np.radians(lon), np.radians(lat)
-    cos_lat = np.cos(lat_r)
-    return np.column_stack((cos_lat * np.cos(lon_r), cos_lat * np.sin(lon_r), np.sin(lat_r)))
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    out = np.empty((len(lon), 3))
+
+    def piece(lo: int, hi: int) -> None:
+        lon_r, lat_r = np.radians(lon[lo:hi]), np.radians(lat[lo:hi])
+        cos_lat = np.cos(lat_r)
+        out[lo:hi, 0] = cos_lat * np.cos(lon_r)
+        out[lo:hi, 1] = cos_lat * np.sin(lon_r)
+        out[lo:hi, 2] = np.sin(lat_r)
+
+    _in_parallel(piece, len(lon))
+    return out
+
+
+def _chord_km_between(a: np.ndarray, a_rows: np.ndarray, b: np.ndarray, b_rows: np.ndarray) -> np.ndarray:
+    """Great-circle km between unit vectors ``a[a_rows]`` and ``b[b_rows]``, through their chord (the rows
+    are gathered piece by piece, in the threads)."""
+    out = np.empty(len(a_rows))
+
+    def piece(lo: int, hi: int) -> None:
+        out[lo:hi] = chord_to_km(np.linalg.norm(a[a_rows[lo:hi]] - b[b_rows[lo:hi]], axis=1))
+
+    _in_parallel(piece, len(a_rows))
+    return out
 
 
 def chord_to_km(chord):
@@ -122,7 +168,7 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
     # alone is its household's centroid (most households: computed only for the others).
     member_offset = np.zeros(n)
     shared = np.flatnonzero(located & (sizes[household_of] > 1))
-    member_offset[shared] = chord_to_km(np.linalg.norm(vectors[shared] - centroids[household_of[shared]], axis=1))
+    member_offset[shared] = _chord_km_between(vectors, shared, centroids, household_of[shared])
     h_radius = np.maximum.reduceat(member_offset, starts) if n else member_offset
 
     order = _priority_order(key[starts], h_priority, h_zone, h_distance)
@@ -143,7 +189,8 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
     # Not placed: nothing in reach at all, or everything in reach was full.
     unplaced = np.flatnonzero((h_point < 0) & (h_reason == 0))
     if len(unplaced):
-        nearest_km = chord_to_km(cKDTree(point_vectors).query(centroids[unplaced], k=1)[0])
+        nearest_km = chord_to_km(cKDTree(point_vectors).query(centroids[unplaced], k=1,
+                                                              workers=_workers(len(unplaced)))[0])
         beyond = nearest_km + h_radius[unplaced] > max_distance_km
         h_reason[unplaced] = np.where(beyond, REASON_CODES["beyond_max_distance"],
                                       REASON_CODES["no_capacity_in_reach"])
@@ -157,11 +204,11 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
     seat = np.where(placed, h_first_seat[household_of] + within, 0)
     distance = np.full(n, np.nan)
     if placed.any():
-        chosen = np.flatnonzero(placed)
-        from_vectors = vectors[chosen]
-        unknown = ~located[chosen]
-        from_vectors[unknown] = centroids[household_of[chosen[unknown]]]
-        distance[chosen] = chord_to_km(np.linalg.norm(from_vectors - point_vectors[point[chosen]], axis=1))
+        # From the member, or from the household's centre for a member whose place is unknown.
+        chosen = np.flatnonzero(placed & located)
+        distance[chosen] = _chord_km_between(vectors, chosen, point_vectors, point[chosen])
+        chosen = np.flatnonzero(placed & ~located)
+        distance[chosen] = _chord_km_between(centroids, household_of[chosen], point_vectors, point[chosen])
     # Households in order, members in their household's order: a running count of members before each.
     first_rank = np.empty(n_households, dtype=np.int64)
     first_rank[order] = np.cumsum(sizes[order]) - sizes[order]
@@ -243,7 +290,8 @@ def _place(queue, centroids, radius, sizes, point_vectors, remaining, max_distan
 
 def _nearest_open(open_points, centroids, radius, max_chord, max_distance_km):
     """(the nearest open point or -1, whether it is in reach of every member) of each household."""
-    chord, found = open_points.tree.query(centroids, k=1, distance_upper_bound=max_chord)
+    chord, found = open_points.tree.query(centroids, k=1, distance_upper_bound=max_chord,
+                                          workers=_workers(len(centroids)))
     within = found < len(open_points.index)
     nearest = np.where(within, open_points.index[np.minimum(found, len(open_points.index) - 1)], -1)
     # The nearest open point out of reach means every open point is: the household stays unplaced.
@@ -309,7 +357,9 @@ def _vehicles(order, h_point, sizes, n_points, vehicle_capacity):
     placed = order[h_point[order] >= 0]
     if not len(placed):
         return h_vehicle, h_first_seat, vehicles
-    by_point = placed[np.argsort(h_point[placed], kind="stable")]  # per point, still in priority order
+    # Per point, still in priority order: a stable sort, numpy's radix sort when the point fits 16 bits.
+    wanted = h_point[placed].astype(np.int16 if n_points <= np.iinfo(np.int16).max else np.int64)
+    by_point = placed[np.argsort(wanted, kind="stable")]
     points = h_point[by_point]
     size = sizes[by_point].astype(np.int64)
     total = np.cumsum(size)
