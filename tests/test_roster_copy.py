@@ -1,0 +1,110 @@
+"""The roster's read: ``copy_out`` reads a COPY from libpq directly; it must give what psycopg's ``Copy`` gives
+and fail as psycopg fails (the job runner tells a lost database from a real error by psycopg's classes)."""
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from registry.extensions import database_unreachable
+from registry.rosters.build import copy_out
+from tests.conftest import owner_connection
+
+ROWS = "COPY (SELECT g, md5(g::text), g * 0.5 FROM generate_series(1, 20000) g) TO STDOUT"
+
+
+def _psycopg_copy(conn, statement: str) -> bytes:
+    data = bytearray()
+    with conn.cursor().copy(statement) as copy:
+        for block in copy:
+            data += block
+    return bytes(data)
+
+
+@pytest.mark.parametrize("statement", [ROWS, ROWS + " (FORMAT BINARY)",
+                                       "COPY (SELECT 1 WHERE false) TO STDOUT"])
+def test_copy_out_gives_the_bytes_psycopg_gives(db, statement):
+    with owner_connection() as conn:
+        expected = _psycopg_copy(conn, statement)
+        assert bytes(copy_out(conn, statement)) == expected
+        assert conn.execute("SELECT 42").fetchone() == (42,)  # the connection as a finished statement leaves it
+    if statement == ROWS:
+        assert len(expected.splitlines()) == 20000
+
+
+@pytest.mark.parametrize("statement, error", [
+    ("COPY (SELECT 1 / (g - 5000) FROM generate_series(1, 10000) g) TO STDOUT", psycopg.errors.DivisionByZero),
+    ("COPY (SELECT * FROM no_such_table) TO STDOUT", psycopg.errors.UndefinedTable),
+    ("SELECT 1", psycopg.DatabaseError),
+])
+def test_copy_out_raises_psycopgs_error_and_leaves_the_connection_usable(db, statement, error):
+    with owner_connection() as conn:
+        with pytest.raises(error) as raised:
+            copy_out(conn, statement)
+        assert not database_unreachable(raised.value)
+        conn.rollback()
+        assert conn.execute("SELECT 42").fetchone() == (42,)
+
+
+def test_a_server_gone_mid_copy_is_the_database_going_away(db):
+    """A backend ended mid-read (as a restart ends it) raises what the runner retries, not a real failure."""
+    with owner_connection() as conn, owner_connection() as killer:
+        pid = conn.info.backend_pid
+
+        def kill():
+            killer.execute("SELECT pg_sleep(0.3)")
+            killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+        thread = threading.Thread(target=kill)
+        thread.start()
+        with pytest.raises(psycopg.OperationalError) as raised:
+            copy_out(conn, "COPY (SELECT g, pg_sleep(0.001) FROM generate_series(1, 100000) g) TO STDOUT")
+        thread.join()
+        assert database_unreachable(raised.value)
+
+
+def test_entries_written_in_chunks_by_two_connections_are_every_entry_once(db, monkeypatch):
+    """``write_entries`` cuts a large roster into two ranges (two connections) sent a chunk at a time from
+    reused buffers: small sizes here put many chunk edges, both streams and every kind of record in play;
+    what the table holds afterwards is each member's entry, field for field."""
+    import uuid
+
+    import numpy as np
+
+    from registry.auth import scope
+    from registry.rosters import build
+    from registry.rosters.assign import Assignment, REASON_CODES
+
+    monkeypatch.setattr(build, "CHUNK_ROWS", 97)
+    monkeypatch.setattr(build, "PARALLEL_FROM_ROWS", 500)
+    rng = np.random.default_rng(7)
+    n, points = 2_000, [uuid.uuid4() for _ in range(3)]
+    ids = np.zeros(n, dtype=[("national_id", "V16"), ("household_id", "V16")])
+    ids["national_id"] = [np.void(uuid.uuid4().bytes) for _ in range(n)]
+    point = rng.integers(-1, len(points), n)
+    placed = point >= 0
+    reason = np.where(placed, 0, rng.choice(list(REASON_CODES.values()), n)).astype(np.int16)
+    result = Assignment(point=point, vehicle=np.where(placed, rng.integers(1, 9, n), 0),
+                        seat=np.where(placed, rng.integers(1, 40, n), 0),
+                        distance_to_point_km=np.where(placed, rng.random(n) * 100, np.nan), reason=reason,
+                        rank=rng.permutation(n), priority=rng.integers(1, 5, n).astype(np.int16),
+                        assigned_per_point=np.zeros(3, np.int64), vehicles_per_point=np.zeros(3, np.int64))
+    order = np.argsort(np.ascontiguousarray(ids["national_id"]).view("S16"), kind="stable")
+    roster_id = uuid.uuid4()
+    build.write_entries(db.engine, scope.everything_statement(), roster_id, ids, result, points, order)
+
+    with owner_connection() as conn:
+        rows = {r[0]: r[1:] for r in conn.execute(
+            "SELECT national_id, priority, rank, assembly_point_id, vehicle, seat, distance_to_point_km, "
+            "unassigned_reason FROM roster_entries WHERE roster_id = %s", (roster_id,))}
+    assert len(rows) == n
+    reasons = {code: name for name, code in REASON_CODES.items()}
+    for i in range(n):
+        got = rows[uuid.UUID(bytes=ids["national_id"][i].tobytes())]
+        if placed[i]:
+            expected = (int(result.priority[i]), int(result.rank[i]), points[point[i]], int(result.vehicle[i]),
+                        int(result.seat[i]), round(float(result.distance_to_point_km[i]), 3), None)
+        else:
+            expected = (int(result.priority[i]), int(result.rank[i]), None, None, None, None, reasons[int(reason[i])])
+        assert got == expected, i
