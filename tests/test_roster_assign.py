@@ -112,3 +112,20 @@ def test_the_priority_order_breaks_ties_by_household_id(ids):
     keys = np.column_stack([high, low])
     expected = np.lexsort((low, high, distance, zone, priority))
     assert (_priority_order(keys, priority, zone, distance) == expected).all()
+
+
+def test_threads_and_an_output_order_change_nothing_but_the_order(monkeypatch):
+    """A large roster's arithmetic runs in threads and its per-member arrays come out in the order asked for
+    (build asks for national id order): the same roster as one thread in the members' own order."""
+    from registry.rosters import assign as assign_module
+    members, points = random_roster(3000, 40, 11, capacity_scale=0.6)
+    alone = assign(members, points, vehicle_capacity=10, max_distance_km=120)
+    monkeypatch.setattr(assign_module, "THREADS", 3)
+    monkeypatch.setattr(assign_module, "PARALLEL_FROM", 50)
+    order = np.random.default_rng(5).permutation(3000)
+    threaded = assign(members, points, vehicle_capacity=10, max_distance_km=120, output_order=order)
+    for name in ("point", "vehicle", "seat", "distance_to_point_km", "reason", "rank", "priority"):
+        assert np.array_equal(getattr(alone, name)[order], getattr(threaded, name), equal_nan=True), name
+    assert np.array_equal(alone.assigned_per_point, threaded.assigned_per_point)
+    assert np.array_equal(alone.vehicles_per_point, threaded.vehicles_per_point)
+    assert (alone.point >= 0).sum() > 1000 and (alone.point < 0).any()

@@ -90,9 +90,8 @@ def test_entries_written_in_chunks_by_two_connections_are_every_entry_once(db, m
                         distance_to_point_km=np.where(placed, rng.random(n) * 100, np.nan), reason=reason,
                         rank=rng.permutation(n), priority=rng.integers(1, 5, n).astype(np.int16),
                         assigned_per_point=np.zeros(3, np.int64), vehicles_per_point=np.zeros(3, np.int64))
-    order = np.argsort(np.ascontiguousarray(ids["national_id"]).view("S16"), kind="stable")
     roster_id = uuid.uuid4()
-    build.write_entries(db.engine, scope.everything_statement(), roster_id, ids, result, points, order)
+    build.write_entries(db.engine, scope.everything_statement(), roster_id, ids["national_id"], result, points)
 
     with owner_connection() as conn:
         rows = {r[0]: r[1:] for r in conn.execute(

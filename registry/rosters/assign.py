@@ -140,7 +140,10 @@ def great_circle_km(lon1, lat1, lon2, lat2):
     return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
-def assign(members: Members, points: Points, *, vehicle_capacity: int, max_distance_km: float) -> Assignment:
+def assign(members: Members, points: Points, *, vehicle_capacity: int, max_distance_km: float,
+           output_order: np.ndarray | None = None) -> Assignment:
+    """Place ``members``. The per-member arrays of the result follow ``output_order`` (member indices:
+    ``build`` asks for national id order, the order its entries are written in) or the members' own."""
     n = len(members.priority)
     n_points = len(points.capacity)
     # ---- households
@@ -197,25 +200,27 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
 
     h_vehicle, h_first_seat, vehicles_per_point = _vehicles(order, h_point, sizes, n_points, vehicle_capacity)
 
-    # ---- back to members
-    point = h_point[household_of]
+    # ---- back to members, in the order asked for (one gather per column, not two)
+    wanted = np.arange(n) if output_order is None else np.asarray(output_order)
+    household = household_of[wanted]
+    point = h_point[household]
     placed = point >= 0
-    within = np.arange(n) - starts[household_of]
-    seat = np.where(placed, h_first_seat[household_of] + within, 0)
-    distance = np.full(n, np.nan)
+    within = wanted - starts[household]
+    seat = np.where(placed, h_first_seat[household] + within, 0)
+    distance = np.full(len(wanted), np.nan)
     if placed.any():
         # From the member, or from the household's centre for a member whose place is unknown.
-        chosen = np.flatnonzero(placed & located)
-        distance[chosen] = _chord_km_between(vectors, chosen, point_vectors, point[chosen])
-        chosen = np.flatnonzero(placed & ~located)
-        distance[chosen] = _chord_km_between(centroids, household_of[chosen], point_vectors, point[chosen])
+        chosen = np.flatnonzero(placed & located[wanted])
+        distance[chosen] = _chord_km_between(vectors, wanted[chosen], point_vectors, point[chosen])
+        chosen = np.flatnonzero(placed & ~located[wanted])
+        distance[chosen] = _chord_km_between(centroids, household[chosen], point_vectors, point[chosen])
     # Households in order, members in their household's order: a running count of members before each.
     first_rank = np.empty(n_households, dtype=np.int64)
     first_rank[order] = np.cumsum(sizes[order]) - sizes[order]
-    rank = first_rank[household_of] + within
+    rank = first_rank[household] + within
     assigned_per_point = np.bincount(point[placed], minlength=n_points) if n_points else np.zeros(0, np.int64)
-    return Assignment(point=point, vehicle=h_vehicle[household_of], seat=seat, distance_to_point_km=distance,
-                      reason=h_reason[household_of], rank=rank, priority=h_priority[household_of],
+    return Assignment(point=point, vehicle=h_vehicle[household], seat=seat, distance_to_point_km=distance,
+                      reason=h_reason[household], rank=rank, priority=h_priority[household],
                       assigned_per_point=assigned_per_point, vehicles_per_point=vehicles_per_point)
 
 

@@ -172,10 +172,10 @@ PARALLEL_FROM_ROWS = 100_000
 CHUNK_ROWS = 65_536  # rows built and sent at a time: about 6 MB, reused (see write_entries)
 
 
-def write_entries(engine, scope: tuple, roster_id: uuid.UUID, ids: np.ndarray, result: assign.Assignment,
-                  point_ids: list[uuid.UUID], order: np.ndarray) -> None:
-    """COPY one entry per member (``order``: the members by national id), committed on connections of their
-    own (see ``build``).
+def write_entries(engine, scope: tuple, roster_id: uuid.UUID, national_ids: np.ndarray, result: assign.Assignment,
+                  point_ids: list[uuid.UUID]) -> None:
+    """COPY one entry per member, committed on connections of their own (see ``build``): ``national_ids``
+    (16-byte values) and ``result``'s per-member arrays in the same order, the order they are written in.
 
     Rows go in national id order, so the primary key grows at its right edge (half the time of random
     order); a large roster is cut into two ranges of ids written by two connections at once (PostgreSQL
@@ -187,12 +187,11 @@ def write_entries(engine, scope: tuple, roster_id: uuid.UUID, ids: np.ndarray, r
     parses one chunk while the next is gathered. Building every record first (a gigabyte at 10M rows,
     and its copy as bytes) kept PostgreSQL idle for seconds, most of them the kernel handing out pages.
     """
-    national_ids = ids["national_id"]
     per_member = ("point", "vehicle", "seat", "distance_to_point_km", "reason", "rank", "priority")
     columns = {name: getattr(result, name) for name in per_member}
     point_bytes = np.array([p.bytes for p in point_ids] or [b"\x00" * 16], dtype="V16")
-    streams = 2 if len(order) >= PARALLEL_FROM_ROWS else 1
-    bounds = np.linspace(0, len(order), streams + 1).astype(int)
+    streams = 2 if len(national_ids) >= PARALLEL_FROM_ROWS else 1
+    bounds = np.linspace(0, len(national_ids), streams + 1).astype(int)
 
     def write_range(lo: int, hi: int) -> None:
         records = _Records(roster_id, min(CHUNK_ROWS, max(hi - lo, 1)))
@@ -202,15 +201,15 @@ def write_entries(engine, scope: tuple, roster_id: uuid.UUID, ids: np.ndarray, r
             with cursor.copy(_COPY_ENTRIES) as copy:
                 copy.write(_SIGNATURE)
                 for start in range(lo, hi, CHUNK_ROWS):
-                    members = order[start:min(start + CHUNK_ROWS, hi)]
-                    for block in records.blocks(national_ids[members],
-                                                {name: column[members] for name, column in columns.items()},
+                    chunk = slice(start, min(start + CHUNK_ROWS, hi))
+                    for block in records.blocks(national_ids[chunk],
+                                                {name: column[chunk] for name, column in columns.items()},
                                                 point_bytes):
                         copy.write(block)
                 copy.write(_TRAILER)
 
     if streams == 1:
-        write_range(0, len(order))
+        write_range(0, len(national_ids))
         return
     with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="roster-copy") as pool:
         for done in [pool.submit(write_range, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
@@ -334,15 +333,17 @@ def build(job) -> dict:
     read_s = time.perf_counter() - started
     jobs.set_progress(job.id, 0.3)
     started = time.perf_counter()
+    # Per-member results come out in national id order: the order the entries are written in.
     result = assign.assign(members, assign.Points(
         lon=np.array([p.lon for p in points], dtype=np.float64), lat=np.array([p.lat for p in points], dtype=np.float64),
         capacity=np.array([p.capacity for p in points], dtype=np.int64)),
-        vehicle_capacity=params["vehicle_capacity"], max_distance_km=params["max_distance_km"])
+        vehicle_capacity=params["vehicle_capacity"], max_distance_km=params["max_distance_km"],
+        output_order=by_national)
     assign_s = time.perf_counter() - started
     jobs.set_progress(job.id, 0.6)
     started = time.perf_counter()
-    write_entries(db.engine, scope.everything_statement(), roster.id, ids, result, [p.id for p in points],
-                  by_national)
+    write_entries(db.engine, scope.everything_statement(), roster.id, ids["national_id"][by_national], result,
+                  [p.id for p in points])
     write_s = time.perf_counter() - started
     by_name = sorted(range(len(points)), key=lambda i: (points[i].name.casefold(), str(points[i].id)))
     position = {index: place for place, index in enumerate(by_name)}
