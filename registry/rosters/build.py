@@ -58,8 +58,8 @@ _COPY_ENTRIES = (f"COPY roster_entries ({', '.join(_ENTRY_COLUMNS)}) FROM STDIN 
 
 
 def read_members(cursor, run_id: uuid.UUID, params: dict) -> tuple[np.ndarray, assign.Members, np.ndarray]:
-    """(national and household ids as 16-byte values, the members for ``assign``, the members' order by
-    national id) of the roster's chosen rows, members of a household consecutive and in national id order."""
+    """(the national ids by national id, as 16-byte values; the members for ``assign``, a household's
+    consecutive and in national id order; the members' order by national id) of the roster's chosen rows."""
     statement = _MEMBERS_SQL.format(
         run_id=sql.Literal(str(run_id)), zones=sql.Literal(list(params["zones"])),
         certainties=sql.Literal(list(params["certainties"])), max_ring_km=sql.Literal(params.get("max_ring_km")))
@@ -67,16 +67,24 @@ def read_members(cursor, run_id: uuid.UUID, params: dict) -> tuple[np.ndarray, a
     body = memoryview(data)[len(_SIGNATURE):len(data) - len(_TRAILER)] if len(data) > len(_SIGNATURE) else b""
     rows = np.frombuffer(body, dtype=_MEMBER)
     by_household, by_national = _orders(rows["household_id"], rows["national_id"])
-    rows = rows[by_household]
     # by_national orders the rows as read; the same rows as members are where by_household put them.
     member_of_row = np.empty(len(rows), dtype=np.int64)
     member_of_row[by_household] = np.arange(len(rows))
+    # Each column gathered on its own (in threads: numpy's gathers release the GIL), not whole records.
+    gathers = {"household_key": lambda: _keys(rows["household_id"][by_household]),
+               "priority": lambda: rows["priority"][by_household].astype(np.int16),
+               "national_ids": lambda: rows["national_id"][by_national],
+               "order": lambda: member_of_row[by_national]}
+    gathers.update({name: (lambda name=name: rows[name][by_household].astype(np.float64))
+                    for name in ("zone_rank", "distance_km", "lon", "lat")})
+    with ThreadPoolExecutor(max_workers=assign.THREADS if len(rows) >= assign.PARALLEL_FROM else 1,
+                            thread_name_prefix="roster-read") as pool:
+        got = dict(zip(gathers, pool.map(lambda gather: gather(), gathers.values())))
     members = assign.Members(
-        household_key=_keys(rows["household_id"]), priority=rows["priority"].astype(np.int16),
-        zone_rank=rows["zone_rank"].astype(np.float64), distance_km=rows["distance_km"].astype(np.float64),
-        lon=rows["lon"].astype(np.float64), lat=rows["lat"].astype(np.float64),
-        located=~np.isnan(rows["lon"]) & ~np.isnan(rows["lat"]))
-    return rows[["national_id", "household_id"]], members, member_of_row[by_national]
+        household_key=got["household_key"], priority=got["priority"], zone_rank=got["zone_rank"],
+        distance_km=got["distance_km"], lon=got["lon"], lat=got["lat"],
+        located=~np.isnan(got["lon"]) & ~np.isnan(got["lat"]))
+    return got["national_ids"], members, got["order"]
 
 
 def copy_out(connection: psycopg.Connection, statement: str) -> bytearray:
@@ -329,7 +337,7 @@ def build(job) -> dict:
     points = db.session.execute(_POINTS_SQL, {"ids": [uuid.UUID(p) for p in params["assembly_point_ids"]]}).all()
     cursor = db.session.connection().connection.driver_connection.cursor()
     started = time.perf_counter()
-    ids, members, by_national = read_members(cursor, roster.run_id, params)
+    national_ids, members, by_national = read_members(cursor, roster.run_id, params)
     read_s = time.perf_counter() - started
     jobs.set_progress(job.id, 0.3)
     started = time.perf_counter()
@@ -342,8 +350,7 @@ def build(job) -> dict:
     assign_s = time.perf_counter() - started
     jobs.set_progress(job.id, 0.6)
     started = time.perf_counter()
-    write_entries(db.engine, scope.everything_statement(), roster.id, ids["national_id"][by_national], result,
-                  [p.id for p in points])
+    write_entries(db.engine, scope.everything_statement(), roster.id, national_ids, result, [p.id for p in points])
     write_s = time.perf_counter() - started
     by_name = sorted(range(len(points)), key=lambda i: (points[i].name.casefold(), str(points[i].id)))
     position = {index: place for place, index in enumerate(by_name)}
