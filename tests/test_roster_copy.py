@@ -107,3 +107,34 @@ def test_entries_written_in_chunks_by_two_connections_are_every_entry_once(db, m
         else:
             expected = (int(result.priority[i]), int(result.rank[i]), None, None, None, None, reasons[int(reason[i])])
         assert got == expected, i
+
+
+@pytest.mark.parametrize("ids", ["random", "nationals sharing their first half", "households sharing their first half"])
+def test_the_reads_orders_are_the_ids_byte_orders(monkeypatch, ids):
+    """``_orders`` on COPYed records: by national id, and by household then national id, as the ids' bytes
+    sort (the two sorts in threads here; ids sharing their first 8 bytes take the slow, exact path)."""
+    import uuid
+
+    import numpy as np
+
+    from registry.rosters import assign, build
+
+    monkeypatch.setattr(assign, "PARALLEL_FROM", 10)
+    rng = np.random.default_rng(3)
+    n = 3000
+    household_of = np.repeat(np.arange(n), rng.integers(1, 5, n))[:n]
+    households = [uuid.UUID(bytes=rng.bytes(16)).bytes for _ in range(n)]
+    nationals = [rng.bytes(16) for _ in range(n)]
+    if ids == "nationals sharing their first half":
+        nationals[1::2] = [nationals[i][:8] + rng.bytes(8) for i in range(0, n - 1, 2)]
+    if ids == "households sharing their first half":
+        households[1::2] = [households[i][:8] + rng.bytes(8) for i in range(0, n - 1, 2)]
+    rows = np.zeros(n, dtype=build._MEMBER)
+    rows["national_id"] = [np.void(b) for b in nationals]
+    rows["household_id"] = [np.void(households[h]) for h in household_of]
+    rows = rows[rng.permutation(n)]  # as a sequential scan gives them: in no order
+    by_household, by_national = build._orders(rows)
+    national_bytes = [bytes(v) for v in rows["national_id"]]
+    household_bytes = [bytes(v) for v in rows["household_id"]]
+    assert by_national.tolist() == sorted(range(n), key=lambda i: national_bytes[i])
+    assert by_household.tolist() == sorted(range(n), key=lambda i: (household_bytes[i], national_bytes[i]))

@@ -66,12 +66,12 @@ def read_members(cursor, run_id: uuid.UUID, params: dict) -> tuple[np.ndarray, a
     data = copy_out(cursor.connection, statement.as_string(cursor.connection))
     body = memoryview(data)[len(_SIGNATURE):len(data) - len(_TRAILER)] if len(data) > len(_SIGNATURE) else b""
     rows = np.frombuffer(body, dtype=_MEMBER)
-    by_household, by_national = _orders(rows["household_id"], rows["national_id"])
+    by_household, by_national = _orders(rows)
     # by_national orders the rows as read; the same rows as members are where by_household put them.
     member_of_row = np.empty(len(rows), dtype=np.int64)
     member_of_row[by_household] = np.arange(len(rows))
     # Each column gathered on its own (in threads: numpy's gathers release the GIL), not whole records.
-    gathers = {"household_key": lambda: _keys(rows["household_id"][by_household]),
+    gathers = {"household_key": lambda: _household_keys(rows, by_household),
                "priority": lambda: rows["priority"][by_household].astype(np.int16),
                "national_ids": lambda: rows["national_id"][by_national],
                "order": lambda: member_of_row[by_national]}
@@ -139,28 +139,55 @@ def _raise_for(pgconn, result, connection, ok=None) -> None:
     raise psycopg.errors.error_from_result(result, encoding=connection.info.encoding)
 
 
-def _orders(households: np.ndarray, nationals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+# The ids' halves as big-endian integers, read in place from the COPYed records (a view, no copy): an id's
+# first 8 bytes as an unsigned integer sort as the id's bytes do.
+_ID_HALVES = np.dtype({
+    "names": ["national_high", "national_low", "household_high", "household_low"], "formats": [">u8"] * 4,
+    "offsets": [_MEMBER.fields["national_id"][1], _MEMBER.fields["national_id"][1] + 8,
+                _MEMBER.fields["household_id"][1], _MEMBER.fields["household_id"][1] + 8],
+    "itemsize": _MEMBER.itemsize})
+
+
+def _orders(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the permutation grouping rows by household, then national id; the one sorting them by national id).
 
-    Ids sort as their bytes. Both sorts are of the ids' first 8 bytes as integers (a quicksort by national,
-    then a stable sort by household: four times faster than sorting the 16-byte values); two ids sharing
-    their first 8 bytes (never seen with random ids, but possible) make them sort all 16 bytes instead.
+    Ids sort as their bytes; both sorts are of the ids' first 8 bytes as integers (four times faster than
+    sorting the 16-byte values), and run at once, in two threads: the rows by national, and by household
+    with their members in no particular order yet. Members are then put in national order within their
+    household by one more sort, on (household's place, national's place): a nearly sorted array, which
+    numpy's stable sort (timsort) takes in about one pass. Two ids sharing their first 8 bytes (never seen
+    with random ids, but possible) make them sort all 16 bytes instead.
     """
-    national_halves, household_halves = _keys(nationals), _keys(households)
-    by_national = np.argsort(national_halves[:, 0])
-    if _ties(national_halves, by_national):
-        by_national = _byte_order(nationals)
-    by_household = by_national[np.argsort(household_halves[by_national, 0], kind="stable")]
-    if _ties(household_halves, by_household):
-        by_household = _byte_order(households, nationals)
-    return by_household, by_national
+    halves = rows.view(_ID_HALVES)
+    national, household = halves["national_high"].astype(np.uint64), halves["household_high"].astype(np.uint64)
+    with ThreadPoolExecutor(max_workers=2 if len(rows) >= assign.PARALLEL_FROM else 1,
+                            thread_name_prefix="roster-sort") as pool:
+        by_national = pool.submit(np.argsort, national)
+        grouped = np.argsort(household)
+        by_national = by_national.result()
+    if _ties(national, halves["national_low"], by_national):
+        by_national = _byte_order(rows["national_id"])
+    if not len(rows):
+        return grouped, by_national
+    # A household is a run of equal ids (both halves) in ``grouped``; two households sharing their first
+    # half show as two runs next to each other with the same first half.
+    high, low = household[grouped], halves["household_low"][grouped]
+    boundary = (high[1:] != high[:-1]) | (low[1:] != low[:-1])
+    starts = np.flatnonzero(np.r_[True, boundary])
+    if bool((high[starts[1:]] == high[starts[:-1]]).any()):
+        return _byte_order(rows["household_id"], rows["national_id"]), by_national
+    place = np.empty(len(rows), dtype=np.int64)
+    place[by_national] = np.arange(len(rows))
+    group = np.cumsum(np.r_[False, boundary], dtype=np.int64)
+    return grouped[np.argsort(group * len(rows) + place[grouped], kind="stable")], by_national
 
 
-def _ties(halves: np.ndarray, order: np.ndarray) -> bool:
-    """Whether two different ids, next to each other in this order, share their first half."""
-    first = halves[order, 0]
+def _ties(high: np.ndarray, low: np.ndarray, order: np.ndarray) -> bool:
+    """Whether two different ids (halves ``high`` and ``low``), next to each other in this order, share
+    their first half."""
+    first = high[order]
     same = np.flatnonzero(first[1:] == first[:-1])
-    return bool(len(same)) and bool((halves[order[same], 1] != halves[order[same + 1], 1]).any())
+    return bool(len(same)) and bool((low[order[same]] != low[order[same + 1]]).any())
 
 
 def _byte_order(*columns: np.ndarray) -> np.ndarray:
@@ -171,9 +198,13 @@ def _byte_order(*columns: np.ndarray) -> np.ndarray:
     return np.argsort(joined.view(f"S{16 * len(columns)}").ravel(), kind="stable")
 
 
-def _keys(uuids: np.ndarray) -> np.ndarray:
-    """16-byte ids as (n, 2) unsigned integers that sort like the ids."""
-    return np.ascontiguousarray(uuids).view(">u8").reshape(-1, 2).astype(np.uint64)
+def _household_keys(rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The household ids of ``rows[order]`` as (n, 2) unsigned integers that sort like the ids."""
+    halves = rows.view(_ID_HALVES)
+    keys = np.empty((len(order), 2), dtype=np.uint64)
+    keys[:, 0] = halves["household_high"][order]
+    keys[:, 1] = halves["household_low"][order]
+    return keys
 
 
 PARALLEL_FROM_ROWS = 100_000
