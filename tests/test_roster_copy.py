@@ -1,5 +1,7 @@
-"""The roster's read: ``copy_out`` reads a COPY from libpq directly; it must give what psycopg's ``Copy`` gives
-and fail as psycopg fails (the job runner tells a lost database from a real error by psycopg's classes)."""
+"""The roster's COPYs (registry/rosters/build.py). The read: ``copy_out`` reads a COPY from libpq directly; it
+must give what psycopg's ``Copy`` gives and fail as psycopg fails (the job runner tells a lost database from a
+real error by psycopg's classes); its rows ordered as the ids' bytes sort. The write: every entry once, sent in
+chunks by two connections."""
 from __future__ import annotations
 
 import threading
