@@ -44,10 +44,16 @@ THREADS = max(1, min(4, os.cpu_count() or 1))
 PARALLEL_FROM = 200_000
 
 
+def threads_for(n: int) -> int:
+    """How many threads work on ``n`` rows (the KD-tree's ``workers``, the pieces of ``_in_parallel``, the
+    read's gathers in ``build``): THREADS from PARALLEL_FROM rows, else one."""
+    return THREADS if n >= PARALLEL_FROM else 1
+
+
 def _in_parallel(work, n: int) -> None:
-    """``work(lo, hi)`` over ``range(n)`` cut into THREADS pieces run at once (one piece when small).
+    """``work(lo, hi)`` over ``range(n)`` cut into ``threads_for(n)`` pieces run at once.
     Each piece writes its own rows of the output, so the result is the serial one, bit for bit."""
-    pieces = THREADS if n >= PARALLEL_FROM else 1
+    pieces = threads_for(n)
     bounds = np.linspace(0, n, pieces + 1).astype(int)
     if pieces == 1:
         work(0, n)
@@ -56,10 +62,6 @@ def _in_parallel(work, n: int) -> None:
         for done in [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
             done.result()
 
-
-def _workers(n: int) -> int:
-    """The KD-tree's ``workers`` for ``n`` queries."""
-    return THREADS if n >= PARALLEL_FROM else 1
 
 
 @dataclass
@@ -193,7 +195,7 @@ def assign(members: Members, points: Points, *, vehicle_capacity: int, max_dista
     unplaced = np.flatnonzero((h_point < 0) & (h_reason == 0))
     if len(unplaced):
         nearest_km = chord_to_km(cKDTree(point_vectors).query(centroids[unplaced], k=1,
-                                                              workers=_workers(len(unplaced)))[0])
+                                                              workers=threads_for(len(unplaced)))[0])
         beyond = nearest_km + h_radius[unplaced] > max_distance_km
         h_reason[unplaced] = np.where(beyond, REASON_CODES["beyond_max_distance"],
                                       REASON_CODES["no_capacity_in_reach"])
@@ -296,7 +298,7 @@ def _place(queue, centroids, radius, sizes, point_vectors, remaining, max_distan
 def _nearest_open(open_points, centroids, radius, max_chord, max_distance_km):
     """(the nearest open point or -1, whether it is in reach of every member) of each household."""
     chord, found = open_points.tree.query(centroids, k=1, distance_upper_bound=max_chord,
-                                          workers=_workers(len(centroids)))
+                                          workers=threads_for(len(centroids)))
     within = found < len(open_points.index)
     nearest = np.where(within, open_points.index[np.minimum(found, len(open_points.index) - 1)], -1)
     # The nearest open point out of reach means every open point is: the household stays unplaced.

@@ -80,8 +80,7 @@ def read_members(cursor, run_id: uuid.UUID, params: dict) -> tuple[np.ndarray, a
                "order": lambda: member_of_row[by_national]}
     gathers.update({name: (lambda name=name: rows[name][by_household].astype(np.float64))
                     for name in ("zone_rank", "distance_km", "lon", "lat")})
-    with ThreadPoolExecutor(max_workers=assign.THREADS if len(rows) >= assign.PARALLEL_FROM else 1,
-                            thread_name_prefix="roster-read") as pool:
+    with ThreadPoolExecutor(max_workers=assign.threads_for(len(rows)), thread_name_prefix="roster-read") as pool:
         got = dict(zip(gathers, pool.map(lambda gather: gather(), gathers.values())))
     members = assign.Members(
         household_key=got["household_key"], priority=got["priority"], zone_rank=got["zone_rank"],
@@ -163,7 +162,7 @@ def _orders(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     halves = rows.view(_ID_HALVES)
     national, household = halves["national_high"].astype(np.uint64), halves["household_high"].astype(np.uint64)
-    with ThreadPoolExecutor(max_workers=2 if len(rows) >= assign.PARALLEL_FROM else 1,
+    with ThreadPoolExecutor(max_workers=min(2, assign.threads_for(len(rows))),
                             thread_name_prefix="roster-sort") as pool:
         by_national = pool.submit(np.argsort, national)
         grouped = np.argsort(household)
